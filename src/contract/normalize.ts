@@ -1,0 +1,143 @@
+/**
+ * The boundary: one raw Kafka record in, exactly one of lifecycle event / other event / dead
+ * letter out. It runs on every record, so it parses JSON once and then reads only the fields it
+ * needs with the small readers of wire.ts (a full zod parse per record costs several times more).
+ * It never throws: a record it cannot read becomes a dead letter with the reason.
+ */
+import { isUtf8 } from 'node:buffer';
+import type {
+  AgentEvent,
+  LifecycleType,
+  NormalizeResult,
+  SourcePosition,
+  SourceRecord,
+  WireShape,
+} from './event.js';
+import {
+  isPlaceholderId,
+  isWireObject,
+  lifecycleTypeOf,
+  lookupField,
+  readId,
+  readText,
+  timestampToMs,
+  type WireObject,
+} from './wire.js';
+
+/** Dead letters keep at most this many bytes of the raw value. */
+export const MAX_RAW_BYTES = 64 * 1024;
+
+export function normalizeRecord(record: SourceRecord): NormalizeResult {
+  try {
+    return normalize(record);
+  } catch (err) {
+    // Unreachable for any JSON input as far as we know; the guarantee is "never throw".
+    return deadLetter(record, `internal error: ${errorMessage(err)}`);
+  }
+}
+
+function normalize(record: SourceRecord): NormalizeResult {
+  const value = record.value;
+  if (value === null) return deadLetter(record, 'null value (tombstone)');
+  if (value.length === 0) return deadLetter(record, 'empty value');
+  if (!isUtf8(value)) return deadLetter(record, 'value is not valid UTF-8');
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    return deadLetter(record, `invalid JSON: ${errorMessage(err)}`);
+  }
+  if (!isWireObject(parsed)) return deadLetter(record, 'record is not a JSON object');
+
+  const wireType = parsed['type'];
+  if (typeof wireType !== 'string' || wireType.length === 0) {
+    return deadLetter(record, 'missing field: type');
+  }
+
+  const type = lifecycleTypeOf(wireType);
+  if (type === undefined) {
+    // Heartbeats, agent_error, batches, custom types...: tolerated and counted, never dead.
+    const runId = lookupField(parsed, 'run_id', readId);
+    const source = positionOf(record);
+    return { kind: 'other', event: runId === undefined ? { type: wireType, source } : { type: wireType, runId, source } };
+  }
+  return lifecycle(record, type, parsed);
+}
+
+function lifecycle(record: SourceRecord, type: LifecycleType, body: WireObject): NormalizeResult {
+  const runId = lookupField(body, 'run_id', readId);
+  if (runId === undefined) {
+    const placeholder = lookupField(body, 'run_id', (v) => (isPlaceholderId(v) ? true : undefined));
+    return deadLetter(record, placeholder ? 'placeholder run_id' : 'missing run_id');
+  }
+  const emittedAtMs = lookupField(body, 'timestamp', timestampToMs);
+  if (emittedAtMs === undefined) return deadLetter(record, 'missing or invalid timestamp');
+
+  // Optional fields are only set when present, so "absent" really is absent (no undefined keys).
+  const event: { -readonly [K in keyof AgentEvent]: AgentEvent[K] } = {
+    type,
+    runId,
+    emittedAtMs,
+    deliveredAtMs: record.deliveredAtHeaderMs ?? record.timestampMs,
+    recovered: body['recovered'] === true,
+    shape: detectShape(body),
+    source: positionOf(record),
+    body,
+  };
+  const threadId = lookupField(body, 'thread_id', readId);
+  if (threadId !== undefined) event.threadId = threadId;
+  const userId = lookupField(body, 'user_id', readId);
+  if (userId !== undefined) event.userId = userId;
+  const agentName = lookupField(body, 'agent_name', readText);
+  if (agentName !== undefined) event.agentName = agentName;
+  const toolName = lookupField(body, 'tool_name', readText);
+  if (toolName !== undefined) event.toolName = toolName;
+  const executionId = lookupField(body, 'execution_id', readId);
+  if (executionId !== undefined) event.executionId = executionId;
+  const eventId = lookupField(body, 'event_id', readId);
+  if (eventId !== undefined) event.eventId = eventId;
+  return { kind: 'lifecycle', event };
+}
+
+/** Which of the wire shapes of docs/event-contract.md a lifecycle record has (for metrics and audits). */
+export function detectShape(body: WireObject): WireShape {
+  const hasPayload = isWireObject(body['payload']);
+  const data = body['data'];
+  if (typeof body['critical'] === 'boolean') return hasPayload ? 'wrapped' : 'flat';
+  if (typeof body['timestamp'] === 'number' && hasPayload) return 'fixture';
+  if (isWireObject(data)) {
+    const runIdAtRoot = body['run_id'] !== undefined;
+    if (!runIdAtRoot && data['run_id'] !== undefined) return 'data_nested';
+    if (runIdAtRoot) return 'bridge';
+  }
+  return 'flat';
+}
+
+function positionOf(record: SourceRecord): SourcePosition {
+  return { topic: record.topic, partition: record.partition, offset: record.offset };
+}
+
+function deadLetter(record: SourceRecord, reason: string): NormalizeResult {
+  return {
+    kind: 'dead_letter',
+    deadLetter: {
+      reason,
+      source: positionOf(record),
+      key: record.key,
+      raw: rawText(record.value),
+      recordTimestampMs: record.timestampMs,
+    },
+  };
+}
+
+/** The raw value as text, cut to MAX_RAW_BYTES (invalid UTF-8 shows as U+FFFD). */
+function rawText(value: Buffer | null): string {
+  if (!Buffer.isBuffer(value)) return '';
+  const bytes = value.length > MAX_RAW_BYTES ? value.subarray(0, MAX_RAW_BYTES) : value;
+  return bytes.toString('utf8');
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,169 @@
+/**
+ * The one definition of how runwatch runs a single-node Kafka (KRaft) broker from the Maven jars.
+ * Both the child-process path (src/infra/local-broker.ts) and the Testcontainers path
+ * (test/support/kafka-broker.ts) build their files and argv here, so "it works in a container"
+ * and "it works as a process" test the same broker configuration.
+ *
+ * Paths are absolute and identical inside the container (it bind-mounts them at the same place),
+ * which is what lets one argv serve both.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, realpath, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+/** Logged by kafka.server.KafkaRaftServer at INFO once the broker serves clients (checked on 4.1.1). */
+export const KAFKA_STARTED_PATTERN = /Kafka Server started/;
+
+/** Heap cap: the default (1/4 of RAM) would let one test broker take 6 GiB of a shared 24 GiB box. */
+export const KAFKA_HEAP = '-Xmx512m';
+
+/**
+ * The project root. This module lives at src/infra/*.ts (tsx) or dist/infra/*.js (node), both two
+ * levels below the root, so the same relative URL works from either.
+ */
+export function projectRoot(): string {
+  return fileURLToPath(new URL('../../', import.meta.url));
+}
+
+export interface BrokerFiles {
+  /** Directory holding server.properties, log4j2.properties and the data dir. */
+  readonly workDir: string;
+  readonly propertiesFile: string;
+  readonly log4jFile: string;
+  readonly port: number;
+  readonly controllerPort: number;
+  /** KRaft cluster id: 16 random bytes, base64url (22 chars), as the storage tool expects. */
+  readonly clusterId: string;
+}
+
+/** server.properties for a single node that is both broker and controller, loopback only. */
+export function serverProperties(port: number, controllerPort: number, logDir: string): string {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    'controller.listener.names=CONTROLLER',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${logDir}`,
+    'num.partitions=4',
+    // One node: internal topics cannot have more replicas than that.
+    'offsets.topic.replication.factor=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    // Tests create many short-lived consumer groups; the 3 s default delay would slow each one.
+    'group.initial.rebalance.delay.ms=0',
+    '',
+  ].join('\n');
+}
+
+/** Writes the broker's config files into workDir (which must exist). */
+export async function writeBrokerFiles(
+  workDir: string,
+  port: number,
+  controllerPort: number,
+): Promise<BrokerFiles> {
+  const propertiesFile = join(workDir, 'server.properties');
+  const log4jFile = join(workDir, 'log4j2.properties');
+  await mkdir(join(workDir, 'data'), { recursive: true });
+  await writeFile(propertiesFile, serverProperties(port, controllerPort, join(workDir, 'data')));
+  // Copied rather than referenced so the work dir is self-contained (one bind mount in a container).
+  await copyFile(join(projectRoot(), 'infra', 'kafka', 'log4j2.properties'), log4jFile);
+  return {
+    workDir,
+    propertiesFile,
+    log4jFile,
+    port,
+    controllerPort,
+    clusterId: randomBytes(16).toString('base64url'),
+  };
+}
+
+function classpathArgs(files: BrokerFiles, jarsDir: string): string[] {
+  return ['-cp', `${jarsDir}/*`, `-Dlog4j2.configurationFile=${files.log4jFile}`];
+}
+
+/**
+ * JVM args that format the KRaft log dir. --ignore-formatted lets a caller-supplied data dir be
+ * reused across runs (it keeps its first cluster id).
+ */
+export function formatArgv(files: BrokerFiles, jarsDir: string): string[] {
+  return [
+    ...classpathArgs(files, jarsDir),
+    'kafka.tools.StorageTool',
+    'format',
+    '--ignore-formatted',
+    '-t',
+    files.clusterId,
+    '-c',
+    files.propertiesFile,
+  ];
+}
+
+/** JVM args that run the broker in the foreground. */
+export function serverArgv(files: BrokerFiles, jarsDir: string): string[] {
+  return [KAFKA_HEAP, ...classpathArgs(files, jarsDir), 'kafka.Kafka', files.propertiesFile];
+}
+
+/**
+ * Absolute path of the java binary: JAVA_HOME if set, else `java` on PATH with symlinks
+ * (/usr/bin/java -> /etc/alternatives -> /usr/lib/jvm/...) resolved, so a container that mounts
+ * the host's /usr can run the very same JDK.
+ */
+export async function javaBinary(): Promise<string> {
+  const home = process.env.JAVA_HOME;
+  if (home) return realpath(join(home, 'bin', 'java'));
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    try {
+      return await realpath(join(dir, 'java'));
+    } catch {
+      // not in this PATH entry
+    }
+  }
+  throw new Error('java not found: install a JDK >= 17 (Debian: openjdk-17-jre-headless) or set JAVA_HOME');
+}
+
+/**
+ * N distinct free loopback ports. All listeners stay open until every port is known, so the
+ * kernel cannot hand the same port out twice; a small race with other programs remains.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+/**
+ * Directory of the pinned Kafka jars. Runs infra/kafka/fetch.sh, which returns at once when its
+ * completion marker is present and otherwise downloads them with Maven; the pom stays the single
+ * place that names the Kafka version.
+ */
+export async function ensureKafkaJars(): Promise<string> {
+  const script = join(projectRoot(), 'infra', 'kafka', 'fetch.sh');
+  try {
+    const { stdout } = await promisify(execFile)('bash', [script], { maxBuffer: 16 * 1024 * 1024 });
+    const dir = stdout.trim().split('\n').pop();
+    if (!dir) throw new Error('fetch.sh printed no path');
+    return dir;
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new Error(`could not fetch the Kafka jars with ${script}: ${String(err)}\n${stderr}`);
+  }
+}

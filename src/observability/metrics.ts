@@ -1,0 +1,23 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+/**
+ * The metric catalogue: every metric runwatch exports is declared here, once.
+ * Names follow Prometheus conventions; labels are low-cardinality only.
+ */
+export function createMetrics(registry: Registry = new Registry()) {
+  return {
+    registry,
+    recordsConsumed: new Counter({ name: 'runwatch_records_consumed_total', help: 'Kafka records read from the source', registers: [registry] }),
+    lifecycleEvents: new Counter({ name: 'runwatch_lifecycle_events_total', help: 'Normalized lifecycle events, by type and wire shape', labelNames: ['type', 'shape'] as const, registers: [registry] }),
+    otherEvents: new Counter({ name: 'runwatch_other_events_total', help: 'Valid records of non-lifecycle types (tolerated, not checked)', labelNames: ['type'] as const, registers: [registry] }),
+    deadLetters: new Counter({ name: 'runwatch_dead_letters_total', help: 'Records that could not be normalized, by reason class', labelNames: ['reason'] as const, registers: [registry] }),
+    lateEvents: new Counter({ name: 'runwatch_late_events_total', help: 'Events for runs whose verdict was already final', registers: [registry] }),
+    violations: new Counter({ name: 'runwatch_violations_total', help: 'Violations emitted, by rule and severity', labelNames: ['rule', 'severity'] as const, registers: [registry] }),
+    runsClosed: new Counter({ name: 'runwatch_runs_closed_total', help: 'Runs whose verdict became final, by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
+    rowsWritten: new Counter({ name: 'runwatch_sink_rows_written_total', help: 'Rows acknowledged by ClickHouse, by table', labelNames: ['table'] as const, registers: [registry] }),
+    sinkRetries: new Counter({ name: 'runwatch_sink_retries_total', help: 'Retried ClickHouse inserts', registers: [registry] }),
+    watermark: new Gauge({ name: 'runwatch_watermark_ms', help: 'Current event-time watermark (ms since epoch)', registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

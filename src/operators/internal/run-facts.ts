@@ -1,0 +1,86 @@
+import { LIFECYCLE_TYPES, type AgentEvent, type LifecycleType } from '../../contract/event.js';
+import type { SourceOffsets } from '../../contract/verdict.js';
+
+const TYPE_BIT: Readonly<Record<LifecycleType, number>> = {
+  agent_started: 1,
+  agent_thinking: 2,
+  tool_executing: 4,
+  tool_completed: 8,
+  agent_completed: 16,
+};
+
+/**
+ * The facts about one run that several detectors need: ids, owner, which lifecycle types were
+ * seen, first/last event time and the source offsets it was built from. Mutable, operator-private.
+ */
+export interface RunFacts {
+  readonly runId: string;
+  threadId: string | undefined;
+  /** The run's owner: a user_id that is not the thread id (emitter paths send user_id == thread_id). */
+  ownerUserId: string | undefined;
+  /** Fallback when every event carried user_id == thread_id. */
+  anyUserId: string | undefined;
+  seenMask: number;
+  eventCount: number;
+  firstEventMs: number;
+  lastEventMs: number;
+  startedAtMs: number | undefined;
+  completedAtMs: number | undefined;
+  readonly topic: string;
+  readonly partitions: number[];
+  readonly offsets: number[];
+}
+
+export function openRunFacts(event: AgentEvent): RunFacts {
+  const facts: RunFacts = {
+    runId: event.runId,
+    threadId: undefined,
+    ownerUserId: undefined,
+    anyUserId: undefined,
+    seenMask: 0,
+    eventCount: 0,
+    firstEventMs: event.emittedAtMs,
+    lastEventMs: event.emittedAtMs,
+    startedAtMs: undefined,
+    completedAtMs: undefined,
+    topic: event.source.topic,
+    partitions: [],
+    offsets: [],
+  };
+  addRunFact(facts, event);
+  return facts;
+}
+
+export function addRunFact(facts: RunFacts, event: AgentEvent): void {
+  facts.eventCount += 1;
+  facts.seenMask |= TYPE_BIT[event.type];
+  if (event.emittedAtMs < facts.firstEventMs) facts.firstEventMs = event.emittedAtMs;
+  if (event.emittedAtMs > facts.lastEventMs) facts.lastEventMs = event.emittedAtMs;
+  if (facts.threadId === undefined && event.threadId !== undefined) facts.threadId = event.threadId;
+  if (event.userId !== undefined) {
+    if (facts.anyUserId === undefined) facts.anyUserId = event.userId;
+    if (facts.ownerUserId === undefined && event.userId !== event.threadId) facts.ownerUserId = event.userId;
+  }
+  if (event.type === 'agent_started' && (facts.startedAtMs === undefined || event.emittedAtMs < facts.startedAtMs)) facts.startedAtMs = event.emittedAtMs;
+  if (event.type === 'agent_completed' && (facts.completedAtMs === undefined || event.emittedAtMs > facts.completedAtMs)) facts.completedAtMs = event.emittedAtMs;
+  facts.partitions.push(event.source.partition);
+  facts.offsets.push(event.source.offset);
+}
+
+export function seenTypes(facts: RunFacts): LifecycleType[] {
+  return LIFECYCLE_TYPES.filter((type) => (facts.seenMask & TYPE_BIT[type]) !== 0);
+}
+
+export function missingTypes(facts: RunFacts): LifecycleType[] {
+  return LIFECYCLE_TYPES.filter((type) => (facts.seenMask & TYPE_BIT[type]) === 0);
+}
+
+export function ownerOf(facts: RunFacts): string | undefined {
+  return facts.ownerUserId ?? facts.anyUserId;
+}
+
+/** Offsets sorted by (partition, offset): the same set always serializes the same way. */
+export function sourceOffsetsOf(facts: RunFacts): SourceOffsets {
+  const order = facts.offsets.map((_, i) => i).sort((a, b) => (facts.partitions[a] as number) - (facts.partitions[b] as number) || (facts.offsets[a] as number) - (facts.offsets[b] as number));
+  return { topic: facts.topic, partitions: order.map((i) => facts.partitions[i] as number), offsets: order.map((i) => facts.offsets[i] as number) };
+}

@@ -1,0 +1,69 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { AgentEvent } from '../contract/event.js';
+import { isHeartbeat, type EventTimeHeartbeat, type StreamItem } from './stream-item.js';
+
+export interface WithWatermarkOptions {
+  /** How far behind the highest event time seen the watermark trails (bounded out-of-orderness). */
+  readonly maxOutOfOrdernessMs: number;
+  /**
+   * Source partitions known in advance (the assignment). The watermark stays at −∞ until each has
+   * delivered an event, so a partition read later cannot find its runs already judged.
+   */
+  readonly partitions?: readonly number[];
+}
+
+/**
+ * Stamps an event stream with event-time watermarks (bounded out-of-orderness, per partition).
+ *
+ * Kafka keeps order only within a partition, and a consumer may read one partition far ahead of
+ * another. So each partition p tracks its highest event time max(p), and the watermark is
+ * W = min over partitions of max(p) − maxOutOfOrdernessMs: "no event older than W is expected".
+ * It is emitted right after the event (or heartbeat) that advanced it and never decreases.
+ * Heartbeats (live mode, idle input) advance every partition; they are not forwarded.
+ *
+ * ```
+ * maxOutOfOrdernessMs = 2, one partition
+ * input:   --e(5)--e(3)--e(9)--h(12)--|
+ * output:  --e5,W3--e3--e9,W7--W10----|
+ * ```
+ *
+ * @example
+ * events$.pipe(withWatermark({ maxOutOfOrdernessMs: 3000 }), detectMissingEvents({ runDeadlineMs: 30000 }))
+ */
+export function withWatermark(options: WithWatermarkOptions): OperatorFunction<AgentEvent | EventTimeHeartbeat, StreamItem> {
+  const bound = options.maxOutOfOrdernessMs;
+  if (!Number.isFinite(bound) || bound < 0) throw new RangeError(`maxOutOfOrdernessMs must be a finite number >= 0, got ${bound}`);
+  return (source) =>
+    new Observable<StreamItem>((subscriber) => {
+      const maxByPartition = new Map<number, number>((options.partitions ?? []).map((p) => [p, Number.NEGATIVE_INFINITY]));
+      let watermarkMs = Number.NEGATIVE_INFINITY;
+      const emitIfAdvanced = (): void => {
+        let lowest = Number.POSITIVE_INFINITY;
+        for (const max of maxByPartition.values()) if (max < lowest) lowest = max;
+        const candidate = lowest - bound;
+        if (candidate > watermarkMs && candidate !== Number.POSITIVE_INFINITY) {
+          watermarkMs = candidate;
+          subscriber.next({ kind: 'watermark', watermarkMs });
+        }
+      };
+      return source.subscribe({
+        next: (input) => {
+          if (isHeartbeat(input)) {
+            for (const [partition, max] of maxByPartition) if (input.eventTimeMs > max) maxByPartition.set(partition, input.eventTimeMs);
+            emitIfAdvanced();
+            return;
+          }
+          subscriber.next({ kind: 'event', event: input });
+          const partition = input.source.partition;
+          const max = maxByPartition.get(partition);
+          if (max === undefined || input.emittedAtMs > max) {
+            maxByPartition.set(partition, input.emittedAtMs);
+            // Only a change to the slowest partition can move the watermark; checking is cheap anyway.
+            emitIfAdvanced();
+          }
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+    });
+}

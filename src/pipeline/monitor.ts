@@ -1,0 +1,174 @@
+import { bufferTime, concatMap, connect, EMPTY, endWith, filter, ignoreElements, interval, map, merge, type Observable, takeUntil, tap } from 'rxjs';
+import type { DetectionConfig, SinkConfig } from '../config/config.js';
+import type { AgentEvent, DeadLetter, SourceRecord } from '../contract/event.js';
+import { normalizeRecord } from '../contract/normalize.js';
+import type { Verdict } from '../contract/verdict.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { EventTimeHeartbeat } from '../operators/stream-item.js';
+import type { SinkBatch } from '../sinks/clickhouse-sink.js';
+import { detectVerdicts } from './detect.js';
+
+/** Where records come from (Kafka in production; anything Observable in tests). */
+export interface RecordSource {
+  records$(): Observable<SourceRecord>;
+  /** Marks everything handed out so far as processed; called after the sink acknowledged. */
+  commit(): Promise<void>;
+}
+
+export interface VerdictSink {
+  write(batch: SinkBatch): Promise<void>;
+}
+
+export interface MonitorOptions {
+  readonly source: RecordSource;
+  readonly sink: VerdictSink;
+  readonly detection: DetectionConfig;
+  readonly sinkConfig: SinkConfig;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Live mode: when no event arrived for this long (wall clock), advance event time by the idle span. */
+  readonly idleHeartbeatMs?: number;
+  /** Partitions that will deliver events (bounded mode): the watermark waits for all of them. */
+  readonly partitions?: readonly number[];
+  readonly onProgress?: (stats: MonitorStats) => void;
+}
+
+export interface MonitorStats {
+  records: number;
+  lifecycleEvents: number;
+  otherEvents: number;
+  deadLetters: number;
+  violations: number;
+  runSummaries: number;
+  lateEvents: number;
+  batchesWritten: number;
+}
+
+type Output = { readonly kind: 'verdict'; readonly verdict: Verdict } | { readonly kind: 'dead_letter'; readonly deadLetter: DeadLetter };
+
+/**
+ * The monitor: records → normalize → (dead letters | events → detectors → verdicts) → batches →
+ * ClickHouse, then commit. Resolves with counts when the source completes (replay/bounded mode)
+ * after the last batch was written; rejects if the source or the sink fails.
+ */
+export function runMonitor(options: MonitorOptions): { readonly done: Promise<MonitorStats>; stop(): void } {
+  const { metrics, logger } = options;
+  const stats: MonitorStats = { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, batchesWritten: 0 };
+
+  const outputs$ = options.source.records$().pipe(
+    map((record) => {
+      stats.records += 1;
+      metrics.recordsConsumed.inc();
+      return normalizeRecord(record);
+    }),
+    connect((normalized) => {
+      const deadLetters$ = normalized.pipe(
+        filter((r) => r.kind === 'dead_letter'),
+        map((r): Output => {
+          stats.deadLetters += 1;
+          metrics.deadLetters.inc({ reason: reasonClass(r.deadLetter.reason) });
+          logger.warn({ reason: r.deadLetter.reason, topic: r.deadLetter.source.topic, partition: r.deadLetter.source.partition, offset: r.deadLetter.source.offset }, 'dead letter');
+          return { kind: 'dead_letter', deadLetter: r.deadLetter };
+        }),
+      );
+      const others$ = normalized.pipe(
+        filter((r) => r.kind === 'other'),
+        tap((r) => {
+          stats.otherEvents += 1;
+          metrics.otherEvents.inc({ type: r.event.type.slice(0, 40) });
+        }),
+        ignoreElements(),
+      );
+      const events$ = normalized.pipe(
+        filter((r) => r.kind === 'lifecycle'),
+        map((r) => {
+          stats.lifecycleEvents += 1;
+          metrics.lifecycleEvents.inc({ type: r.event.type, shape: r.event.shape });
+          return r.event;
+        }),
+      );
+      const idleMs = options.idleHeartbeatMs;
+      const detectorInput$ = idleMs === undefined ? events$ : withIdleHeartbeats(events$, idleMs, normalized.pipe(ignoreElements(), endWith(true)));
+      const verdicts$ = detectorInput$.pipe(
+        detectVerdicts(options.detection, options.partitions),
+        map((verdict): Output => {
+          count(stats, metrics, verdict);
+          return { kind: 'verdict', verdict };
+        }),
+      );
+      return merge(verdicts$, deadLetters$, others$);
+    }),
+  );
+
+  let stopRequested: (() => void) | undefined;
+  const stopped$ = new Promise<void>((resolve) => (stopRequested = resolve));
+  const done = new Promise<MonitorStats>((resolve, reject) => {
+    const subscription = outputs$
+      .pipe(
+        bufferTime(options.sinkConfig.flushIntervalMs, null, options.sinkConfig.batchRows),
+        filter((batch) => batch.length > 0),
+        concatMap(async (batch) => {
+          const verdicts: Verdict[] = [];
+          const deadLetters: DeadLetter[] = [];
+          for (const o of batch) {
+            if (o.kind === 'verdict') verdicts.push(o.verdict);
+            else deadLetters.push(o.deadLetter);
+          }
+          await options.sink.write({ verdicts, deadLetters });
+          await options.source.commit();
+          stats.batchesWritten += 1;
+          options.onProgress?.({ ...stats });
+        }),
+      )
+      .subscribe({ error: reject, complete: () => resolve({ ...stats }) });
+    void stopped$.then(() => {
+      // Live stop: open runs are not judged (they are in progress); the process exits after this.
+      subscription.unsubscribe();
+      resolve({ ...stats });
+    });
+  });
+  return { done, stop: () => stopRequested?.() };
+}
+
+function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {
+  if (verdict.kind === 'violation') {
+    stats.violations += 1;
+    metrics.violations.inc({ rule: verdict.violation.rule, severity: verdict.violation.severity });
+  } else if (verdict.kind === 'run_summary') {
+    stats.runSummaries += 1;
+    metrics.runsClosed.inc({ outcome: verdict.summary.outcome });
+  } else {
+    stats.lateEvents += 1;
+    metrics.lateEvents.inc();
+  }
+}
+
+/** Low-cardinality label for a dead-letter reason ("invalid JSON: Unexpected token…" → "invalid JSON"). */
+function reasonClass(reason: string): string {
+  return reason.split(':')[0]?.slice(0, 40) ?? 'unknown';
+}
+
+/**
+ * Live mode only: while the input is idle, event time still moves on. Every idleMs of silence
+ * (wall clock) a heartbeat advances event time by the idle span, so deadlines of silent runs fire.
+ */
+function withIdleHeartbeats(events$: Observable<AgentEvent>, idleMs: number, end$: Observable<unknown>): Observable<AgentEvent | EventTimeHeartbeat> {
+  let maxEventMs = Number.NEGATIVE_INFINITY;
+  let lastArrivalWallMs = Date.now();
+  const tracked$ = events$.pipe(
+    tap((event) => {
+      if (event.emittedAtMs > maxEventMs) maxEventMs = event.emittedAtMs;
+      lastArrivalWallMs = Date.now();
+    }),
+  );
+  const heartbeats$: Observable<EventTimeHeartbeat> = interval(idleMs).pipe(
+    takeUntil(end$),
+    concatMap(() => {
+      const idleFor = Date.now() - lastArrivalWallMs;
+      if (idleFor < idleMs || !Number.isFinite(maxEventMs)) return EMPTY;
+      return [{ kind: 'heartbeat' as const, eventTimeMs: maxEventMs + idleFor }];
+    }),
+  );
+  return merge(tracked$, heartbeats$);
+}

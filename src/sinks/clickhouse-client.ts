@@ -1,0 +1,23 @@
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { ClickHouseConfig } from '../config/config.js';
+
+type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+
+/**
+ * One client API for both deployments: the embedded engine (chdb, in-process, the default) and a
+ * ClickHouse server (`url`, the production path). Everything above this file is the same SQL.
+ */
+export function createClickHouseClient(config: ClickHouseConfig): ClickHouseClient {
+  if (config.mode === 'embedded') {
+    const path = resolve(config.dataPath);
+    mkdirSync(path, { recursive: true });
+    // chdb types its connection against the (now bundled) client-common package: same shape,
+    // distinct declarations, so the compiler needs the cast; runtime behaviour is the client's own.
+    const connection = createChdbConnection({ path }) as unknown as ClientConnection;
+    return createClient({ connection });
+  }
+  return createClient({ url: config.url, username: config.username, password: config.password });
+}

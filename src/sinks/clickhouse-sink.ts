@@ -1,0 +1,77 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { DeadLetter } from '../contract/event.js';
+import type { Verdict } from '../contract/verdict.js';
+import { RunwatchError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { deadLetterRow, runSummaryRow, violationRow, type LateEventRow } from './rows.js';
+
+/** What the pipeline hands the sink in one write; the write resolves once ClickHouse acknowledged it. */
+export interface SinkBatch {
+  readonly verdicts: readonly Verdict[];
+  readonly deadLetters: readonly DeadLetter[];
+}
+
+export interface SinkOptions {
+  readonly database: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Attempts per insert before the write fails (a failed write stops the pipeline: offsets stay uncommitted). */
+  readonly maxAttempts?: number;
+  /** Wall clock for detected_at / recorded_at stamps only; verdicts themselves never read it. */
+  readonly now?: () => number;
+}
+
+/**
+ * Writes verdicts, run summaries, late events and dead letters to ClickHouse. Each table gets one
+ * insert per batch; inserts are retried with backoff. Rows are idempotent (deterministic keys).
+ */
+export class ClickHouseSink {
+  private readonly maxAttempts: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly options: SinkOptions,
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.now = options.now ?? Date.now;
+  }
+
+  async write(batch: SinkBatch): Promise<void> {
+    const at = this.now();
+    const violations = [];
+    const summaries = [];
+    const lateEvents: LateEventRow[] = [];
+    for (const verdict of batch.verdicts) {
+      if (verdict.kind === 'violation') violations.push(violationRow(verdict.violation, at));
+      else if (verdict.kind === 'run_summary') summaries.push(runSummaryRow(verdict.summary, at));
+      else lateEvents.push({ run_id: verdict.runId, event_time: verdict.eventTimeMs, watermark: verdict.watermarkMs, recorded_at: at });
+    }
+    const deadLetters = batch.deadLetters.map((d) => deadLetterRow(d, at));
+    // Sequential on purpose: the embedded engine runs one statement at a time anyway.
+    await this.insert('violations', violations);
+    await this.insert('run_summaries', summaries);
+    await this.insert('late_events', lateEvents);
+    await this.insert('dead_letters', deadLetters);
+  }
+
+  private async insert(table: string, values: readonly object[]): Promise<void> {
+    if (values.length === 0) return;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.client.insert({ table: `${this.options.database}.${table}`, values: values as object[], format: 'JSONEachRow' });
+        this.options.metrics.rowsWritten.inc({ table }, values.length);
+        return;
+      } catch (cause) {
+        if (attempt >= this.maxAttempts) {
+          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} failed after ${attempt} attempts`, { cause, retriable: true, context: { table, rows: values.length } });
+        }
+        const delayMs = Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        this.options.metrics.sinkRetries.inc();
+        this.options.logger.warn({ table, attempt, delayMs: Math.round(delayMs), err: cause }, 'ClickHouse insert failed; retrying');
+        await new Promise((resolveDelay) => setTimeout(resolveDelay, delayMs));
+      }
+    }
+  }
+}

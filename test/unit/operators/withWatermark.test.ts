@@ -1,0 +1,83 @@
+import { TestScheduler } from 'rxjs/testing';
+import { describe, expect, it } from 'vitest';
+import { withWatermark } from '../../../src/operators/withWatermark.js';
+import { agentEvent, ev, wm } from '../../support/events.js';
+
+const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+
+describe('withWatermark', () => {
+  const e5 = agentEvent('agent_started', 'r1', 5);
+  const e3 = agentEvent('agent_thinking', 'r1', 3);
+  const e9 = agentEvent('agent_completed', 'r1', 9);
+
+  it('forwards events and emits a watermark each time (highest event time − bound) advances', () => {
+    scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('-a-----b-----c-----|', { a: e5, b: e3, c: e9 });
+      const expected = '  -(xy)--b-----(uv)--|';
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 2 }))).toBe(expected, {
+        x: ev(e5),
+        y: wm(3),
+        b: ev(e3), // older than the highest seen: forwarded, watermark unchanged
+        u: ev(e9),
+        v: wm(7),
+      });
+      expectSubscriptions(source.subscriptions).toBe('^------------------!');
+    });
+  });
+
+  it('advances on heartbeats without forwarding them, and never moves backwards', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot('-a-----h-----g-|', { a: e5, h: { kind: 'heartbeat', eventTimeMs: 12 }, g: { kind: 'heartbeat', eventTimeMs: 4 } });
+      const expected = '  -(xy)--w-------|';
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 2 }))).toBe(expected, { x: ev(e5), y: wm(3), w: wm(10) });
+    });
+  });
+
+  it('propagates errors', () => {
+    scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('-a----#', { a: e5 });
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 0 }))).toBe('-(xy)-#', { x: ev(e5), y: wm(5) });
+      expectSubscriptions(source.subscriptions).toBe('^-----!');
+    });
+  });
+
+  it('releases the source on unsubscribe', () => {
+    scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('-a---b-', { a: e5, b: e9 });
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 0 })), '^--!').toBe('-(xy)', { x: ev(e5), y: wm(5) });
+      expectSubscriptions(source.subscriptions).toBe('^--!');
+    });
+  });
+
+  it('rejects a negative bound when the operator is created', () => {
+    expect(() => withWatermark({ maxOutOfOrdernessMs: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('withWatermark (partitions)', () => {
+  const on = (partition: number, t: number) => agentEvent('agent_thinking', `r${partition}`, t, { source: { topic: 't', partition, offset: t } });
+
+  it('holds the watermark at the slowest partition', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const [a, c, b, d] = [on(0, 10), on(1, 5), on(0, 20), on(1, 30)];
+      const source = hot('-a-----c-----b-----d-----|', { a, c, b, d });
+      const expected = '  -(xy)--c-----b-----(dw)--|';
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 0 }))).toBe(expected, {
+        x: ev(a),
+        y: wm(10),
+        c: ev(c), // partition 1 is behind: min is 5, the watermark cannot go back
+        b: ev(b), // partition 0 ahead alone does not move it
+        d: ev(d),
+        w: wm(20), // now both partitions are past 20
+      });
+    });
+  });
+
+  it('waits for every announced partition before the first watermark', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const [a, c] = [on(0, 10), on(1, 7)];
+      const source = hot('-a-----c-----|', { a, c });
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 1, partitions: [0, 1] }))).toBe('-a-----(cx)--|', { a: ev(a), c: ev(c), x: wm(6) });
+    });
+  });
+});
