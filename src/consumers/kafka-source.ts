@@ -22,13 +22,12 @@ export interface KafkaSourceOptions {
 
 /**
  * The only file that knows KafkaJS: Kafka records as an Observable<SourceRecord>.
- * Offsets are not auto-committed; the pipeline commits through `commit()` once its sink has
- * acknowledged the verdicts (see docs/architecture.md for what is still held back).
+ * Offsets are not auto-committed: the pipeline commits through `commit()` what its offset ledger
+ * says is durable (see src/pipeline/offset-ledger.ts).
  */
 export class KafkaSource {
   private readonly kafka: Kafka;
   private consumer: Consumer | undefined;
-  private readonly processed = new Map<number, string>();
   private endOffsetsAtStart: Map<number, bigint> | undefined;
 
   constructor(private readonly options: KafkaSourceOptions) {
@@ -44,7 +43,8 @@ export class KafkaSource {
   records$(): Observable<SourceRecord> {
     const { kafka: config, logger, mode } = this.options;
     return new Observable<SourceRecord>((subscriber) => {
-      const consumer = this.kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false });
+      // A short fetch wait: an idle fetch otherwise delays disconnect (end of a replay) by up to 5 s.
+      const consumer = this.kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
       this.consumer = consumer;
       let closing = false;
       const start = async (): Promise<void> => {
@@ -57,7 +57,6 @@ export class KafkaSource {
           eachBatch: async ({ batch, heartbeat }) => {
             for (const message of batch.messages) {
               subscriber.next(toSourceRecord(batch.topic, batch.partition, message));
-              this.processed.set(batch.partition, message.offset);
             }
             await heartbeat();
             if (this.options.afterBatch) await this.options.afterBatch();
@@ -94,10 +93,10 @@ export class KafkaSource {
     return this.endOffsetsAtStart;
   }
 
-  /** Commits everything handed out so far (call only after the sink acknowledged its verdicts). */
-  async commit(): Promise<void> {
-    if (this.consumer === undefined || this.processed.size === 0) return;
-    const offsets = [...this.processed].map(([partition, offset]) => ({ topic: this.options.kafka.topic, partition, offset: (BigInt(offset) + 1n).toString() }));
+  /** Commits, per partition, the next offset to read (call only with offsets whose results are durable). */
+  async commit(nextOffsets: ReadonlyMap<number, number>): Promise<void> {
+    if (this.consumer === undefined || nextOffsets.size === 0) return;
+    const offsets = [...nextOffsets].map(([partition, offset]) => ({ topic: this.options.kafka.topic, partition, offset: String(offset) }));
     await this.consumer.commitOffsets(offsets);
   }
 

@@ -3,7 +3,7 @@
  * Verdict ids are deterministic (rule + run + detail), so a replay of the same input yields the
  * same ids and writes stay idempotent (ReplacingMergeTree keyed by violation_id).
  */
-import type { LifecycleType } from './event.js';
+import type { LifecycleType, SourcePosition } from './event.js';
 
 export type Severity = 'WARNING' | 'CRITICAL';
 
@@ -57,4 +57,4 @@ export type Verdict =
   | { readonly kind: 'violation'; readonly violation: Violation }
   | { readonly kind: 'run_summary'; readonly summary: RunSummary }
   /** An event for a run whose verdict is already final: counted, surfaced, never re-opens the run. */
-  | { readonly kind: 'late_event'; readonly runId: string; readonly eventTimeMs: number; readonly watermarkMs: number };
+  | { readonly kind: 'late_event'; readonly runId: string; readonly eventTimeMs: number; readonly watermarkMs: number; readonly source: SourcePosition };

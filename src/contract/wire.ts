@@ -92,7 +92,7 @@ export function readText(value: unknown): string | undefined {
  * because the emitters only use UTC clocks).
  */
 export const ISO_TIMESTAMP_PATTERN =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+  /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
 /** Epoch seconds written as a decimal string ("1758196800.123456"). */
 export const NUMERIC_TIMESTAMP_PATTERN = /^\d+(?:\.\d+)?$/;
 
@@ -194,14 +194,20 @@ export function timestampToMs(value: unknown): number | undefined {
 // ---------------------------------------------------------------------------------------------
 // zod schemas (contract documentation and JSON Schema source; not used on the hot path)
 
-/** An optional id: blank strings, null and placeholders read as absent (undefined). */
-export const WireIdSchema = z
+// The record schemas validate and keep every value as sent: zod merges the outputs of an
+// intersection, and a converted value at one level would clash with the raw copy kept by the
+// passthrough level above it. The *Read schemas below convert, for callers that want values.
+
+/** An id field as it may be sent. */
+export const IdFieldSchema = z
   .string()
   .nullable()
-  .transform((value) => readId(value))
   .describe(
     `An id as sent (UUID or prefixed string). Blank, null and the placeholders ${PLACEHOLDER_IDS.join(', ')} mean "absent".`,
   );
+
+/** An id read as the normalizer reads it: blank strings, null and placeholders become undefined. */
+export const WireIdSchema = IdFieldSchema.transform((value) => readId(value));
 
 /** A run_id that must be there: the one reliable correlation key of the five events. */
 export const RunIdSchema = z
@@ -210,60 +216,59 @@ export const RunIdSchema = z
   .refine((value) => readId(value) !== undefined, { message: 'blank or placeholder run_id' })
   .describe(`The run id: a non-blank string, not one of ${PLACEHOLDER_IDS.join(', ')}.`);
 
-/** Any accepted timestamp form, converted to ms since the epoch. */
-export const WireTimestampSchema = z
+/** A timestamp field in any accepted form, kept as sent. */
+export const TimestampFieldSchema = z
   .union([
     z.string().regex(ISO_TIMESTAMP_PATTERN).describe('ISO-8601, e.g. 2025-09-18T12:00:03.512345+00:00'),
     z.number().positive().describe('Epoch seconds (a number above 1e12 is read as epoch milliseconds)'),
     z.string().regex(NUMERIC_TIMESTAMP_PATTERN).describe('Epoch seconds as a decimal string'),
   ])
-  .transform((value, ctx) => {
-    const ms = timestampToMs(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'timestamp out of range' });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  .refine((value) => timestampToMs(value) !== undefined, { message: 'timestamp out of range' });
+
+/** A timestamp read as the normalizer reads it: ms since the epoch. */
+export const WireTimestampSchema = TimestampFieldSchema.transform(
+  (value) => timestampToMs(value) ?? z.NEVER, // never undefined: the refine above checked it
+);
 
 /** The envelope every record shares: an object with a string `type`; anything else passes through. */
 export const WireEnvelopeSchema = z.object({ type: z.string().min(1) }).passthrough();
 
-const looseObject = z.record(z.unknown());
-const text = z.string();
+// Fresh instances per field: a schema object used twice turns into a JSON pointer to its first use.
+const looseObject = () => z.record(z.unknown());
+const text = () => z.string();
 
 /** Fields any of the five events may carry, at the root, under `payload` or under `data`. */
 const COMMON_FIELDS = {
-  run_id: WireIdSchema,
-  thread_id: WireIdSchema.describe('Absent from bridge-direct events.'),
-  user_id: WireIdSchema.describe('Some emitter-path events carry user_id == thread_id.'),
-  agent_name: text,
-  event_id: WireIdSchema,
-  message_id: WireIdSchema.describe('Test fixtures only.'),
-  request_id: WireIdSchema,
-  timestamp: WireTimestampSchema,
-  status: text,
-  message: text,
-  metadata: looseObject,
+  run_id: IdFieldSchema,
+  thread_id: IdFieldSchema.describe('Absent from bridge-direct events.'),
+  user_id: IdFieldSchema.describe('Some emitter-path events carry user_id == thread_id.'),
+  agent_name: text(),
+  event_id: IdFieldSchema,
+  message_id: IdFieldSchema.describe('Test fixtures only.'),
+  request_id: IdFieldSchema,
+  timestamp: TimestampFieldSchema,
+  status: text(),
+  message: text(),
+  metadata: looseObject(),
 };
 
 /** Per-event business fields, from the emitters' source. All optional on the wire. */
 const EVENT_FIELDS = {
-  agent_started: { task_description: text, context: looseObject, trace: z.unknown() },
+  agent_started: { task_description: text(), context: looseObject(), trace: z.unknown() },
   agent_thinking: {
-    reasoning: text.describe('The thinking text (never `thought`).'),
+    reasoning: text().describe('The thinking text (never `thought`).'),
     step_number: z.number(),
     progress_percentage: z.number(),
   },
   tool_executing: {
-    tool_name: text,
-    execution_id: WireIdSchema,
+    tool_name: text(),
+    execution_id: IdFieldSchema,
     tool_args: z.unknown(),
     parameters: z.unknown(),
   },
   tool_completed: {
-    tool_name: text,
-    execution_id: WireIdSchema,
+    tool_name: text(),
+    execution_id: IdFieldSchema,
     results: z.unknown(),
     result: z.unknown(),
     execution_time: z.number(),
@@ -290,8 +295,8 @@ export const WIRE_TYPES: Readonly<Record<LifecycleType, readonly [string, ...str
 
 /** `key` must be found at the root, under `payload` or under `data`, as the normalizer looks. */
 function somewhere<S extends z.ZodTypeAny>(key: string, schema: S) {
-  const at = z.object({ [key]: schema });
-  return z.union([at, z.object({ payload: at }), z.object({ data: at })]);
+  const at = () => z.object({ [key]: schema });
+  return z.union([at(), z.object({ payload: at() }), z.object({ data: at() })]);
 }
 
 /** The business fields of one event type, as they may appear at any of the three levels. */
@@ -302,7 +307,8 @@ function lifecycleFieldsSchema(type: LifecycleType) {
 /** Per type: the fields object (shared by root, payload and data) and the whole record schema. */
 function lifecycleWireSchema(type: LifecycleType) {
   const fields = lifecycleFieldsSchema(type);
-  const envelope = fields.extend({
+  // Not passthrough: intersected with `fields`, which keeps (and converts) the other keys.
+  const envelope = z.object({
     type: z.enum(WIRE_TYPES[type]),
     critical: z.boolean().optional().describe('Set by the critical-event emitter (shapes A and A\').'),
     attempt: z.number().int().nullable().optional().describe('Retry attempt; null in the wrapped shape.'),
@@ -311,9 +317,10 @@ function lifecycleWireSchema(type: LifecycleType) {
     payload: fields.optional(),
     data: fields.optional(),
   });
-  const record = envelope
+  const record = fields
+    .and(envelope)
     .and(somewhere('run_id', RunIdSchema))
-    .and(somewhere('timestamp', WireTimestampSchema))
+    .and(somewhere('timestamp', TimestampFieldSchema))
     .describe(
       `Wire form of ${type}. Fields may sit at the root, under payload or under data (read in that order); run_id and timestamp must be found in one of them.`,
     );

@@ -8,12 +8,13 @@ import type { Metrics } from '../observability/metrics.js';
 import type { EventTimeHeartbeat } from '../operators/stream-item.js';
 import type { SinkBatch } from '../sinks/clickhouse-sink.js';
 import { detectVerdicts } from './detect.js';
+import { OffsetLedger } from './offset-ledger.js';
 
 /** Where records come from (Kafka in production; anything Observable in tests). */
 export interface RecordSource {
   records$(): Observable<SourceRecord>;
-  /** Marks everything handed out so far as processed; called after the sink acknowledged. */
-  commit(): Promise<void>;
+  /** Commits, per partition, the next offset to read; called only with offsets whose results are durable. */
+  commit(nextOffsets: ReadonlyMap<number, number>): Promise<void>;
 }
 
 export interface VerdictSink {
@@ -56,10 +57,12 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
   const { metrics, logger } = options;
   const stats: MonitorStats = { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, batchesWritten: 0 };
 
+  const ledger = new OffsetLedger();
   const outputs$ = options.source.records$().pipe(
     map((record) => {
       stats.records += 1;
       metrics.recordsConsumed.inc();
+      ledger.track(record.partition, record.offset);
       return normalizeRecord(record);
     }),
     connect((normalized) => {
@@ -75,6 +78,7 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
       const others$ = normalized.pipe(
         filter((r) => r.kind === 'other'),
         tap((r) => {
+          ledger.done(r.event.source.partition, r.event.source.offset);
           stats.otherEvents += 1;
           metrics.otherEvents.inc({ type: r.event.type.slice(0, 40) });
         }),
@@ -116,7 +120,8 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
             else deadLetters.push(o.deadLetter);
           }
           await options.sink.write({ verdicts, deadLetters });
-          await options.source.commit();
+          markDurable(ledger, verdicts, deadLetters);
+          await options.source.commit(ledger.committable());
           stats.batchesWritten += 1;
           options.onProgress?.({ ...stats });
         }),
@@ -129,6 +134,14 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
     });
   });
   return { done, stop: () => stopRequested?.() };
+}
+
+function markDurable(ledger: OffsetLedger, verdicts: readonly Verdict[], deadLetters: readonly DeadLetter[]): void {
+  for (const d of deadLetters) ledger.done(d.source.partition, d.source.offset);
+  for (const v of verdicts) {
+    if (v.kind === 'run_summary') v.summary.source.partitions.forEach((partition, i) => ledger.done(partition, v.summary.source.offsets[i] as number));
+    else if (v.kind === 'late_event') ledger.done(v.source.partition, v.source.offset);
+  }
 }
 
 function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {

@@ -290,14 +290,11 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
         eventId: uuidLike(rng),
         withOptional: rng.chance(0.5),
         taskDescription: task,
-        ...(type === 'agent_thinking' ? { reasoning: `${rng.pick(THOUGHT_OPENERS)} ${rng.pick(THOUGHT_SUBJECTS)}; ${rng.pick(THOUGHT_NEXT)}.` } : {}),
-        ...(type === 'tool_executing' || type === 'tool_completed' ? { tool } : {}),
-        ...(type === 'agent_completed'
-          ? {
-              finalResponse: `Finished. ${rng.pick(FINDINGS)}; estimated monthly savings $${money(rng, 20000)}.`,
-              elapsedMs: emittedAtMs - startMs,
-            }
-          : {}),
+        // One object shape for every event (absent fields undefined) keeps the encoders monomorphic.
+        reasoning: type === 'agent_thinking' ? `${rng.pick(THOUGHT_OPENERS)} ${rng.pick(THOUGHT_SUBJECTS)}; ${rng.pick(THOUGHT_NEXT)}.` : undefined,
+        tool: type === 'tool_executing' || type === 'tool_completed' ? tool : undefined,
+        finalResponse: type === 'agent_completed' ? `Finished. ${rng.pick(FINDINGS)}; estimated monthly savings $${money(rng, 20000)}.` : undefined,
+        elapsedMs: emittedAtMs - startMs,
       };
       const timestampMs = emittedAtMs + rng.int(options.latencyMs.min, options.latencyMs.max);
       if (timestampMs > lastDeliveryMs) lastDeliveryMs = timestampMs;

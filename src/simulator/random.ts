@@ -72,7 +72,8 @@ export function createRng(seed: number): Rng {
     },
     hex(length) {
       let out = '';
-      while (out.length < length) out += Math.floor(next() * 0x10000).toString(16).padStart(4, '0');
+      // 8 hex digits per draw: a draw carries 32 random bits.
+      while (out.length < length) out += Math.floor(next() * 4294967296).toString(16).padStart(8, '0');
       return out.slice(0, length);
     },
   };

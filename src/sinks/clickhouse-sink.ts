@@ -1,4 +1,4 @@
-import type { ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import type { DeadLetter } from '../contract/event.js';
 import type { Verdict } from '../contract/verdict.js';
 import { RunwatchError } from '../errors.js';
@@ -46,7 +46,7 @@ export class ClickHouseSink {
     for (const verdict of batch.verdicts) {
       if (verdict.kind === 'violation') violations.push(violationRow(verdict.violation, at));
       else if (verdict.kind === 'run_summary') summaries.push(runSummaryRow(verdict.summary, at));
-      else lateEvents.push({ run_id: verdict.runId, event_time: verdict.eventTimeMs, watermark: verdict.watermarkMs, recorded_at: at });
+      else lateEvents.push({ run_id: verdict.runId, event_time: Math.floor(verdict.eventTimeMs), watermark: Math.floor(verdict.watermarkMs), recorded_at: at });
     }
     const deadLetters = batch.deadLetters.map((d) => deadLetterRow(d, at));
     // Sequential on purpose: the embedded engine runs one statement at a time anyway.
@@ -64,8 +64,10 @@ export class ClickHouseSink {
         this.options.metrics.rowsWritten.inc({ table }, values.length);
         return;
       } catch (cause) {
-        if (attempt >= this.maxAttempts) {
-          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} failed after ${attempt} attempts`, { cause, retriable: true, context: { table, rows: values.length } });
+        // A statement the engine rejected (bad row, unknown table) fails the same way every time.
+        const rejected = cause instanceof ClickHouseError;
+        if (rejected || attempt >= this.maxAttempts) {
+          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} failed after ${attempt} attempts`, { cause, retriable: !rejected, context: { table, rows: values.length } });
         }
         const delayMs = Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
         this.options.metrics.sinkRetries.inc();

@@ -4,6 +4,10 @@ import type { RunSummary, Violation } from '../contract/verdict.js';
 
 const MAX_RAW_BYTES = 64 * 1024;
 
+/** DateTime64(3) takes integer epoch ms; event times may carry microseconds from ISO timestamps. */
+const ms = (value: number): number => Math.floor(value);
+const msOrNull = (value: number | undefined): number | null => (value === undefined ? null : Math.floor(value));
+
 export function violationRow(v: Violation, detectedAtMs: number) {
   return {
     violation_id: v.violationId,
@@ -14,8 +18,8 @@ export function violationRow(v: Violation, detectedAtMs: number) {
     user_id: v.userId ?? '',
     missing: v.missing,
     detail: v.detail,
-    event_time: v.eventTimeMs,
-    decided_at_watermark: v.decidedAtWatermarkMs,
+    event_time: ms(v.eventTimeMs),
+    decided_at_watermark: ms(v.decidedAtWatermarkMs),
     detected_at: detectedAtMs,
     source_topic: v.source.topic,
     source_partitions: v.source.partitions,
@@ -28,14 +32,14 @@ export function runSummaryRow(s: RunSummary, recordedAtMs: number) {
     run_id: s.runId,
     thread_id: s.threadId ?? '',
     user_id: s.userId ?? '',
-    first_event_time: s.firstEventMs,
-    last_event_time: s.lastEventMs,
-    started_at: s.startedAtMs ?? null,
-    completed_at: s.completedAtMs ?? null,
+    first_event_time: ms(s.firstEventMs),
+    last_event_time: ms(s.lastEventMs),
+    started_at: msOrNull(s.startedAtMs),
+    completed_at: msOrNull(s.completedAtMs),
     event_count: s.eventCount,
     types_seen: s.typesSeen,
     outcome: s.outcome,
-    decided_at_watermark: s.decidedAtWatermarkMs,
+    decided_at_watermark: ms(s.decidedAtWatermarkMs),
     recorded_at: recordedAtMs,
     source_topic: s.source.topic,
     source_partitions: s.source.partitions,
@@ -51,7 +55,7 @@ export function deadLetterRow(d: DeadLetter, recordedAtMs: number) {
     record_key: d.key ?? '',
     reason: d.reason,
     raw: d.raw.length > MAX_RAW_BYTES ? d.raw.slice(0, MAX_RAW_BYTES) : d.raw,
-    record_time: d.recordTimestampMs,
+    record_time: ms(d.recordTimestampMs),
     recorded_at: recordedAtMs,
   };
 }

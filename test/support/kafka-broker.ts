@@ -32,17 +32,22 @@ export async function startKafkaForTests(): Promise<LocalBroker> {
 
   const jarsDir = await ensureKafkaJars();
   const started = Date.now();
-  try {
-    const broker = await startInContainer(jarsDir);
-    console.log(
-      `[runwatch-tests] Kafka broker started by Testcontainers (container ${broker.containerId}) at ${broker.brokers[0]} in ${Date.now() - started} ms`,
-    );
-    return broker;
-  } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
-    console.warn(
-      `[runwatch-tests] container engine unavailable (${reason}): starting the same Kafka broker as a child process`,
-    );
+  // Escape hatch for debugging the process path on a machine that has a working engine.
+  if (process.env.RUNWATCH_TEST_BROKER === 'process') {
+    console.warn('[runwatch-tests] RUNWATCH_TEST_BROKER=process: not trying a container');
+  } else {
+    try {
+      const broker = await startInContainer(jarsDir);
+      console.log(
+        `[runwatch-tests] Kafka broker started by Testcontainers (container ${broker.containerId}) at ${broker.brokers[0]} in ${Date.now() - started} ms`,
+      );
+      return broker;
+    } catch (err) {
+      const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+      console.warn(
+        `[runwatch-tests] container engine unavailable (${reason}): starting the same Kafka broker as a child process`,
+      );
+    }
   }
   const fallbackStart = Date.now();
   const broker = await startLocalBroker({ jarsDir, startTimeoutMs: START_TIMEOUT_MS });

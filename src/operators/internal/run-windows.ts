@@ -77,7 +77,7 @@ export function runWindows<S>(hooks: RunWindowHooks<S>): OperatorFunction<Stream
       const onEvent = (event: AgentEvent): void => {
         const runId = event.runId;
         if (closedAt.has(runId)) {
-          if (hooks.reportLateEvents) emit({ kind: 'late_event', runId, eventTimeMs: event.emittedAtMs, watermarkMs });
+          if (hooks.reportLateEvents) emit({ kind: 'late_event', runId, eventTimeMs: event.emittedAtMs, watermarkMs, source: event.source });
           return;
         }
         let run = openRuns.get(runId);

@@ -1,0 +1,80 @@
+import { Command, Option } from 'commander';
+import { ensureTopic } from '../../consumers/topics.js';
+import { startLocalBroker } from '../../infra/local-broker.js';
+import { createLogger } from '../../observability/logger.js';
+import { startMonitorJob } from '../../pipeline/job.js';
+import { createClickHouseClient } from '../../sinks/clickhouse-client.js';
+import { formatSummary, missingEventRunIds, readSummary } from '../../sinks/summary.js';
+import { simulate } from '../../simulator/simulate.js';
+import { addClickHouseOptions, addDetectionOptions, clickHouseConfigFrom, detectionConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
+import { addTrafficOptions, trafficOptionsFrom } from './simulate.js';
+
+/**
+ * The main job on embedded defaults (`npm start`): a local Kafka broker, the simulator, the
+ * monitor in replay mode and the embedded ClickHouse; prints the summary read back from
+ * ClickHouse and checks it against what the simulator injected. Stops everything it started.
+ */
+export function demoCommand(): Command {
+  const command = new Command('demo')
+    .description('start a local Kafka broker, publish simulated runs, monitor them, print the ClickHouse summary, stop')
+    .addOption(new Option('--brokers <list>', 'use this Kafka instead of starting a local broker').env('RUNWATCH_KAFKA_BROKERS'))
+    .addOption(new Option('--partitions <n>', 'partitions of the demo topic').argParser(parsers.int).default(4));
+  addTrafficOptions(command);
+  addClickHouseOptions(command);
+  addDetectionOptions(command);
+  return command.action(async (raw: RawOptions) => {
+    const logger = createLogger();
+    const started = Date.now();
+    const traffic = trafficOptionsFrom(raw);
+    const clickhouse = clickHouseConfigFrom({ ...raw, database: raw.database === 'runwatch' ? 'runwatch_demo' : raw.database });
+    const broker = typeof raw.brokers === 'string' ? undefined : await startLocalBroker({ logger });
+    try {
+      const brokers = broker?.brokers ?? String(raw.brokers).split(',');
+      logger.info({ brokers, mode: broker?.mode ?? 'external' }, 'Kafka broker ready');
+      // A fresh topic and database per demo: the summary then describes exactly this run.
+      const topic = `agent-events-demo-${started}`;
+      await ensureTopic(brokers, topic, Number(raw.partitions));
+      await resetDatabase(clickhouse);
+      const { traffic: sent, published } = await simulate({ brokers, topic, traffic, logger });
+      logger.info({ records: published.sent, elapsedMs: Math.round(published.elapsedMs) }, 'simulated traffic published');
+
+      const job = await startMonitorJob(
+        { kafka: { brokers, topic, groupId: `runwatch-demo-${started}`, clientId: 'runwatch', fromBeginning: true }, clickhouse, detection: detectionConfigFrom(raw), sink: sinkConfigFrom(raw), mode: 'bounded' },
+        logger,
+      );
+      const stats = await job.done;
+      logger.info({ ...stats }, 'monitor finished');
+
+      const client = createClickHouseClient(clickhouse);
+      try {
+        const summary = await readSummary(client, clickhouse.database);
+        const found = new Set(await missingEventRunIds(client, clickhouse.database));
+        const injected = sent.expected.missingEventRuns.map((r) => r.runId);
+        const caught = injected.filter((id) => found.has(id)).length;
+        const exact = caught === injected.length && found.size === injected.length;
+        const out = [
+          `runwatch demo: ${published.sent} records (${sent.expected.runs} runs, ${sent.expected.lifecycleEvents} lifecycle events) through Kafka topic ${topic}`,
+          formatSummary(summary),
+          `injected missing-event runs: ${injected.length}; found: ${found.size}; injected and found: ${caught} -> ${exact ? 'exact match' : 'MISMATCH'}`,
+          `injected malformed records: ${sent.expected.malformedRecords}; dead letters: ${stats.deadLetters}`,
+          `ClickHouse (${clickhouse.mode}) database ${clickhouse.database}; total time ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        ];
+        process.stdout.write(`${out.join('\n')}\n`);
+        if (!exact) process.exitCode = 1;
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await broker?.stop();
+    }
+  });
+}
+
+async function resetDatabase(config: ReturnType<typeof clickHouseConfigFrom>): Promise<void> {
+  const client = createClickHouseClient(config);
+  try {
+    await client.command({ query: `DROP DATABASE IF EXISTS ${config.database} SYNC` });
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,39 @@
+import { Command, Option } from 'commander';
+import { createLogger } from '../../observability/logger.js';
+import { startMonitorJob } from '../../pipeline/job.js';
+import { addClickHouseOptions, addDetectionOptions, addKafkaOptions, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
+
+export function monitorCommand(): Command {
+  const command = new Command('monitor')
+    .description('consume agent lifecycle events from Kafka, detect violations, write verdicts to ClickHouse')
+    .addOption(new Option('--group <id>', 'Kafka consumer group').env('RUNWATCH_KAFKA_GROUP').default('runwatch'))
+    .addOption(new Option('--replay', 'read up to the end offsets seen at start, judge every open run, then exit'))
+    .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: advance event time after this much wall-clock idleness').argParser(parsers.int).default(2_000));
+  addKafkaOptions(command);
+  addClickHouseOptions(command);
+  addDetectionOptions(command);
+  return command.action(async (raw: RawOptions) => {
+    const logger = createLogger();
+    const replay = raw.replay === true;
+    const job = await startMonitorJob(
+      {
+        kafka: kafkaConfigFrom(raw, String(raw.group)),
+        clickhouse: clickHouseConfigFrom(raw),
+        detection: detectionConfigFrom(raw),
+        sink: sinkConfigFrom(raw),
+        mode: replay ? 'bounded' : 'live',
+        ...(replay ? {} : { idleHeartbeatMs: Number(raw.idleHeartbeatMs) }),
+      },
+      logger,
+    );
+    const stop = (): void => {
+      logger.info('stopping: open runs stay unjudged and their offsets are re-read on restart');
+      job.stop();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    const stats = await job.done;
+    logger.info({ ...stats }, 'monitor finished');
+    process.stdout.write(`${JSON.stringify(stats)}\n`);
+  });
+}

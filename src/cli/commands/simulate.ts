@@ -1,0 +1,50 @@
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { ensureTopic } from '../../consumers/topics.js';
+import { createLogger } from '../../observability/logger.js';
+import { trafficOptionsSchema } from '../../simulator/generate.js';
+import { simulate } from '../../simulator/simulate.js';
+import { parseConfig } from '../../config/config.js';
+import { addKafkaOptions, kafkaConfigFrom, parsers, type RawOptions } from '../options.js';
+
+export function addTrafficOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--runs <n>', 'agent runs to simulate').argParser(parsers.int).default(3_000))
+    .addOption(new Option('--users <n>', 'distinct users').argParser(parsers.int).default(200))
+    .addOption(new Option('--seed <n>', 'PRNG seed: the same seed publishes the same traffic').argParser(parsers.int).default(1))
+    .addOption(new Option('--missing-fraction <f>', 'fraction of runs that lose every event of one lifecycle type').argParser(parsers.num).default(0.05))
+    .addOption(new Option('--malformed-fraction <f>', 'undecodable records, as a fraction of lifecycle records').argParser(parsers.num).default(0.002));
+}
+
+export function trafficOptionsFrom(raw: RawOptions) {
+  return parseConfig(trafficOptionsSchema, { runs: raw.runs, users: raw.users, seed: raw.seed, missingEventFraction: raw.missingFraction, malformedFraction: raw.malformedFraction }, 'simulator');
+}
+
+export function simulateCommand(): Command {
+  const command = new Command('simulate')
+    .description('publish realistic interleaved agent runs (all wire shapes), with injected faults, and record what was injected')
+    .addOption(new Option('--rate <events-per-second>', 'publish rate; default as fast as possible').argParser(parsers.num))
+    .addOption(new Option('--partitions <n>', 'partitions if the topic has to be created').argParser(parsers.int).default(4))
+    .addOption(new Option('--expected-out <file>', 'write the injected faults (ground truth) as JSON'));
+  addKafkaOptions(command);
+  addTrafficOptions(command);
+  return command.action(async (raw: RawOptions) => {
+    const logger = createLogger();
+    const kafka = kafkaConfigFrom(raw, 'runwatch-simulator');
+    await ensureTopic(kafka.brokers, kafka.topic, Number(raw.partitions));
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort());
+    const { traffic, published } = await simulate({
+      brokers: kafka.brokers,
+      topic: kafka.topic,
+      traffic: trafficOptionsFrom(raw),
+      ...(typeof raw.rate === 'number' ? { ratePerSecond: raw.rate } : {}),
+      logger,
+      signal: abort.signal,
+    });
+    if (typeof raw.expectedOut === 'string') await writeFile(raw.expectedOut, `${JSON.stringify(traffic.expected, null, 2)}\n`);
+    const line = { published: published.sent, runs: traffic.expected.runs, missingEventRuns: traffic.expected.missingEventRuns.length, malformedRecords: traffic.expected.malformedRecords, elapsedMs: Math.round(published.elapsedMs) };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+    if (published.aborted) process.exitCode = 130;
+  });
+}

@@ -1,0 +1,54 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
+
+/** What `runwatch summary` and the demo print: read back from ClickHouse, never from memory. */
+export interface StoredSummary {
+  readonly runsChecked: number;
+  readonly runsByOutcome: ReadonlyArray<{ outcome: string; runs: number }>;
+  readonly violationsByRule: ReadonlyArray<{ rule: string; severity: string; violations: number }>;
+  readonly deadLettersByReason: ReadonlyArray<{ reason: string; records: number }>;
+  readonly lateEvents: number;
+}
+
+const countRow = z.object({ n: z.coerce.number() });
+const outcomeRow = z.object({ outcome: z.string(), runs: z.coerce.number() });
+const ruleRow = z.object({ rule: z.string(), severity: z.string(), violations: z.coerce.number() });
+const reasonRow = z.object({ reason: z.string(), records: z.coerce.number() });
+
+async function rows<T>(client: ClickHouseClient, query: string, schema: z.ZodType<T>): Promise<T[]> {
+  const result = await client.query({ query, format: 'JSONEachRow' });
+  return z.array(schema).parse(await result.json());
+}
+
+export async function readSummary(client: ClickHouseClient, database: string): Promise<StoredSummary> {
+  // FINAL: rows replaced by replays/redeliveries are counted once.
+  const [runs] = await rows(client, `SELECT count() AS n FROM ${database}.run_summaries FINAL`, countRow);
+  const runsByOutcome = await rows(client, `SELECT outcome, count() AS runs FROM ${database}.run_summaries FINAL GROUP BY outcome ORDER BY outcome`, outcomeRow);
+  const violationsByRule = await rows(client, `SELECT rule, severity, count() AS violations FROM ${database}.violations FINAL GROUP BY rule, severity ORDER BY rule, severity`, ruleRow);
+  const deadLettersByReason = await rows(
+    client,
+    `SELECT splitByChar(':', reason)[1] AS reason, count() AS records FROM ${database}.dead_letters FINAL GROUP BY reason ORDER BY reason`,
+    reasonRow,
+  );
+  const [late] = await rows(client, `SELECT count() AS n FROM ${database}.late_events FINAL`, countRow);
+  return { runsChecked: runs?.n ?? 0, runsByOutcome, violationsByRule, deadLettersByReason, lateEvents: late?.n ?? 0 };
+}
+
+/** Run ids with a missing_events violation, sorted (for comparing with what a simulation injected). */
+export async function missingEventRunIds(client: ClickHouseClient, database: string): Promise<string[]> {
+  const found = await rows(client, `SELECT run_id FROM ${database}.violations FINAL WHERE rule = 'missing_events' ORDER BY run_id`, z.object({ run_id: z.string() }));
+  return found.map((r) => r.run_id);
+}
+
+export function formatSummary(summary: StoredSummary): string {
+  const lines = [`runs checked: ${summary.runsChecked}`];
+  for (const o of summary.runsByOutcome) lines.push(`  closed by ${o.outcome.padEnd(13)} ${o.runs}`);
+  lines.push('violations by rule and severity:');
+  if (summary.violationsByRule.length === 0) lines.push('  (none)');
+  for (const v of summary.violationsByRule) lines.push(`  ${v.rule.padEnd(20)} ${v.severity.padEnd(9)} ${v.violations}`);
+  lines.push('dead letters by reason:');
+  if (summary.deadLettersByReason.length === 0) lines.push('  (none)');
+  for (const d of summary.deadLettersByReason) lines.push(`  ${d.reason.padEnd(30)} ${d.records}`);
+  lines.push(`late events: ${summary.lateEvents}`);
+  return lines.join('\n');
+}
