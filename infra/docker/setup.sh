@@ -40,11 +40,13 @@ if ! engine_up; then
   # setsid + nohup + closed stdio: the daemon must outlive this script without holding its pipes.
   setsid nohup dockerd --storage-driver=vfs --iptables=false --bridge=none \
     </dev/null >"$log" 2>&1 &
+  pid=$!
   for _ in $(seq 1 60); do
     engine_up && break
+    kill -0 "$pid" 2>/dev/null || break # it exited: waiting longer cannot help
     sleep 1
   done
-  engine_up || unavailable "dockerd did not answer within 60 s; last log lines: $(tail -n 5 "$log" 2>/dev/null | tr '\n' ' ')"
+  engine_up || unavailable "dockerd did not come up (exited or no answer within 60 s); last log lines: $(tail -n 5 "$log" 2>/dev/null | tr '\n' ' ')"
 fi
 
 # 3. Image, built offline from an empty rootfs (bin/sbin symlinks so /bin/sh resolves into the

@@ -5,6 +5,7 @@ import { MAX_RAW_BYTES, normalizeRecord } from '../../src/contract/normalize.js'
 import {
   ISO_TIMESTAMP_PATTERN,
   LIFECYCLE_WIRE_SCHEMAS,
+  WireIdSchema,
   WireTimestampSchema,
   timestampToMs,
 } from '../../src/contract/wire.js';
@@ -315,6 +316,13 @@ describe('wire schemas agree with the normalizer', () => {
     }
     expect(LIFECYCLE_WIRE_SCHEMAS.agent_thinking.record.safeParse({ ...EMITTER_THINKING, run_id: 'unknown_run' }).success).toBe(false);
     expect(LIFECYCLE_WIRE_SCHEMAS.agent_thinking.record.safeParse({ ...EMITTER_THINKING, timestamp: 'soon' }).success).toBe(false);
+  });
+
+  it('WireIdSchema reads blanks, null and placeholders as absent', () => {
+    expect(['unknown_user', 'unknown_thread', 'unknown_run', '', ' ', null].map((v) => WireIdSchema.parse(v))).toEqual(
+      [undefined, undefined, undefined, undefined, undefined, undefined],
+    );
+    expect(WireIdSchema.parse('run_7f3c')).toBe('run_7f3c');
   });
 
   it('the hand-written timestamp reader accepts exactly what the zod schema and its pattern accept', () => {

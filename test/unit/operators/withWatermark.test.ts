@@ -1,5 +1,7 @@
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../../src/contract/event.js';
+import type { EventTimeHeartbeat } from '../../../src/operators/stream-item.js';
 import { withWatermark } from '../../../src/operators/withWatermark.js';
 import { agentEvent, ev, wm } from '../../support/events.js';
 
@@ -27,7 +29,8 @@ describe('withWatermark', () => {
 
   it('advances on heartbeats without forwarding them, and never moves backwards', () => {
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot('-a-----h-----g-|', { a: e5, h: { kind: 'heartbeat', eventTimeMs: 12 }, g: { kind: 'heartbeat', eventTimeMs: 4 } });
+      const heartbeat = (eventTimeMs: number): EventTimeHeartbeat => ({ kind: 'heartbeat', eventTimeMs });
+      const source = hot<AgentEvent | EventTimeHeartbeat>('-a-----h-----g-|', { a: e5, h: heartbeat(12), g: heartbeat(4) });
       const expected = '  -(xy)--w-------|';
       expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 2 }))).toBe(expected, { x: ev(e5), y: wm(3), w: wm(10) });
     });

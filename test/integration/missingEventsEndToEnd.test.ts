@@ -1,0 +1,78 @@
+/**
+ * The walking skeleton end to end on real parts: simulated traffic (every wire shape, interleaved
+ * runs, injected faults) → a real Kafka broker → KafkaJS → RxJS operators → embedded ClickHouse.
+ * The set of runs reported missing events must be exactly the set the simulator broke.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import type { ClickHouseConfig } from '../../src/config/config.js';
+import { ensureTopic } from '../../src/consumers/topics.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { MonitorStats } from '../../src/pipeline/monitor.js';
+import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
+import type { SimulatedTraffic } from '../../src/simulator/generate.js';
+import { simulate } from '../../src/simulator/simulate.js';
+import { embeddedClickHouse, queryRows, replayTopic } from '../support/monitor-run.js';
+
+const brokers = inject('kafkaBrokers');
+const topic = `e2e-${randomUUID()}`;
+let clickhouse: ClickHouseConfig;
+let client: ClickHouseClient;
+let traffic: SimulatedTraffic;
+let firstPass: MonitorStats;
+
+const violationRow = z.object({ violation_id: z.string(), run_id: z.string(), user_id: z.string(), thread_id: z.string(), missing: z.array(z.string()), severity: z.string(), source_offsets: z.array(z.coerce.number()) });
+
+beforeAll(async () => {
+  await ensureTopic(brokers, topic, 4);
+  const published = await simulate({ brokers, topic, traffic: { seed: 20261125, runs: 1_500, users: 120, missingEventFraction: 0.05 }, logger: createLogger('warn') });
+  traffic = published.traffic;
+  clickhouse = await embeddedClickHouse('runwatch_e2e');
+  firstPass = await replayTopic(brokers, topic, `e2e-${randomUUID()}`, clickhouse);
+  client = createClickHouseClient(clickhouse);
+}, 240_000);
+
+afterAll(async () => {
+  await client?.close();
+});
+
+describe('missing events, end to end through Kafka and ClickHouse', () => {
+  it('publishes a large enough, faulty enough workload', () => {
+    expect(traffic.records.length).toBeGreaterThanOrEqual(10_000);
+    expect(traffic.expected.missingEventRuns.length).toBeGreaterThanOrEqual(50);
+    expect(firstPass.records).toBe(traffic.records.length);
+    expect(firstPass.lifecycleEvents).toBe(traffic.expected.lifecycleEvents);
+  });
+
+  it('reports exactly the injected incomplete runs, with owner, thread and what was missing', async () => {
+    const rows = await queryRows(client, `SELECT violation_id, run_id, user_id, thread_id, missing, severity, source_offsets FROM runwatch_e2e.violations FINAL WHERE rule = 'missing_events' ORDER BY run_id`, violationRow);
+    const expected = [...traffic.expected.missingEventRuns].sort((a, b) => (a.runId < b.runId ? -1 : 1));
+    expect(rows.map((r) => r.run_id)).toEqual(expected.map((r) => r.runId));
+    for (const [i, row] of rows.entries()) {
+      const want = expected[i]!;
+      expect({ user: row.user_id, thread: row.thread_id, missing: row.missing, severity: row.severity }).toEqual({ user: want.userId, thread: want.threadId, missing: want.missing, severity: 'CRITICAL' });
+      expect(row.source_offsets.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('summarizes every run once and dead-letters every malformed record with a reason', async () => {
+    const [runs] = await queryRows(client, 'SELECT count() AS n FROM runwatch_e2e.run_summaries FINAL', z.object({ n: z.coerce.number() }));
+    expect(runs?.n).toBe(traffic.expected.runs);
+    const deadLetters = await queryRows(client, 'SELECT reason FROM runwatch_e2e.dead_letters FINAL', z.object({ reason: z.string() }));
+    expect(deadLetters.length).toBe(traffic.expected.malformedRecords);
+    expect(deadLetters.every((d) => d.reason.length > 0)).toBe(true);
+    expect(firstPass.otherEvents).toBe(traffic.expected.serverMessages);
+  });
+
+  it('a replay of the same topic yields the same verdicts and overwrites instead of duplicating', async () => {
+    const before = await queryRows(client, 'SELECT violation_id FROM runwatch_e2e.violations FINAL ORDER BY violation_id', z.object({ violation_id: z.string() }));
+    await client.close();
+    const secondPass = await replayTopic(brokers, topic, `e2e-replay-${randomUUID()}`, clickhouse);
+    client = createClickHouseClient(clickhouse);
+    expect(secondPass.violations).toBe(firstPass.violations);
+    const after = await queryRows(client, 'SELECT violation_id FROM runwatch_e2e.violations FINAL ORDER BY violation_id', z.object({ violation_id: z.string() }));
+    expect(after).toEqual(before);
+  });
+});

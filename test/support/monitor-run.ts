@@ -1,0 +1,33 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
+import type { ClickHouseConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { startMonitorJob } from '../../src/pipeline/job.js';
+import type { MonitorStats } from '../../src/pipeline/monitor.js';
+
+export async function embeddedClickHouse(database: string): Promise<ClickHouseConfig> {
+  return { mode: 'embedded', dataPath: await mkdtemp(join(tmpdir(), 'runwatch-ch-')), database };
+}
+
+/** Runs the real monitor job (KafkaJS → operators → ClickHouse) over a topic up to its current end. */
+export async function replayTopic(brokers: string[], topic: string, groupId: string, clickhouse: ClickHouseConfig): Promise<MonitorStats> {
+  const job = await startMonitorJob(
+    {
+      kafka: { brokers, topic, groupId, clientId: 'runwatch-test', fromBeginning: true },
+      clickhouse,
+      detection: { runDeadlineMs: 30_000, maxOutOfOrdernessMs: 3_000 },
+      sink: { batchRows: 2_000, flushIntervalMs: 200 },
+      mode: 'bounded',
+    },
+    createLogger(process.env.RUNWATCH_LOG_LEVEL ?? 'error'),
+  );
+  return job.done;
+}
+
+export async function queryRows<T>(client: ClickHouseClient, query: string, schema: z.ZodType<T>): Promise<T[]> {
+  const result = await client.query({ query, format: 'JSONEachRow' });
+  return z.array(schema).parse(await result.json());
+}
