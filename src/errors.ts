@@ -12,17 +12,26 @@ export const ERROR_CODES = [
 
 export type RunwatchErrorCode = (typeof ERROR_CODES)[number];
 
+export interface RunwatchErrorOptions {
+  /** True when the same operation may succeed later (network, broker unavailable). */
+  readonly retriable?: boolean;
+  readonly cause?: unknown;
+  /** Where it happened: topic, partition, table, key... */
+  readonly context?: Readonly<Record<string, unknown>>;
+}
+
 export class RunwatchError extends Error {
   override readonly name: string = 'RunwatchError';
+  readonly retriable: boolean;
+  readonly context: Readonly<Record<string, unknown>>;
+
   constructor(
     readonly code: RunwatchErrorCode,
     message: string,
-    readonly options: { readonly retriable?: boolean; readonly cause?: unknown; readonly context?: Readonly<Record<string, unknown>> } = {},
+    options: RunwatchErrorOptions = {},
   ) {
     super(message, { cause: options.cause });
-  }
-
-  get retriable(): boolean {
-    return this.options.retriable ?? false;
+    this.retriable = options.retriable ?? false;
+    this.context = options.context ?? {};
   }
 }

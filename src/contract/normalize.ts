@@ -74,10 +74,15 @@ function lifecycle(record: SourceRecord, type: LifecycleType, body: WireObject):
   const emittedAtMs = lookupField(body, 'timestamp', timestampToMs);
   if (emittedAtMs === undefined) return deadLetter(record, 'missing or invalid timestamp');
 
-  // Optional fields are only set when present, so "absent" really is absent (no undefined keys).
-  const event: { -readonly [K in keyof AgentEvent]: AgentEvent[K] } = {
+  const event: AgentEvent = {
     type,
     runId,
+    threadId: lookupField(body, 'thread_id', readId),
+    userId: lookupField(body, 'user_id', readId),
+    agentName: lookupField(body, 'agent_name', readText),
+    toolName: lookupField(body, 'tool_name', readText),
+    executionId: lookupField(body, 'execution_id', readId),
+    eventId: lookupField(body, 'event_id', readId),
     emittedAtMs,
     deliveredAtMs: record.deliveredAtHeaderMs ?? record.timestampMs,
     recovered: body['recovered'] === true,
@@ -85,18 +90,6 @@ function lifecycle(record: SourceRecord, type: LifecycleType, body: WireObject):
     source: positionOf(record),
     body,
   };
-  const threadId = lookupField(body, 'thread_id', readId);
-  if (threadId !== undefined) event.threadId = threadId;
-  const userId = lookupField(body, 'user_id', readId);
-  if (userId !== undefined) event.userId = userId;
-  const agentName = lookupField(body, 'agent_name', readText);
-  if (agentName !== undefined) event.agentName = agentName;
-  const toolName = lookupField(body, 'tool_name', readText);
-  if (toolName !== undefined) event.toolName = toolName;
-  const executionId = lookupField(body, 'execution_id', readId);
-  if (executionId !== undefined) event.executionId = executionId;
-  const eventId = lookupField(body, 'event_id', readId);
-  if (eventId !== undefined) event.eventId = eventId;
   return { kind: 'lifecycle', event };
 }
 

@@ -101,6 +101,8 @@ const EPOCH_MS_THRESHOLD = 1e12;
 /** 9999-12-31T23:59:59.999Z: anything later is garbage. */
 const MAX_MS = 253_402_300_799_999;
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/** Multiplier turning n fraction digits (index n, 1..6) into microseconds. */
+const MICRO_SCALE = [0, 100_000, 10_000, 1000, 100, 10, 1];
 
 /** Microsecond precision is all the emitters have; rounding makes ISO and float forms agree. */
 function roundToMicros(ms: number): number {
@@ -143,14 +145,13 @@ function isoToMs(s: string): number | undefined {
   let i = 16;
   if (s[i] === ':') {
     second = digitsAt(s, i + 1, i + 3);
-    if (i + 3 > len) return undefined;
     i += 3;
     if (s[i] === '.' || s[i] === ',') {
       let j = i + 1;
       while (j < len && j - i <= 9 && digitsAt(s, j, j + 1) >= 0) j++;
       const count = j - i - 1;
       if (count === 0) return undefined;
-      micros = digitsAt(s, i + 1, i + 1 + Math.min(count, 6)) * 10 ** Math.max(0, 6 - count);
+      micros = digitsAt(s, i + 1, i + 1 + Math.min(count, 6)) * (MICRO_SCALE[Math.min(count, 6)] ?? 0);
       i = j;
     }
   }
@@ -171,11 +172,22 @@ function isoToMs(s: string): number | undefined {
   }
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   const monthDays = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
-  // Years before 1970 are garbage here, and Date.UTC would misread years 0-99 anyway.
+  // Years before 1970 are garbage here (and would need a negative-era daysSinceEpoch).
   if (year < 1970 || monthDays === undefined || day < 1 || day > monthDays) return undefined;
   if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000 + micros / 1000;
+  const seconds = daysSinceEpoch(year, month, day) * 86_400 + hour * 3600 + (minute - offsetMinutes) * 60 + second;
+  const ms = seconds * 1000 + micros / 1000;
   return ms > 0 && ms <= MAX_MS ? roundToMicros(ms) : undefined;
+}
+
+/** Days from 1970-01-01 to a Gregorian date with year >= 1970 (H. Hinnant's days_from_civil); Date.UTC costs more. */
+function daysSinceEpoch(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, realpath, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -94,21 +95,25 @@ function classpathArgs(files: BrokerFiles, jarsDir: string): string[] {
   return [FAST_START, '-cp', `${jarsDir}/*`, `-Dlog4j2.configurationFile=${files.log4jFile}`];
 }
 
-/**
- * JVM args that format the KRaft log dir. --ignore-formatted lets a caller-supplied data dir be
- * reused across runs (it keeps its first cluster id).
- */
+/** JVM args that format the KRaft log dir (must run once before the first start). */
 export function formatArgv(files: BrokerFiles, jarsDir: string): string[] {
   return [
     ...classpathArgs(files, jarsDir),
     'kafka.tools.StorageTool',
     'format',
-    '--ignore-formatted',
     '-t',
     files.clusterId,
     '-c',
     files.propertiesFile,
   ];
+}
+
+/**
+ * Whether the data dir was formatted by an earlier run. Such a dir must not be formatted again:
+ * even with --ignore-formatted the storage tool rejects a cluster id other than the stored one.
+ */
+export function isFormatted(files: BrokerFiles): boolean {
+  return existsSync(join(files.workDir, 'data', 'meta.properties'));
 }
 
 /** JVM args that run the broker in the foreground. */

@@ -16,6 +16,7 @@ import {
   ensureKafkaJars,
   formatArgv,
   freePorts,
+  isFormatted,
   javaBinary,
   serverArgv,
   writeBrokerFiles,
@@ -63,7 +64,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const tail: string[] = [];
 
   try {
-    await runToCompletion(java, formatArgv(files, jarsDir), tail, deadline);
+    if (!isFormatted(files)) await runToCompletion(java, formatArgv(files, jarsDir), tail, deadline);
   } catch (err) {
     await cleanupDir();
     throw startError('formatting the Kafka log dir failed', err, tail);
@@ -76,7 +77,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     child.kill('SIGKILL');
   };
   process.once('exit', onExit);
-  const watchdog = child.pid === undefined ? undefined : spawnWatchdog(child.pid);
+  const watchdog = child.pid === undefined ? undefined : spawnWatchdog(child.pid, ownsDir ? workDir : undefined);
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {
       // Once the JVM is gone its pid may be reused: the watchdog must not fire at it any more.
@@ -212,12 +213,19 @@ async function terminate(child: ChildProcess, exited: Promise<void>, graceMs: nu
 
 /**
  * A tiny shell that blocks reading a pipe from this process. The pipe closes when this process
- * dies however it dies, and the shell then stops the broker. It is detached and unref'd so it
- * neither holds this process open nor dies with its process group.
+ * dies however it dies (even SIGKILL, where no 'exit' handler runs); the shell then stops the
+ * broker and removes the temp dir we own. Detached and unref'd: it neither holds this process
+ * open nor dies with its process group.
  */
-function spawnWatchdog(pid: number): ChildProcess {
-  const script = 'cat >/dev/null; kill -TERM "$1" 2>/dev/null; sleep 10; kill -KILL "$1" 2>/dev/null';
-  const dog = spawn('sh', ['-c', script, 'runwatch-kafka-watchdog', String(pid)], {
+function spawnWatchdog(pid: number, ownedDir: string | undefined): ChildProcess {
+  const script = [
+    'cat >/dev/null',
+    'kill -TERM "$1" 2>/dev/null',
+    'i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.5; i=$((i+1)); done',
+    'kill -KILL "$1" 2>/dev/null',
+    'if [ -n "$2" ]; then rm -rf "$2"; fi',
+  ].join('; ');
+  const dog = spawn('sh', ['-c', script, 'runwatch-kafka-watchdog', String(pid), ownedDir ?? ''], {
     stdio: ['pipe', 'ignore', 'ignore'],
     detached: true,
   });

@@ -1,4 +1,4 @@
-import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { DeadLetter } from '../contract/event.js';
 import type { Verdict } from '../contract/verdict.js';
 import { RunwatchError } from '../errors.js';
@@ -65,7 +65,7 @@ export class ClickHouseSink {
         return;
       } catch (cause) {
         // A statement the engine rejected (bad row, unknown table) fails the same way every time.
-        const rejected = cause instanceof ClickHouseError;
+        const rejected = isEngineRejection(cause);
         if (rejected || attempt >= this.maxAttempts) {
           throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} failed after ${attempt} attempts`, { cause, retriable: !rejected, context: { table, rows: values.length } });
         }
@@ -76,4 +76,15 @@ export class ClickHouseSink {
       }
     }
   }
+}
+
+/**
+ * A ClickHouse server/engine error (it carries ClickHouse's error `type` and numeric `code`), as
+ * opposed to a transport failure. Checked by shape: chdb raises the client-common package's
+ * ClickHouseError class, not the one bundled in @clickhouse/client, so instanceof would miss it.
+ */
+function isEngineRejection(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const { type, code } = err as Error & { type?: unknown; code?: unknown };
+  return typeof type === 'string' && typeof code === 'string' && /^\d+$/.test(code);
 }

@@ -1,0 +1,70 @@
+/** The sink against the real embedded ClickHouse engine: DDL, every row kind, idempotent rewrites. */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { Verdict } from '../../src/contract/verdict.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
+import { ClickHouseSink } from '../../src/sinks/clickhouse-sink.js';
+import { migrate } from '../../src/sinks/migrations.js';
+import { readSummary } from '../../src/sinks/summary.js';
+import { embeddedClickHouse, queryRows } from '../support/monitor-run.js';
+
+let client: ClickHouseClient;
+let sink: ClickHouseSink;
+const source = { topic: 't', partitions: [0, 0], offsets: [4, 9] };
+const verdicts: Verdict[] = [
+  {
+    kind: 'violation',
+    violation: { violationId: 'v1', rule: 'missing_events', severity: 'CRITICAL', runId: 'run_1', threadId: 'th_1', userId: 'u_1', missing: ['agent_completed'], detail: 'run closed (deadline) without agent_completed', eventTimeMs: 1758196800123.456, decidedAtWatermarkMs: 1758196830124, source },
+  },
+  {
+    kind: 'run_summary',
+    summary: { runId: 'run_1', threadId: 'th_1', userId: 'u_1', firstEventMs: 1758196800123.456, lastEventMs: 1758196801000, startedAtMs: 1758196800123.456, completedAtMs: undefined, eventCount: 2, typesSeen: ['agent_started', 'agent_thinking'], outcome: 'deadline', decidedAtWatermarkMs: 1758196830124, source },
+  },
+  { kind: 'late_event', runId: 'run_1', eventTimeMs: 1758196801500, watermarkMs: 1758196830124, source: { topic: 't', partition: 0, offset: 12 } },
+];
+const deadLetters = [{ reason: 'invalid JSON: Unexpected token', source: { topic: 't', partition: 1, offset: 3 }, key: 'k', raw: '{oops', recordTimestampMs: 1758196800000 }];
+
+beforeAll(async () => {
+  const config = await embeddedClickHouse('runwatch_sink');
+  client = createClickHouseClient(config);
+  await migrate(client, config.database);
+  await migrate(client, config.database); // idempotent
+  sink = new ClickHouseSink(client, { database: config.database, logger: createLogger('silent'), metrics: createMetrics(), now: () => 1795000000000 });
+});
+afterAll(async () => client?.close());
+
+describe('ClickHouseSink (embedded engine)', () => {
+  it('writes violations, run summaries, late events and dead letters with ms event times', async () => {
+    await sink.write({ verdicts, deadLetters });
+    const [violation] = await queryRows(
+      client,
+      'SELECT violation_id, missing, toUnixTimestamp64Milli(event_time) AS t, source_offsets FROM runwatch_sink.violations FINAL',
+      z.object({ violation_id: z.string(), missing: z.array(z.string()), t: z.coerce.number(), source_offsets: z.array(z.coerce.number()) }),
+    );
+    expect(violation).toEqual({ violation_id: 'v1', missing: ['agent_completed'], t: 1758196800123, source_offsets: [4, 9] });
+    const summary = await readSummary(client, 'runwatch_sink');
+    expect(summary).toEqual({
+      runsChecked: 1,
+      runsByOutcome: [{ outcome: 'deadline', runs: 1 }],
+      violationsByRule: [{ rule: 'missing_events', severity: 'CRITICAL', violations: 1 }],
+      deadLettersByReason: [{ reason: 'invalid JSON', records: 1 }],
+      lateEvents: 1,
+    });
+  });
+
+  it('overwrites instead of duplicating when the same verdicts are written again (replay, redelivery)', async () => {
+    await sink.write({ verdicts, deadLetters });
+    const summary = await readSummary(client, 'runwatch_sink');
+    expect(summary.runsChecked).toBe(1);
+    expect(summary.violationsByRule[0]?.violations).toBe(1);
+    expect(summary.deadLettersByReason[0]?.records).toBe(1);
+  });
+
+  it('fails fast with a typed error on a row the engine rejects, without retrying', async () => {
+    const broken = new ClickHouseSink(client, { database: 'no_such_db', logger: createLogger('silent'), metrics: createMetrics(), maxAttempts: 5 });
+    await expect(broken.write({ verdicts, deadLetters: [] })).rejects.toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: false });
+  });
+});
