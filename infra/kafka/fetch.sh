@@ -27,9 +27,13 @@ rm -rf "$tmp"
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch.sh: fetching Kafka $version jars with Maven into $dest" >&2
-# Maven's progress output goes to stderr so stdout stays the path alone.
-mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$tmp" >&2
+# Maven's output is shown only on failure, on stderr, so stdout stays the path alone.
+if ! out="$(mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1)"; then
+  echo "$out" >&2
+  echo "fetch.sh: mvn dependency:copy-dependencies failed" >&2
+  exit 1
+fi
 ls "$tmp"/kafka_2.13-"$version".jar >/dev/null
 echo "$pom_hash" > "$tmp/.complete"
 # Swap in atomically-ish: a concurrent reader sees either no dir or a complete one.

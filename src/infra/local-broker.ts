@@ -78,15 +78,20 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   };
   process.once('exit', onExit);
   const watchdog = child.pid === undefined ? undefined : spawnWatchdog(child.pid, ownsDir ? workDir : undefined);
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
+  let stopping: Promise<void> | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
       // Once the JVM is gone its pid may be reused: the watchdog must not fire at it any more.
       watchdog?.kill('SIGKILL');
+      if (!stopping) log?.error({ code, signal, lastLines: tail }, 'local Kafka broker exited unexpectedly');
       resolve();
-    }),
-  );
+    });
+    // A failed spawn emits 'error' and no 'exit'; stop() must not wait for one.
+    child.once('error', () => {
+      if (child.pid === undefined) resolve();
+    });
+  });
 
-  let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await terminate(child, exited, 15_000);

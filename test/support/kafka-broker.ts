@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { GenericContainer, ImageName, Wait, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
 import {
   KAFKA_STARTED_PATTERN,
   ensureKafkaJars,
@@ -59,6 +59,12 @@ export async function startKafkaForTests(): Promise<LocalBroker> {
 
 async function startInContainer(jarsDir: string): Promise<LocalBroker> {
   const deadline = Date.now() + START_TIMEOUT_MS;
+  // A missing image would make Testcontainers try to pull it from a registry this machine must
+  // not contact: say so instead (infra/docker/setup.sh imports it).
+  const client = await getContainerRuntimeClient();
+  if (!(await client.image.exists(ImageName.fromString(IMAGE)))) {
+    throw new Error(`image ${IMAGE} is missing: run infra/docker/setup.sh`);
+  }
   const java = await javaBinary();
   const workDir = await mkdtemp(join(tmpdir(), 'runwatch-kafka-ct-'));
   let container: StartedTestContainer | undefined;
