@@ -44,15 +44,20 @@ export function lookupField<T>(
 // ---------------------------------------------------------------------------------------------
 // Types
 
-/** A known emitter bug sends agent_thinking with wire type "reasoning". */
-const WIRE_TYPE_TO_LIFECYCLE: ReadonlyMap<string, LifecycleType> = new Map<string, LifecycleType>([
-  ['agent_started', 'agent_started'],
-  ['agent_thinking', 'agent_thinking'],
-  ['reasoning', 'agent_thinking'],
-  ['tool_executing', 'tool_executing'],
-  ['tool_completed', 'tool_completed'],
-  ['agent_completed', 'agent_completed'],
-]);
+/** Wire `type` values per lifecycle type: a known emitter bug sends agent_thinking as "reasoning". */
+export const WIRE_TYPES: Readonly<Record<LifecycleType, readonly [string, ...string[]]>> = {
+  agent_started: ['agent_started'],
+  agent_thinking: ['agent_thinking', 'reasoning'],
+  tool_executing: ['tool_executing'],
+  tool_completed: ['tool_completed'],
+  agent_completed: ['agent_completed'],
+};
+
+const WIRE_TYPE_TO_LIFECYCLE: ReadonlyMap<string, LifecycleType> = new Map(
+  (Object.entries(WIRE_TYPES) as [LifecycleType, readonly string[]][]).flatMap(([type, wireTypes]) =>
+    wireTypes.map((wireType): [string, LifecycleType] => [wireType, type]),
+  ),
+);
 
 /** The lifecycle type a wire `type` stands for, aliases included; undefined for any other type. */
 export function lifecycleTypeOf(wireType: string): LifecycleType | undefined {
@@ -208,7 +213,8 @@ export function timestampToMs(value: unknown): number | undefined {
 
 // The record schemas validate and keep every value as sent: zod merges the outputs of an
 // intersection, and a converted value at one level would clash with the raw copy kept by the
-// passthrough level above it. The *Read schemas below convert, for callers that want values.
+// passthrough level above it. WireIdSchema and WireTimestampSchema convert, for callers that
+// want the values the normalizer would read.
 
 /** An id field as it may be sent. */
 export const IdFieldSchema = z
@@ -296,15 +302,6 @@ const EVENT_FIELDS = {
   },
 } satisfies Record<LifecycleType, z.ZodRawShape>;
 
-/** Wire `type` values per lifecycle type. */
-export const WIRE_TYPES: Readonly<Record<LifecycleType, readonly [string, ...string[]]>> = {
-  agent_started: ['agent_started'],
-  agent_thinking: ['agent_thinking', 'reasoning'],
-  tool_executing: ['tool_executing'],
-  tool_completed: ['tool_completed'],
-  agent_completed: ['agent_completed'],
-};
-
 /** `key` must be found at the root, under `payload` or under `data`, as the normalizer looks. */
 function somewhere<S extends z.ZodTypeAny>(key: string, schema: S) {
   const at = () => z.object({ [key]: schema });
@@ -319,7 +316,7 @@ function lifecycleFieldsSchema(type: LifecycleType) {
 /** Per type: the fields object (shared by root, payload and data) and the whole record schema. */
 function lifecycleWireSchema(type: LifecycleType) {
   const fields = lifecycleFieldsSchema(type);
-  // Not passthrough: intersected with `fields`, which keeps (and converts) the other keys.
+  // Not passthrough: intersected with `fields`, which already keeps every other key.
   const envelope = z.object({
     type: z.enum(WIRE_TYPES[type]),
     critical: z.boolean().optional().describe('Set by the critical-event emitter (shapes A and A\').'),

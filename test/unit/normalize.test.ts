@@ -252,6 +252,11 @@ describe('normalizeRecord: fields', () => {
     expect(event.userId).toBe('user_real');
   });
 
+  it('accepts a UTF-8 byte-order mark before the JSON', () => {
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(EMITTER_THINKING))]);
+    expect(lifecycle(withBom).runId).toBe('run_7f3c');
+  });
+
   it('takes deliveredAtMs from the publisher header, else the Kafka timestamp', () => {
     expect(lifecycle(EMITTER_THINKING, { deliveredAtHeaderMs: KAFKA_TS - 7 }).deliveredAtMs).toBe(KAFKA_TS - 7);
     expect(lifecycle(EMITTER_THINKING).deliveredAtMs).toBe(KAFKA_TS);
@@ -355,6 +360,18 @@ describe('wire schemas agree with the normalizer', () => {
         expect(ISO_TIMESTAMP_PATTERN.test(iso)).toBe(true);
         expect(timestampToMs(iso)).toBe(d.getTime());
         expect(timestampToMs(iso.replace('Z', '+00:00'))).toBe(d.getTime());
+      }),
+    );
+  });
+
+  it('applies UTC offsets', () => {
+    const instant = fc.date({ min: new Date('1971-01-02'), max: new Date('2999-12-30'), noInvalidDate: true });
+    fc.assert(
+      fc.property(instant, fc.integer({ min: -23 * 60 - 59, max: 23 * 60 + 59 }), (d, offsetMinutes) => {
+        const local = new Date(d.getTime() + offsetMinutes * 60_000).toISOString().slice(0, 23);
+        const abs = Math.abs(offsetMinutes);
+        const offset = `${offsetMinutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+        expect(timestampToMs(local + offset)).toBe(d.getTime());
       }),
     );
   });
