@@ -24,6 +24,11 @@ const num = (value: string): number => {
   if (!Number.isFinite(n)) throw new Error(`not a number: ${value}`);
   return n;
 };
+const levels = (value: string): { warning: number; critical: number } => {
+  const [warning, critical, ...rest] = value.split(',').map((v) => num(v.trim()));
+  if (warning === undefined || critical === undefined || rest.length > 0) throw new Error(`expected <warning>,<critical>, got ${value}`);
+  return { warning, critical };
+};
 export const parsers = { int, num };
 
 export function addKafkaOptions(command: Command): Command {
@@ -43,8 +48,11 @@ export function addClickHouseOptions(command: Command): Command {
 
 export function addDetectionOptions(command: Command): Command {
   return command
-    .addOption(new Option('--run-deadline-ms <ms>', 'event time after a run starts at which it is judged').argParser(int).default(30_000))
     .addOption(new Option('--max-out-of-order-ms <ms>', 'bounded out-of-orderness of event time (watermark lag)').argParser(int).default(3_000))
+    .addOption(new Option('--latency-ms <warning,critical>', 'delivery latency levels (strict >)').argParser(levels).default({ warning: 500, critical: 2_000 }, '500,2000'))
+    .addOption(new Option('--gap-ms <warning,critical>', 'gap between consecutive events of a run (strict >)').argParser(levels).default({ warning: 1_000, critical: 5_000 }, '1000,5000'))
+    .addOption(new Option('--run-duration-ms <warning,critical>', 'run start to completion (strict >); critical is also the run deadline').argParser(levels).default({ warning: 10_000, critical: 30_000 }, '10000,30000'))
+    .addOption(new Option('--user-grade-window-ms <ms>', 'tumbling event-time window of the per-user security grade').argParser(int).default(3_600_000))
     .addOption(new Option('--batch-rows <n>', 'rows per ClickHouse insert').argParser(int).default(5_000))
     .addOption(new Option('--flush-interval-ms <ms>', 'longest wait before a partial batch is written').argParser(int).default(1_000));
 }
@@ -64,7 +72,15 @@ export function clickHouseConfigFrom(raw: RawOptions): ClickHouseConfig {
 }
 
 export function detectionConfigFrom(raw: RawOptions): DetectionConfig {
-  return parseConfig(detectionConfigSchema, { runDeadlineMs: raw.runDeadlineMs, maxOutOfOrdernessMs: raw.maxOutOfOrderMs }, 'detection');
+  return parseConfig(
+    detectionConfigSchema,
+    {
+      maxOutOfOrdernessMs: raw.maxOutOfOrderMs,
+      thresholds: { deliveryLatencyMs: raw.latencyMs, gapMs: raw.gapMs, runDurationMs: raw.runDurationMs },
+      userGradeWindowMs: raw.userGradeWindowMs,
+    },
+    'detection',
+  );
 }
 
 export function sinkConfigFrom(raw: RawOptions): SinkConfig {

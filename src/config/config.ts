@@ -21,12 +21,32 @@ export const clickHouseConfigSchema = z.discriminatedUnion('mode', [
     .strict(),
 ]);
 
+const levelsSchema = (warning: number, critical: number) =>
+  z
+    .object({ warning: z.number().nonnegative(), critical: z.number().nonnegative() })
+    .strict()
+    .refine((l) => l.warning <= l.critical, 'warning must not exceed critical')
+    .default({ warning, critical });
+
 export const detectionConfigSchema = z
   .object({
-    /** A run is judged at the latest this long (event time) after its first event. Reference: 30 s. */
-    runDeadlineMs: positiveMs.default(30_000),
     /** Bounded out-of-orderness: the watermark trails the highest event time by this much. */
     maxOutOfOrdernessMs: z.number().int().nonnegative().default(3_000),
+    /** Strict-greater-than levels; the critical run duration is also the run deadline. Reference values by default. */
+    thresholds: z
+      .object({
+        deliveryLatencyMs: levelsSchema(500, 2_000),
+        gapMs: levelsSchema(1_000, 5_000),
+        runDurationMs: levelsSchema(10_000, 30_000),
+      })
+      .strict()
+      .default({}),
+    /** Emitted vs delivered time further apart than this: the event cannot be placed in time. */
+    suspiciousSkewMs: positiveMs.default(3_600_000),
+    /** Tumbling window of the per-user security grade. */
+    userGradeWindowMs: positiveMs.default(3_600_000),
+    /** How long a user's ids count as active for the content contamination check. */
+    activeUserWindowMs: positiveMs.default(600_000),
   })
   .strict();
 

@@ -1,13 +1,34 @@
 /**
  * What detectors emit: findings are rows of data, never exceptions.
- * Verdict ids are deterministic (rule + run + detail), so a replay of the same input yields the
- * same ids and writes stay idempotent (ReplacingMergeTree keyed by violation_id).
+ * Verdict ids are deterministic (rule, run, input offsets or event time), so a replay of the same
+ * input yields the same ids and writes stay idempotent (ReplacingMergeTree keyed by the id).
  */
 import type { LifecycleType, SourcePosition } from './event.js';
 
 export type Severity = 'WARNING' | 'CRITICAL';
 
-export type RuleId = 'missing_events';
+/** Every rule runwatch checks, by what it protects. */
+export const RULES = {
+  // correctness of the lifecycle
+  missing_events: 'correctness',
+  run_never_started: 'correctness',
+  out_of_order: 'correctness',
+  unpaired_tool: 'correctness',
+  event_after_completion: 'correctness',
+  duplicate_delivery: 'correctness',
+  content_invalid: 'correctness',
+  suspicious_timestamp: 'correctness',
+  // timing (performance grade)
+  delivery_latency: 'performance',
+  event_gap: 'performance',
+  run_duration: 'performance',
+  // isolation (security grade)
+  cross_user_contamination: 'security',
+  partitioning_broken: 'security',
+} as const;
+
+export type RuleId = keyof typeof RULES;
+export type RuleCategory = (typeof RULES)[RuleId];
 
 /** Offsets of the source records a verdict is based on, grouped per partition. */
 export interface SourceOffsets {
@@ -23,11 +44,13 @@ export interface Violation {
   readonly runId: string;
   readonly threadId?: string;
   readonly userId?: string;
-  /** The lifecycle events the run lacked (missing_events). */
+  /** The lifecycle events the run lacked (missing_events only). */
   readonly missing: readonly LifecycleType[];
+  /** The field path a content rule failed on, the measured value of a timing rule, ... */
+  readonly subject: string;
   /** Human-readable explanation, stable for a given input. */
   readonly detail: string;
-  /** Event time the violation refers to (run start, or first event seen). */
+  /** Event time the violation refers to. */
   readonly eventTimeMs: number;
   /** Watermark (event time) at which the verdict became final. */
   readonly decidedAtWatermarkMs: number;
@@ -36,6 +59,8 @@ export interface Violation {
 
 /** How a run ended from the detector's point of view. */
 export type RunOutcome = 'completed' | 'deadline' | 'end_of_input';
+
+export type Grade = 'A' | 'B' | 'C' | 'D' | 'F';
 
 export interface RunSummary {
   readonly runId: string;
@@ -46,15 +71,61 @@ export interface RunSummary {
   readonly startedAtMs?: number;
   readonly completedAtMs?: number;
   readonly eventCount: number;
+  readonly duplicateCount: number;
+  readonly lateEventCount: number;
   readonly typesSeen: readonly LifecycleType[];
   readonly outcome: RunOutcome;
-  /** Watermark (event time) at which the run was closed; +Infinity never appears (end of input uses the last watermark). */
+  /** started → completed, when both came. */
+  readonly durationMs?: number;
+  readonly maxGapMs: number;
+  readonly latencyP50Ms?: number;
+  readonly latencyP95Ms?: number;
+  readonly latencyP99Ms?: number;
+  readonly warnings: number;
+  readonly criticals: number;
+  readonly performanceGrade: Grade;
+  readonly securityGrade: Grade;
+  readonly isolationWarnings: number;
+  readonly isolationCriticals: number;
+  /** Watermark (event time) at which the run was closed. */
   readonly decidedAtWatermarkMs: number;
   readonly source: SourceOffsets;
 }
 
+/** A user's isolation record over one event-time window. */
+export interface UserGrade {
+  readonly userId: string;
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
+  readonly runs: number;
+  readonly criticalIsolationViolations: number;
+  readonly otherIsolationViolations: number;
+  readonly securityGrade: Grade;
+}
+
+export type LateEventRunState = 'open' | 'closed' | 'unknown';
+
 export type Verdict =
   | { readonly kind: 'violation'; readonly violation: Violation }
   | { readonly kind: 'run_summary'; readonly summary: RunSummary }
-  /** An event for a run whose verdict is already final: counted, surfaced, never re-opens the run. */
-  | { readonly kind: 'late_event'; readonly runId: string; readonly eventTimeMs: number; readonly watermarkMs: number; readonly source: SourcePosition };
+  /** An event older than the watermark when it arrived, or one for a run already judged. Counted, never re-opens a run. */
+  | {
+      readonly kind: 'late_event';
+      readonly runId: string;
+      readonly type: LifecycleType;
+      readonly eventTimeMs: number;
+      readonly watermarkMs: number;
+      readonly runState: LateEventRunState;
+      readonly source: SourcePosition;
+    }
+  /** A late event's effect on a verdict already written: it confirms it or retracts it. */
+  | {
+      readonly kind: 'revision';
+      readonly violationId: string;
+      readonly runId: string;
+      readonly action: 'confirmed' | 'retracted';
+      readonly reason: string;
+      readonly eventTimeMs: number;
+      readonly source: SourcePosition;
+    }
+  | { readonly kind: 'user_grade'; readonly grade: UserGrade };

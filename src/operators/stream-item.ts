@@ -9,10 +9,18 @@ export interface EventTimeHeartbeat {
   readonly eventTimeMs: number;
 }
 
-/** What event-time operators consume: events, interleaved with watermarks that never decrease. */
+/**
+ * What event-time operators exchange:
+ * - `event`: a lifecycle event (in arrival order after withWatermark, in event-time order after orderByEventTime);
+ * - `watermark`: no event at or before this event time is expected any more (never decreases);
+ * - `late`: an event that arrived when the watermark had already passed its time;
+ * - `suspicious`: an event whose emitted and delivered times are too far apart to place it in time.
+ */
 export type StreamItem =
   | { readonly kind: 'event'; readonly event: AgentEvent }
-  | { readonly kind: 'watermark'; readonly watermarkMs: number };
+  | { readonly kind: 'watermark'; readonly watermarkMs: number }
+  | { readonly kind: 'late'; readonly event: AgentEvent; readonly watermarkMs: number }
+  | { readonly kind: 'suspicious'; readonly event: AgentEvent };
 
 export function isHeartbeat(input: AgentEvent | EventTimeHeartbeat): input is EventTimeHeartbeat {
   return (input as EventTimeHeartbeat).kind === 'heartbeat';

@@ -10,6 +10,12 @@ export interface WithWatermarkOptions {
    * delivered an event, so a partition read later cannot find its runs already judged.
    */
   readonly partitions?: readonly number[];
+  /**
+   * An event whose emitted and delivered times differ by more than this cannot be placed in time:
+   * it is passed on as `suspicious` and never moves the watermark (one bad clock must not close
+   * every open run). Default: no check.
+   */
+  readonly suspiciousSkewMs?: number;
 }
 
 /**
@@ -32,6 +38,7 @@ export interface WithWatermarkOptions {
  */
 export function withWatermark(options: WithWatermarkOptions): OperatorFunction<AgentEvent | EventTimeHeartbeat, StreamItem> {
   const bound = options.maxOutOfOrdernessMs;
+  const skew = options.suspiciousSkewMs ?? Number.POSITIVE_INFINITY;
   if (!Number.isFinite(bound) || bound < 0) throw new RangeError(`maxOutOfOrdernessMs must be a finite number >= 0, got ${bound}`);
   return (source) =>
     new Observable<StreamItem>((subscriber) => {
@@ -51,6 +58,10 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<A
           if (isHeartbeat(input)) {
             for (const [partition, max] of maxByPartition) if (input.eventTimeMs > max) maxByPartition.set(partition, input.eventTimeMs);
             emitIfAdvanced();
+            return;
+          }
+          if (Math.abs(input.deliveredAtMs - input.emittedAtMs) > skew) {
+            subscriber.next({ kind: 'suspicious', event: input });
             return;
           }
           subscriber.next({ kind: 'event', event: input });

@@ -43,6 +43,8 @@ export interface MonitorStats {
   violations: number;
   runSummaries: number;
   lateEvents: number;
+  revisions: number;
+  userGrades: number;
   batchesWritten: number;
 }
 
@@ -55,7 +57,7 @@ type Output = { readonly kind: 'verdict'; readonly verdict: Verdict } | { readon
  */
 export function runMonitor(options: MonitorOptions): { readonly done: Promise<MonitorStats>; stop(): void } {
   const { metrics, logger } = options;
-  const stats: MonitorStats = { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, batchesWritten: 0 };
+  const stats: MonitorStats = { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, revisions: 0, userGrades: 0, batchesWritten: 0 };
 
   const ledger = new OffsetLedger();
   const outputs$ = options.source.records$().pipe(
@@ -138,8 +140,11 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
 
 function markDurable(ledger: OffsetLedger, verdicts: readonly Verdict[], deadLetters: readonly DeadLetter[]): void {
   for (const d of deadLetters) ledger.done(d.source.partition, d.source.offset);
+  // Every lifecycle record ends up in a run summary, or (dropped duplicates, suspicious or
+  // post-completion events) in a violation of its own, or in a late-event row.
   for (const v of verdicts) {
     if (v.kind === 'run_summary') v.summary.source.partitions.forEach((partition, i) => ledger.done(partition, v.summary.source.offsets[i] as number));
+    else if (v.kind === 'violation') v.violation.source.partitions.forEach((partition, i) => ledger.done(partition, v.violation.source.offsets[i] as number));
     else if (v.kind === 'late_event') ledger.done(v.source.partition, v.source.offset);
   }
 }
@@ -151,9 +156,13 @@ function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {
   } else if (verdict.kind === 'run_summary') {
     stats.runSummaries += 1;
     metrics.runsClosed.inc({ outcome: verdict.summary.outcome });
-  } else {
+  } else if (verdict.kind === 'late_event') {
     stats.lateEvents += 1;
     metrics.lateEvents.inc();
+  } else if (verdict.kind === 'revision') {
+    stats.revisions += 1;
+  } else {
+    stats.userGrades += 1;
   }
 }
 

@@ -4,7 +4,10 @@ import type { Verdict } from '../contract/verdict.js';
 import { RunwatchError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { deadLetterRow, runSummaryRow, violationRow, type LateEventRow } from './rows.js';
+import { deadLetterRow, lateEventRow, revisionRow, runSummaryRow, userGradeRow, violationRow } from './rows.js';
+
+const TABLES = ['violations', 'run_summaries', 'user_grades', 'late_events', 'verdict_revisions', 'dead_letters'] as const;
+type Table = (typeof TABLES)[number];
 
 /** What the pipeline hands the sink in one write; the write resolves once ClickHouse acknowledged it. */
 export interface SinkBatch {
@@ -40,20 +43,29 @@ export class ClickHouseSink {
 
   async write(batch: SinkBatch): Promise<void> {
     const at = this.now();
-    const violations = [];
-    const summaries = [];
-    const lateEvents: LateEventRow[] = [];
+    const rows: Record<Table, object[]> = { violations: [], run_summaries: [], user_grades: [], late_events: [], verdict_revisions: [], dead_letters: [] };
     for (const verdict of batch.verdicts) {
-      if (verdict.kind === 'violation') violations.push(violationRow(verdict.violation, at));
-      else if (verdict.kind === 'run_summary') summaries.push(runSummaryRow(verdict.summary, at));
-      else lateEvents.push({ run_id: verdict.runId, event_time: Math.floor(verdict.eventTimeMs), watermark: Math.floor(verdict.watermarkMs), recorded_at: at });
+      switch (verdict.kind) {
+        case 'violation':
+          rows.violations.push(violationRow(verdict.violation, at));
+          break;
+        case 'run_summary':
+          rows.run_summaries.push(runSummaryRow(verdict.summary, at));
+          break;
+        case 'user_grade':
+          rows.user_grades.push(userGradeRow(verdict.grade, at));
+          break;
+        case 'late_event':
+          rows.late_events.push(lateEventRow(verdict, at));
+          break;
+        case 'revision':
+          rows.verdict_revisions.push(revisionRow(verdict, at));
+          break;
+      }
     }
-    const deadLetters = batch.deadLetters.map((d) => deadLetterRow(d, at));
+    for (const d of batch.deadLetters) rows.dead_letters.push(deadLetterRow(d, at));
     // Sequential on purpose: the embedded engine runs one statement at a time anyway.
-    await this.insert('violations', violations);
-    await this.insert('run_summaries', summaries);
-    await this.insert('late_events', lateEvents);
-    await this.insert('dead_letters', deadLetters);
+    for (const table of TABLES) await this.insert(table, rows[table]);
   }
 
   private async insert(table: string, values: readonly object[]): Promise<void> {

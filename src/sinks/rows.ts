@@ -1,22 +1,25 @@
 /** Verdicts and dead letters as ClickHouse rows (JSONEachRow; DateTime64(3) takes epoch ms). */
 import type { DeadLetter } from '../contract/event.js';
-import type { RunSummary, Violation } from '../contract/verdict.js';
+import { RULES, type RunSummary, type UserGrade, type Verdict, type Violation } from '../contract/verdict.js';
 
 const MAX_RAW_BYTES = 64 * 1024;
 
 /** DateTime64(3) takes integer epoch ms; event times may carry microseconds from ISO timestamps. */
 const ms = (value: number): number => Math.floor(value);
 const msOrNull = (value: number | undefined): number | null => (value === undefined ? null : Math.floor(value));
+const orNull = (value: number | undefined): number | null => value ?? null;
 
 export function violationRow(v: Violation, detectedAtMs: number) {
   return {
     violation_id: v.violationId,
     rule: v.rule,
+    category: RULES[v.rule],
     severity: v.severity,
     run_id: v.runId,
     thread_id: v.threadId ?? '',
     user_id: v.userId ?? '',
     missing: v.missing,
+    subject: v.subject,
     detail: v.detail,
     event_time: ms(v.eventTimeMs),
     decided_at_watermark: ms(v.decidedAtWatermarkMs),
@@ -37,13 +40,67 @@ export function runSummaryRow(s: RunSummary, recordedAtMs: number) {
     started_at: msOrNull(s.startedAtMs),
     completed_at: msOrNull(s.completedAtMs),
     event_count: s.eventCount,
+    duplicate_count: s.duplicateCount,
+    late_event_count: s.lateEventCount,
     types_seen: s.typesSeen,
     outcome: s.outcome,
+    duration_ms: orNull(s.durationMs),
+    max_gap_ms: s.maxGapMs,
+    latency_p50_ms: orNull(s.latencyP50Ms),
+    latency_p95_ms: orNull(s.latencyP95Ms),
+    latency_p99_ms: orNull(s.latencyP99Ms),
+    warnings: s.warnings,
+    criticals: s.criticals,
+    performance_grade: s.performanceGrade,
+    security_grade: s.securityGrade,
+    isolation_warnings: s.isolationWarnings,
+    isolation_criticals: s.isolationCriticals,
     decided_at_watermark: ms(s.decidedAtWatermarkMs),
     recorded_at: recordedAtMs,
     source_topic: s.source.topic,
     source_partitions: s.source.partitions,
     source_offsets: s.source.offsets,
+  };
+}
+
+export function userGradeRow(g: UserGrade, recordedAtMs: number) {
+  return {
+    user_id: g.userId,
+    window_start: g.windowStartMs,
+    window_end: g.windowEndMs,
+    runs: g.runs,
+    critical_isolation_violations: g.criticalIsolationViolations,
+    other_isolation_violations: g.otherIsolationViolations,
+    security_grade: g.securityGrade,
+    recorded_at: recordedAtMs,
+  };
+}
+
+export function lateEventRow(v: Extract<Verdict, { kind: 'late_event' }>, recordedAtMs: number) {
+  return {
+    run_id: v.runId,
+    type: v.type,
+    run_state: v.runState,
+    event_time: ms(v.eventTimeMs),
+    watermark: ms(v.watermarkMs),
+    recorded_at: recordedAtMs,
+    source_topic: v.source.topic,
+    source_partition: v.source.partition,
+    source_offset: v.source.offset,
+  };
+}
+
+export function revisionRow(v: Extract<Verdict, { kind: 'revision' }>, recordedAtMs: number) {
+  return {
+    violation_id: v.violationId,
+    run_id: v.runId,
+    action: v.action,
+    reason: v.reason,
+    event_time: ms(v.eventTimeMs),
+    recorded_at: recordedAtMs,
+    source_topic: v.source.topic,
+    source_partition: v.source.partition,
+    source_offset: v.source.offset,
   };
 }
 
@@ -58,11 +115,4 @@ export function deadLetterRow(d: DeadLetter, recordedAtMs: number) {
     record_time: ms(d.recordTimestampMs),
     recorded_at: recordedAtMs,
   };
-}
-
-export interface LateEventRow {
-  readonly run_id: string;
-  readonly event_time: number;
-  readonly watermark: number;
-  readonly recorded_at: number;
 }

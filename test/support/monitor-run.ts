@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
-import type { ClickHouseConfig } from '../../src/config/config.js';
+import { detectionConfigSchema, type ClickHouseConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startMonitorJob } from '../../src/pipeline/job.js';
 import type { MonitorStats } from '../../src/pipeline/monitor.js';
@@ -18,7 +18,7 @@ export async function replayTopic(brokers: string[], topic: string, groupId: str
     {
       kafka: { brokers, topic, groupId, clientId: 'runwatch-test', fromBeginning: true },
       clickhouse,
-      detection: { runDeadlineMs: 30_000, maxOutOfOrdernessMs: 3_000 },
+      detection: detectionConfigSchema.parse({}),
       sink: { batchRows: 2_000, flushIntervalMs: 200 },
       mode: 'bounded',
     },

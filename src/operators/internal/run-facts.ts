@@ -26,6 +26,8 @@ export interface RunFacts {
   lastEventMs: number;
   startedAtMs: number | undefined;
   completedAtMs: number | undefined;
+  /** Events that arrived too late to be ordered (counted for presence, not for order). */
+  lateCount: number;
   readonly topic: string;
   readonly partitions: number[];
   readonly offsets: number[];
@@ -43,6 +45,7 @@ export function openRunFacts(event: AgentEvent): RunFacts {
     lastEventMs: event.emittedAtMs,
     startedAtMs: undefined,
     completedAtMs: undefined,
+    lateCount: 0,
     topic: event.source.topic,
     partitions: [],
     offsets: [],
@@ -63,6 +66,14 @@ export function addRunFact(facts: RunFacts, event: AgentEvent): void {
   }
   if (event.type === 'agent_started' && (facts.startedAtMs === undefined || event.emittedAtMs < facts.startedAtMs)) facts.startedAtMs = event.emittedAtMs;
   if (event.type === 'agent_completed' && (facts.completedAtMs === undefined || event.emittedAtMs > facts.completedAtMs)) facts.completedAtMs = event.emittedAtMs;
+  facts.partitions.push(event.source.partition);
+  facts.offsets.push(event.source.offset);
+}
+
+/** A late event still proves its type arrived, and its offset belongs to the run. */
+export function addLateFact(facts: RunFacts, event: AgentEvent): void {
+  facts.lateCount += 1;
+  facts.seenMask |= TYPE_BIT[event.type];
   facts.partitions.push(event.source.partition);
   facts.offsets.push(event.source.offset);
 }

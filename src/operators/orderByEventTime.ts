@@ -1,0 +1,98 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { AgentEvent } from '../contract/event.js';
+import type { StreamItem } from './stream-item.js';
+
+/**
+ * Releases events in event-time order: buffers them until the watermark passes their time, then
+ * emits them sorted by (event time, partition, offset), followed by the watermark. Ties break on
+ * the source position, so the order — and every verdict computed from it — does not depend on how
+ * partitions were interleaved or records chunked. An event at or below the watermark on arrival
+ * cannot be ordered any more and is emitted as `late`. At completion the buffer is flushed in order.
+ *
+ * ```
+ * input:   -e(3)-e(1)-W(2)-e(2)-W(5)-|
+ * output:  -----------(e1,W2)-L(2)-(e3,W5)-|     L = late (2 ≤ watermark 2)
+ * ```
+ */
+export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
+  return (source) =>
+    new Observable<StreamItem>((subscriber) => {
+      const buffer = new EventHeap();
+      let watermarkMs = Number.NEGATIVE_INFINITY;
+      const releaseUpTo = (limit: number): void => {
+        while (buffer.size > 0 && buffer.peekTime() <= limit) subscriber.next({ kind: 'event', event: buffer.pop() });
+      };
+      return source.subscribe({
+        next: (item) => {
+          if (item.kind === 'event') {
+            if (item.event.emittedAtMs <= watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs });
+            else buffer.push(item.event);
+          } else if (item.kind === 'watermark') {
+            watermarkMs = item.watermarkMs;
+            releaseUpTo(watermarkMs);
+            subscriber.next(item);
+          } else {
+            subscriber.next(item);
+          }
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => {
+          releaseUpTo(Number.POSITIVE_INFINITY);
+          subscriber.complete();
+        },
+      });
+    });
+}
+
+/** Min-heap of events on (emittedAtMs, partition, offset). */
+class EventHeap {
+  private readonly items: AgentEvent[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peekTime(): number {
+    return (this.items[0] as AgentEvent).emittedAtMs;
+  }
+
+  push(event: AgentEvent): void {
+    const items = this.items;
+    let i = items.length;
+    items.push(event);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(event, items[parent] as AgentEvent)) break;
+      items[i] = items[parent] as AgentEvent;
+      i = parent;
+    }
+    items[i] = event;
+  }
+
+  pop(): AgentEvent {
+    const items = this.items;
+    const top = items[0] as AgentEvent;
+    const last = items.pop() as AgentEvent;
+    const n = items.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        if (left >= n) break;
+        const right = left + 1;
+        const child = right < n && before(items[right] as AgentEvent, items[left] as AgentEvent) ? right : left;
+        if (!before(items[child] as AgentEvent, last)) break;
+        items[i] = items[child] as AgentEvent;
+        i = child;
+      }
+      items[i] = last;
+    }
+    return top;
+  }
+}
+
+function before(a: AgentEvent, b: AgentEvent): boolean {
+  if (a.emittedAtMs !== b.emittedAtMs) return a.emittedAtMs < b.emittedAtMs;
+  if (a.source.partition !== b.source.partition) return a.source.partition < b.source.partition;
+  return a.source.offset < b.source.offset;
+}
