@@ -8,12 +8,18 @@ export interface StoredSummary {
   readonly violationsByRule: ReadonlyArray<{ rule: string; severity: string; violations: number }>;
   readonly deadLettersByReason: ReadonlyArray<{ reason: string; records: number }>;
   readonly lateEvents: number;
+  readonly performanceGrades: ReadonlyArray<{ grade: string; runs: number }>;
+  readonly userSecurityGrades: ReadonlyArray<{ grade: string; userWindows: number }>;
+  readonly revisions: ReadonlyArray<{ action: string; revisions: number }>;
 }
 
 const countRow = z.object({ n: z.coerce.number() });
 const outcomeRow = z.object({ outcome: z.string(), runs: z.coerce.number() });
 const ruleRow = z.object({ rule: z.string(), severity: z.string(), violations: z.coerce.number() });
 const reasonRow = z.object({ reason: z.string(), records: z.coerce.number() });
+const gradeRow = z.object({ grade: z.string(), runs: z.coerce.number() });
+const userGradeRow = z.object({ grade: z.string(), userWindows: z.coerce.number() });
+const revisionRow = z.object({ action: z.string(), revisions: z.coerce.number() });
 
 async function rows<T>(client: ClickHouseClient, query: string, schema: z.ZodType<T>): Promise<T[]> {
   const result = await client.query({ query, format: 'JSONEachRow' });
@@ -31,7 +37,10 @@ export async function readSummary(client: ClickHouseClient, database: string): P
     reasonRow,
   );
   const [late] = await rows(client, `SELECT count() AS n FROM ${database}.late_events FINAL`, countRow);
-  return { runsChecked: runs?.n ?? 0, runsByOutcome, violationsByRule, deadLettersByReason, lateEvents: late?.n ?? 0 };
+  const performanceGrades = await rows(client, `SELECT performance_grade AS grade, count() AS runs FROM ${database}.run_summaries FINAL GROUP BY grade ORDER BY grade`, gradeRow);
+  const userSecurityGrades = await rows(client, `SELECT security_grade AS grade, count() AS userWindows FROM ${database}.user_grades FINAL GROUP BY grade ORDER BY grade`, userGradeRow);
+  const revisions = await rows(client, `SELECT action, count() AS revisions FROM ${database}.verdict_revisions FINAL GROUP BY action ORDER BY action`, revisionRow);
+  return { runsChecked: runs?.n ?? 0, runsByOutcome, violationsByRule, deadLettersByReason, lateEvents: late?.n ?? 0, performanceGrades, userSecurityGrades, revisions };
 }
 
 /** Run ids with a missing_events violation, sorted (for comparing with what a simulation injected). */
@@ -45,10 +54,12 @@ export function formatSummary(summary: StoredSummary): string {
   for (const o of summary.runsByOutcome) lines.push(`  closed by ${o.outcome.padEnd(13)} ${o.runs}`);
   lines.push('violations by rule and severity:');
   if (summary.violationsByRule.length === 0) lines.push('  (none)');
-  for (const v of summary.violationsByRule) lines.push(`  ${v.rule.padEnd(20)} ${v.severity.padEnd(9)} ${v.violations}`);
+  for (const v of summary.violationsByRule) lines.push(`  ${v.rule.padEnd(26)} ${v.severity.padEnd(9)} ${v.violations}`);
   lines.push('dead letters by reason:');
   if (summary.deadLettersByReason.length === 0) lines.push('  (none)');
   for (const d of summary.deadLettersByReason) lines.push(`  ${d.reason.padEnd(30)} ${d.records}`);
-  lines.push(`late events: ${summary.lateEvents}`);
+  lines.push(`run performance grades: ${summary.performanceGrades.map((g) => `${g.grade}=${g.runs}`).join(' ') || '(none)'}`);
+  lines.push(`user security grades (per window): ${summary.userSecurityGrades.map((g) => `${g.grade}=${g.userWindows}`).join(' ') || '(none)'}`);
+  lines.push(`late events: ${summary.lateEvents}; verdict revisions: ${summary.revisions.map((r) => `${r.action}=${r.revisions}`).join(' ') || '0'}`);
   return lines.join('\n');
 }

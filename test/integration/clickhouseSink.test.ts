@@ -17,13 +17,41 @@ const source = { topic: 't', partitions: [0, 0], offsets: [4, 9] };
 const verdicts: Verdict[] = [
   {
     kind: 'violation',
-    violation: { violationId: 'v1', rule: 'missing_events', severity: 'CRITICAL', runId: 'run_1', threadId: 'th_1', userId: 'u_1', missing: ['agent_completed'], detail: 'run closed (deadline) without agent_completed', eventTimeMs: 1758196800123.456, decidedAtWatermarkMs: 1758196830124, source },
+    violation: { violationId: 'v1', rule: 'missing_events', severity: 'CRITICAL', runId: 'run_1', threadId: 'th_1', userId: 'u_1', missing: ['agent_completed'], subject: 'agent_completed', detail: 'run closed (deadline) without agent_completed', eventTimeMs: 1758196800123.456, decidedAtWatermarkMs: 1758196830124, source },
   },
   {
     kind: 'run_summary',
-    summary: { runId: 'run_1', threadId: 'th_1', userId: 'u_1', firstEventMs: 1758196800123.456, lastEventMs: 1758196801000, startedAtMs: 1758196800123.456, completedAtMs: undefined, eventCount: 2, typesSeen: ['agent_started', 'agent_thinking'], outcome: 'deadline', decidedAtWatermarkMs: 1758196830124, source },
+    summary: {
+      runId: 'run_1',
+      threadId: 'th_1',
+      userId: 'u_1',
+      firstEventMs: 1758196800123.456,
+      lastEventMs: 1758196801000,
+      startedAtMs: 1758196800123.456,
+      completedAtMs: undefined,
+      eventCount: 2,
+      duplicateCount: 0,
+      lateEventCount: 1,
+      typesSeen: ['agent_started', 'agent_thinking'],
+      outcome: 'deadline',
+      durationMs: undefined,
+      maxGapMs: 876.544,
+      latencyP50Ms: 12.5,
+      latencyP95Ms: 40,
+      latencyP99Ms: 41,
+      warnings: 0,
+      criticals: 2,
+      performanceGrade: 'F',
+      securityGrade: 'A',
+      isolationWarnings: 0,
+      isolationCriticals: 0,
+      decidedAtWatermarkMs: 1758196830124,
+      source,
+    },
   },
-  { kind: 'late_event', runId: 'run_1', eventTimeMs: 1758196801500, watermarkMs: 1758196830124, source: { topic: 't', partition: 0, offset: 12 } },
+  { kind: 'late_event', runId: 'run_1', type: 'agent_thinking', eventTimeMs: 1758196801500, watermarkMs: 1758196830124, runState: 'closed', source: { topic: 't', partition: 0, offset: 12 } },
+  { kind: 'revision', violationId: 'v1', runId: 'run_1', action: 'confirmed', reason: 'agent_thinking arrived after the run was judged; the finding stands', eventTimeMs: 1758196801500, source: { topic: 't', partition: 0, offset: 12 } },
+  { kind: 'user_grade', grade: { userId: 'u_1', windowStartMs: 1758196800000, windowEndMs: 1758200400000, runs: 1, criticalIsolationViolations: 0, otherIsolationViolations: 0, securityGrade: 'A' } },
 ];
 const deadLetters = [{ reason: 'invalid JSON: Unexpected token', source: { topic: 't', partition: 1, offset: 3 }, key: 'k', raw: '{oops', recordTimestampMs: 1758196800000 }];
 
@@ -52,6 +80,9 @@ describe('ClickHouseSink (embedded engine)', () => {
       violationsByRule: [{ rule: 'missing_events', severity: 'CRITICAL', violations: 1 }],
       deadLettersByReason: [{ reason: 'invalid JSON', records: 1 }],
       lateEvents: 1,
+      performanceGrades: [{ grade: 'F', runs: 1 }],
+      userSecurityGrades: [{ grade: 'A', userWindows: 1 }],
+      revisions: [{ action: 'confirmed', revisions: 1 }],
     });
   });
 

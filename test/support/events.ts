@@ -1,4 +1,5 @@
 import type { AgentEvent, LifecycleType } from '../../src/contract/event.js';
+import { compileRunContract, REFERENCE_RUN_CONTRACT, type CompiledRunContract } from '../../src/contract/run-contract.js';
 import type { StreamItem } from '../../src/operators/stream-item.js';
 
 let nextOffset = 0;
@@ -28,3 +29,14 @@ export function completeRun(runId: string, startMs: number, stepMs = 1): AgentEv
 
 export const ev = (event: AgentEvent): StreamItem => ({ kind: 'event', event });
 export const wm = (watermarkMs: number): StreamItem => ({ kind: 'watermark', watermarkMs });
+
+/** The reference contract with small thresholds, so marble timelines stay short. */
+export function testContract(levels: { latency?: [number, number]; gap?: [number, number]; duration?: [number, number] } = {}): CompiledRunContract {
+  const [lw, lc] = levels.latency ?? [500, 2_000];
+  const [gw, gc] = levels.gap ?? [1_000, 5_000];
+  const [dw, dc] = levels.duration ?? [10_000, 30_000];
+  return compileRunContract({
+    ...REFERENCE_RUN_CONTRACT,
+    thresholds: { deliveryLatencyMs: { warning: lw, critical: lc }, gapMs: { warning: gw, critical: gc }, runDurationMs: { warning: dw, critical: dc } },
+  });
+}

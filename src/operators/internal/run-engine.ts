@@ -363,7 +363,9 @@ function closedRunState(closed: ClosedRun, contract: CompiledRunContract): RunSt
 
 /** A stand-in run state for an event whose run is unknown (e.g. a suspicious first event). */
 function detachedRunState(event: AgentEvent, contract: CompiledRunContract): RunState {
-  return { facts: openRunFacts(event), contract, counts: emptyCounts(), duplicateCount: 0, missingVerdict: undefined };
+  const facts = openRunFacts(event);
+  addRunFact(facts, event);
+  return { facts, contract, counts: emptyCounts(), duplicateCount: 0, missingVerdict: undefined };
 }
 
 /** Fact sheet §2: F if any CRITICAL; else A with no warning, B one, C two or three, D four or more. */

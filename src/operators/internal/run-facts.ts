@@ -33,8 +33,9 @@ export interface RunFacts {
   readonly offsets: number[];
 }
 
+/** Facts of a new run, keyed by this event's run id; the event itself is added with addRunFact. */
 export function openRunFacts(event: AgentEvent): RunFacts {
-  const facts: RunFacts = {
+  return {
     runId: event.runId,
     threadId: undefined,
     ownerUserId: undefined,
@@ -50,8 +51,6 @@ export function openRunFacts(event: AgentEvent): RunFacts {
     partitions: [],
     offsets: [],
   };
-  addRunFact(facts, event);
-  return facts;
 }
 
 export function addRunFact(facts: RunFacts, event: AgentEvent): void {

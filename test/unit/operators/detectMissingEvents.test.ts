@@ -1,21 +1,24 @@
 import fc from 'fast-check';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, toArray, type OperatorFunction } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent, LifecycleType } from '../../../src/contract/event.js';
 import type { Verdict } from '../../../src/contract/verdict.js';
 import { detectMissingEvents } from '../../../src/operators/detectMissingEvents.js';
 import { verdictId } from '../../../src/operators/internal/verdict-id.js';
+import { orderByEventTime } from '../../../src/operators/orderByEventTime.js';
+import type { StreamItem } from '../../../src/operators/stream-item.js';
 import { withWatermark } from '../../../src/operators/withWatermark.js';
-import { agentEvent, completeRun, ev, wm } from '../../support/events.js';
+import { agentEvent, completeRun, ev, testContract, wm } from '../../support/events.js';
 
 const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-const detect = () => detectMissingEvents({ runDeadlineMs: 10 });
+/** Run deadline 10 (the critical run duration); input ordered as in the pipeline. */
+const detect = (): OperatorFunction<StreamItem, Verdict> => (source) => source.pipe(orderByEventTime(), detectMissingEvents(testContract({ duration: [5, 10] })));
 
 function missingViolation(runId: string, missing: LifecycleType[], extra: Record<string, unknown> = {}) {
   return {
     kind: 'violation',
-    violation: expect.objectContaining({ violationId: verdictId('missing_events', runId), rule: 'missing_events', severity: 'CRITICAL', runId, missing, ...extra }),
+    violation: expect.objectContaining({ violationId: verdictId('missing_events', runId, ''), rule: 'missing_events', severity: 'CRITICAL', runId, missing, ...extra }),
   };
 }
 
@@ -31,18 +34,19 @@ describe('detectMissingEvents', () => {
     });
   });
 
-  it('judges a run when the watermark passes its agent_completed, and is silent when all five came', () => {
+  it('judges a run at its agent_completed once event time passes it, and is silent when all five came', () => {
     const good = completeRun('good', 0);
     const bad = [agentEvent('agent_started', 'bad', 0), agentEvent('agent_completed', 'bad', 2)];
     scheduler().run(({ hot, expectObservable }) => {
       const source = hot('-abcdefg-w-|', { a: ev(good[0]!), b: ev(bad[0]!), c: ev(good[1]!), d: ev(good[2]!), e: ev(good[3]!), f: ev(bad[1]!), g: ev(good[4]!), w: wm(4) });
+      // decided at event time 2 (its completion): the verdict does not depend on when watermarks came
       expectObservable(source.pipe(detect())).toBe('---------v-|', {
-        v: missingViolation('bad', ['agent_thinking', 'tool_executing', 'tool_completed'], { decidedAtWatermarkMs: 4 }),
+        v: missingViolation('bad', ['agent_thinking', 'tool_executing', 'tool_completed'], { decidedAtWatermarkMs: 2 }),
       });
     });
   });
 
-  it('waits for the watermark, so an out-of-order event before it still counts', () => {
+  it('orders by event time first, so an out-of-order event before the watermark still counts', () => {
     const [s, c, t, x, y] = [
       agentEvent('agent_started', 'r1', 0),
       agentEvent('agent_completed', 'r1', 5),
@@ -56,12 +60,14 @@ describe('detectMissingEvents', () => {
     });
   });
 
-  it('reports a run that never started, and does not re-open a judged run for a late event', () => {
+  it('leaves a never-started run to the sequence rule, and reports a late event of a judged run with a revision', () => {
     const [t, late] = [agentEvent('agent_thinking', 'r2', 3), agentEvent('tool_executing', 'r2', 4)];
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot('-a-w-b-|', { a: ev(t), w: wm(13), b: ev(late) });
-      expectObservable(source.pipe(detect())).toBe('---v---|', {
-        v: missingViolation('r2', ['agent_started', 'tool_executing', 'tool_completed', 'agent_completed'], { eventTimeMs: 3 }),
+      const source = hot('-a-w-b----|', { a: ev(t), w: wm(13), b: ev(late) });
+      expectObservable(source.pipe(detect())).toBe('---v-(lr)-|', {
+        v: missingViolation('r2', ['tool_executing', 'tool_completed', 'agent_completed'], { eventTimeMs: 3 }),
+        l: { kind: 'late_event', runId: 'r2', type: 'tool_executing', eventTimeMs: 4, watermarkMs: 13, runState: 'closed', source: late.source },
+        r: expect.objectContaining({ kind: 'revision', violationId: verdictId('missing_events', 'r2', ''), action: 'retracted' }),
       });
     });
   });
@@ -101,9 +107,11 @@ describe('detectMissingEvents', () => {
   });
 });
 
-/** Runs events through watermarking + detection as a replay would, returning violation run ids. */
+/** Watermarking + ordering + detection as a replay does; returns "run:missing" keys. */
 async function violatedRuns(events: AgentEvent[], bound: number): Promise<string[]> {
-  const verdicts: Verdict[] = await lastValueFrom(from(events).pipe(withWatermark({ maxOutOfOrdernessMs: bound }), detectMissingEvents({ runDeadlineMs: 30_000 }), toArray()));
+  const verdicts: Verdict[] = await lastValueFrom(
+    from(events).pipe(withWatermark({ maxOutOfOrdernessMs: bound }), orderByEventTime(), detectMissingEvents(testContract()), toArray()),
+  );
   return verdicts.flatMap((v) => (v.kind === 'violation' ? [`${v.violation.runId}:${v.violation.missing.join('+')}`] : [])).sort();
 }
 
@@ -124,12 +132,12 @@ describe('detectMissingEvents (properties)', () => {
           let t = run.start;
           const times = [t, ...run.steps.map((s) => (t += s))];
           const all = completeRun(runId, 0).map((e, k) => ({ ...e, emittedAtMs: times[k] as number }));
-          const kept = all.filter((e) => e.type !== run.drop);
-          events.push(...kept);
-          if (run.drop !== undefined) expected.push(`${runId}:${run.drop}`);
+          events.push(...all.filter((e) => e.type !== run.drop));
+          // a missing agent_started is the sequence rule's run_never_started, not missing_events
+          if (run.drop !== undefined && run.drop !== 'agent_started') expected.push(`${runId}:${run.drop}`);
         });
         events.sort((a, b) => a.emittedAtMs - b.emittedAtMs);
-        // Shuffle each event by at most `bound` ms of event time: a legal disorder for the watermark.
+        // Delay each event by at most `bound` ms: a legal disorder for the watermark.
         const bound = 1_000;
         let state = seed;
         const jitter = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) % (bound + 1));
