@@ -55,7 +55,8 @@ export const REFERENCE_RUN_CONTRACT: RunContract = {
   terminalType: 'agent_completed',
   requiredTypes: [...LIFECYCLE_TYPES],
   transitions: {
-    agent_started: ['agent_thinking', 'tool_executing', 'agent_completed'],
+    // tool_completed right after the start is the pairing rule's finding (no call before it), not a transition's.
+    agent_started: ['agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'],
     agent_thinking: ['agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'],
     tool_executing: ['agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'],
     tool_completed: ['agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'],

@@ -87,8 +87,22 @@ export async function writeBrokerFiles(
     log4jFile,
     port,
     controllerPort,
-    clusterId: randomBytes(16).toString('base64url'),
+    clusterId: newClusterId(),
   };
+}
+
+/**
+ * A random KRaft cluster id that the storage tool accepts on its command line. Base64url can start
+ * with '-' (1 draw in 64): argparse then reads `-t -xyz...` as an option, `format` exits 1 with
+ * "argument --cluster-id/-t: expected one argument" in about a second, and the broker never starts
+ * (seen in CI as the container dying before "Kafka Server started", and it fails the process path
+ * the same way). Kafka's own Uuid.randomUuid() redraws such ids for this reason; so do we.
+ */
+function newClusterId(): string {
+  let id: string;
+  do id = randomBytes(16).toString('base64url');
+  while (id.startsWith('-'));
+  return id;
 }
 
 function classpathArgs(files: BrokerFiles, jarsDir: string): string[] {

@@ -5,6 +5,7 @@ import type { Verdict } from '../contract/verdict.js';
 import { isWireObject } from '../contract/wire.js';
 import { ActiveIdIndex } from './internal/id-index.js';
 import { defineRule, runEngine, type AnyRunRule, type RunState, type RuleOutput } from './internal/run-engine.js';
+import { ownerOf } from './internal/run-facts.js';
 import type { StreamItem } from './stream-item.js';
 
 export interface ContaminationOptions {
@@ -51,33 +52,48 @@ export function contaminationRule(options: ContaminationOptions = {}): AnyRunRul
     activeIds.register(thread, owner, event.emittedAtMs);
   };
 
+  /** (b) and (c), and (a) for an event carrying a thread other than its run's: checks once the owner is known. */
+  const checkEvent = (event: AgentEvent, run: RunState, owner: string, out: RuleOutput): void => {
+    const claim = claimedUser(event, event.threadId ?? run.facts.threadId);
+    if (claim !== undefined && claim !== owner) report(run, out, event, 'user_id', `${event.type} of user ${owner}'s run addressed to user ${claim}`, `user:${claim}`);
+    const thread = event.threadId;
+    if (thread !== undefined && thread !== run.facts.threadId) {
+      const threadOwner = threadOwners.ownerOf(thread);
+      if (threadOwner !== undefined && threadOwner !== owner) report(run, out, event, 'thread_id', `${event.type} of user ${owner}'s run carries thread ${thread} of user ${threadOwner}`, `thread:${thread}`);
+    }
+    let reported: string[] | undefined;
+    scanContent(event.body, 0, (text) => {
+      if (text.length < activeIds.minIdLength) return;
+      activeIds.scan(text, (id, idOwner) => {
+        if (idOwner === owner || reported?.includes(id)) return;
+        (reported ??= []).push(id);
+        report(run, out, event, 'content', `${event.type} of user ${owner}'s run mentions ${id}, an id of user ${idOwner}`, `mention:${id}`);
+      });
+    });
+  };
+
   return defineRule<{ owner: string | undefined; threadChecked: boolean }>({
     name: 'cross_user_contamination',
     init: () => ({ owner: undefined, threadChecked: false }),
     onEvent: (state, event, run, out) => {
-      const thread = event.threadId ?? run.facts.threadId;
-      const claim = claimedUser(event, thread);
-      if (state.owner === undefined && claim !== undefined) {
+      if (state.owner === undefined) {
+        const claim = claimedUser(event, event.threadId ?? run.facts.threadId);
+        if (claim === undefined) return;
         state.owner = claim;
         activeIds.register(claim, claim, event.emittedAtMs);
         activeIds.register(run.facts.runId, claim, event.emittedAtMs);
-      } else if (claim !== undefined && claim !== state.owner) {
-        report(run, out, event, 'user_id', `${event.type} of user ${state.owner}'s run addressed to user ${claim}`, `user:${claim}`);
       }
       const owner = state.owner;
-      if (owner === undefined) return;
+      const thread = run.facts.threadId;
       if (!state.threadChecked && thread !== undefined) {
         state.threadChecked = true;
         learnThread(run, out, event, thread, owner);
       }
-      let reported: string[] | undefined;
-      scanContent(event.body, 0, (text) =>
-        activeIds.scan(text, (id, idOwner) => {
-          if (idOwner === owner || reported?.includes(id)) return;
-          (reported ??= []).push(id);
-          report(run, out, event, 'content', `${event.type} of user ${owner}'s run mentions ${id}, an id of user ${idOwner}`, `mention:${id}`);
-        }),
-      );
+      checkEvent(event, run, owner, out);
+    },
+    onLateEvent: (event, run, out) => {
+      const owner = ownerOf(run.facts);
+      if (owner !== undefined) checkEvent(event, run, owner, out);
     },
     onWatermark: (watermarkMs) => {
       threadOwners.expire(watermarkMs);

@@ -4,67 +4,79 @@ import type { AgentEvent, LifecycleType } from '../contract/event.js';
 import type { CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
 import { lookupField } from '../contract/wire.js';
-import { defineRule, runEngine, type AnyRunRule } from './internal/run-engine.js';
+import { defineRule, runEngine, type AnyRunRule, type RuleOutput, type RunState } from './internal/run-engine.js';
 import type { StreamItem } from './stream-item.js';
 
 const text = z.string({ required_error: 'required', invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty');
 const present = z.unknown().refine((v) => v !== undefined && v !== null, 'required');
+/** Any value that is there (false and 0 count: `success: false` is a valid outcome). */
+const outcome = z
+  .object({ result: z.unknown(), results: z.unknown(), success: z.unknown(), error: z.unknown() })
+  .refine((o) => [o.result, o.results, o.success, o.error].some((v) => v !== undefined && v !== null), 'one of result, results, success, error is required');
+
+interface FieldCheck {
+  /** The field path named in the violation. */
+  readonly path: string;
+  /** The wire fields it reads (root → payload → data). */
+  readonly fields: readonly string[];
+  readonly schema: z.ZodTypeAny;
+}
+
+const field = (name: string, schema: z.ZodTypeAny): FieldCheck => ({ path: name, fields: [name], schema });
 
 /**
- * Required content per lifecycle type (fact sheet §2), validated with zod. Fields are read the way
- * the product's front end reads them: root, then `payload`, then `data`.
+ * Required content per lifecycle type (fact sheet §2), one zod schema per field so that every
+ * failing field is reported, not just the first.
  */
-export const CONTENT_SCHEMAS: Readonly<Record<LifecycleType, z.ZodTypeAny>> = {
-  agent_started: z.object({ agent_name: text }),
-  agent_thinking: z.object({ reasoning: text }),
-  tool_executing: z.object({ tool_name: text, agent_name: text }),
-  tool_completed: z
-    .object({ tool_name: text, result: z.unknown(), results: z.unknown(), success: z.unknown(), error: z.unknown() })
-    .refine((c) => [c.result, c.results, c.success, c.error].some((v) => v !== undefined && v !== null), { message: 'one of result, results, success, error is required', path: ['result|results|success|error'] }),
-  agent_completed: z.object({ agent_name: text, run_id: present }),
+export const CONTENT_CHECKS: Readonly<Record<LifecycleType, readonly FieldCheck[]>> = {
+  agent_started: [field('agent_name', text)],
+  agent_thinking: [field('reasoning', text)],
+  tool_executing: [field('tool_name', text), field('agent_name', text)],
+  tool_completed: [field('tool_name', text), { path: 'result|results|success|error', fields: ['result', 'results', 'success', 'error'], schema: outcome }],
+  agent_completed: [field('agent_name', text), field('run_id', present)],
 };
 
-const FIELDS: Readonly<Record<LifecycleType, readonly string[]>> = {
-  agent_started: ['agent_name'],
-  agent_thinking: ['reasoning'],
-  tool_executing: ['tool_name', 'agent_name'],
-  tool_completed: ['tool_name', 'result', 'results', 'success', 'error'],
-  agent_completed: ['agent_name', 'run_id'],
-};
+/** Null and blank strings do not hide a usable value deeper in the envelope (as lookupField promises). */
+const usable = (value: unknown): unknown => (value === null || (typeof value === 'string' && value.trim() === '') ? undefined : value);
 
-const asIs = (value: unknown): unknown => value;
+function read(event: AgentEvent, check: FieldCheck): unknown {
+  const [only] = check.fields;
+  if (check.fields.length === 1 && only !== undefined) return lookupField(event.body, only, usable) ?? rawValue(event, only);
+  const values: Record<string, unknown> = {};
+  for (const name of check.fields) values[name] = lookupField(event.body, name, usable);
+  return values;
+}
 
-/** The fields a type's schema checks, looked up root → payload → data. */
-function contentOf(event: AgentEvent): Record<string, unknown> {
-  const content: Record<string, unknown> = {};
-  for (const field of FIELDS[event.type]) content[field] = lookupField(event.body, field, asIs);
-  return content;
+/** When no usable value exists, the one that was sent (blank string, null) makes the clearer message. */
+function rawValue(event: AgentEvent, name: string): unknown {
+  return lookupField(event.body, name, (v) => (v === undefined ? undefined : v));
 }
 
 /**
  * Rule: each event carries the content its type requires. One CRITICAL `content_invalid` per
- * failing field, naming the field path and what was wrong.
+ * failing field, naming the field path and what was wrong. Also applied to late events.
  */
 export function contentRule(): AnyRunRule {
+  const check = (event: AgentEvent, run: RunState, out: RuleOutput): void => {
+    for (const fieldCheck of CONTENT_CHECKS[event.type]) {
+      const result = fieldCheck.schema.safeParse(read(event, fieldCheck));
+      if (result.success) continue;
+      out.violation(run, {
+        rule: 'content_invalid',
+        severity: 'CRITICAL',
+        subject: fieldCheck.path,
+        detail: `${event.type}.${fieldCheck.path}: ${result.error.issues[0]?.message ?? 'invalid'}`,
+        eventTimeMs: event.emittedAtMs,
+        event,
+        key: fieldCheck.path,
+      });
+    }
+  };
   return defineRule<undefined>({
     name: 'content_invalid',
     init: () => undefined,
-    onEvent: (_state, event, run, out) => {
-      const result = CONTENT_SCHEMAS[event.type].safeParse(contentOf(event));
-      if (result.success) return;
-      for (const issue of result.error.issues) {
-        const path = issue.path.join('.');
-        out.violation(run, {
-          rule: 'content_invalid',
-          severity: 'CRITICAL',
-          subject: path,
-          detail: `${event.type}.${path}: ${issue.message}`,
-          eventTimeMs: event.emittedAtMs,
-          event,
-          key: path,
-        });
-      }
-    },
+    onEvent: (_state, event, run, out) => check(event, run, out),
+    onLateEvent: check,
   });
 }
 

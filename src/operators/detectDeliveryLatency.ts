@@ -1,34 +1,39 @@
 import type { OperatorFunction } from 'rxjs';
 import { severityOf, type CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
-import { defineRule, runEngine, type AnyRunRule } from './internal/run-engine.js';
+import type { AgentEvent } from '../contract/event.js';
+import { defineRule, runEngine, type AnyRunRule, type RuleOutput, type RunState } from './internal/run-engine.js';
 import { percentile } from './internal/percentile.js';
 import type { StreamItem } from './stream-item.js';
 
 /**
  * Rule: each event's delivery latency (delivered-at − emitted-at) against the contract's levels
  * (strict >: WARNING above 500 ms, CRITICAL above 2 s by default). Adds p50/p95/p99 to the run
- * summary.
+ * summary. Late events are checked too: the slowest deliveries are the ones most likely to be late.
  */
 export function deliveryLatencyRule(contract: CompiledRunContract): AnyRunRule {
   const levels = contract.thresholds.deliveryLatencyMs;
+  const check = (event: AgentEvent, latency: number, run: RunState, out: RuleOutput): void => {
+    const severity = severityOf(latency, levels);
+    if (severity === undefined) return;
+    out.violation(run, {
+      rule: 'delivery_latency',
+      severity,
+      subject: event.type,
+      detail: `${event.type} delivered ${Math.round(latency)} ms after it was emitted (limit ${severity === 'CRITICAL' ? levels.critical : levels.warning} ms)`,
+      eventTimeMs: event.emittedAtMs,
+      event,
+    });
+  };
   return defineRule<number[]>({
     name: 'delivery_latency',
     init: () => [],
     onEvent: (latencies, event, run, out) => {
       const latency = event.deliveredAtMs - event.emittedAtMs;
       latencies.push(latency);
-      const severity = severityOf(latency, levels);
-      if (severity === undefined) return;
-      out.violation(run, {
-        rule: 'delivery_latency',
-        severity,
-        subject: event.type,
-        detail: `${event.type} delivered ${Math.round(latency)} ms after it was emitted (limit ${severity === 'CRITICAL' ? levels.critical : levels.warning} ms)`,
-        eventTimeMs: event.emittedAtMs,
-        event,
-      });
+      check(event, latency, run, out);
     },
+    onLateEvent: (event, run, out) => check(event, event.deliveredAtMs - event.emittedAtMs, run, out),
     summarize: (latencies, _run, summary) => {
       if (latencies.length === 0) return;
       const sorted = latencies.slice().sort((a, b) => a - b);

@@ -20,8 +20,9 @@ interface UserWindow {
 /**
  * Passes verdicts through and adds a security grade per user and event-time window: F with any
  * CRITICAL isolation violation, else A with none, B up to 2, C up to 5, D more (fact sheet §2).
- * Its clock is the verdicts' own decision time (non-decreasing in the engine's output), so windows
- * close deterministically; at end of input every open window is flushed.
+ * Its clock is the run summaries' decision time (non-decreasing in the engine's output): a window
+ * is final once a summary is decided at or after its end + the run deadline (every run that started
+ * in it has closed by then). So windows close deterministically; at end of input all are flushed.
  *
  * ```
  * window = 10, deadline = 5
@@ -46,9 +47,17 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
         };
         subscriber.next({ kind: 'user_grade', grade });
       };
+      const finalAt = (w: UserWindow): number => w.windowStartMs + options.windowMs + options.runDeadlineMs;
+      /** The earliest time any open window becomes final: checking windows only then keeps this O(1) per verdict. */
+      let nextFinalAtMs = Number.POSITIVE_INFINITY;
       const closeUpTo = (decidedAtMs: number): void => {
+        nextFinalAtMs = Number.POSITIVE_INFINITY;
         for (const [key, w] of windows) {
-          if (w.windowStartMs + options.windowMs + options.runDeadlineMs > decidedAtMs) continue;
+          const at = finalAt(w);
+          if (at > decidedAtMs) {
+            if (at < nextFinalAtMs) nextFinalAtMs = at;
+            continue;
+          }
           windows.delete(key);
           emitGrade(w);
         }
@@ -61,23 +70,19 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
         if (w === undefined) {
           w = { userId: summary.userId, windowStartMs, runs: 0, criticals: 0, others: 0 };
           windows.set(key, w);
+          if (finalAt(w) < nextFinalAtMs) nextFinalAtMs = finalAt(w);
         }
         w.runs += 1;
         w.criticals += summary.isolationCriticals;
         w.others += summary.isolationWarnings;
       };
-      let lastCloseCheckMs = Number.NEGATIVE_INFINITY;
       return source.subscribe({
         next: (verdict) => {
           subscriber.next(verdict);
           if (verdict.kind !== 'run_summary') return;
           add(verdict.summary);
-          // Windows end on window boundaries: checking once per boundary crossed is enough.
           const decided = verdict.summary.decidedAtWatermarkMs;
-          if (Math.floor(decided / options.windowMs) !== Math.floor(lastCloseCheckMs / options.windowMs)) {
-            lastCloseCheckMs = decided;
-            closeUpTo(decided);
-          }
+          if (decided >= nextFinalAtMs) closeUpTo(decided);
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => {

@@ -1,10 +1,32 @@
 /**
  * Deterministic traffic generator: thousands of interleaved agent runs encoded in every real wire
- * shape, plus the ground truth (which runs lack which event type) that tests and the demo check
- * the detectors against. Pure: no clock, no Math.random, no I/O; one seed -> one byte stream.
+ * shape, plus the ground truth that tests and the demo check the detectors against: which runs
+ * lack which event type, which faults were injected where, and the exact set of violations the
+ * detector chain must report (src/simulator/faults.ts). Pure: no clock, no Math.random, no I/O;
+ * one seed -> one byte stream.
  */
 import { z } from 'zod';
 import { LIFECYCLE_TYPES, type LifecycleType } from '../contract/event.js';
+import type { RuleId } from '../contract/verdict.js';
+import {
+  CONTENT_FAULTS,
+  FAULT_CLASSES,
+  INJECTED,
+  RECOVERY_FAILURES,
+  asRecoveryReplay,
+  faultMixSchema,
+  replaceField,
+  rewriteTimestamps,
+  timingLabels,
+  timingModelled,
+  wireEmittedMs,
+  type ExpectedViolation,
+  type FaultClass,
+  type InjectedFault,
+  type Label,
+  type PendingLabel,
+  type TimedEvent,
+} from './faults.js';
 import { createRng, type Rng } from './random.js';
 import {
   LIFECYCLE_SHAPES,
@@ -16,6 +38,8 @@ import {
   type SimLifecycleEvent,
   type SimToolCall,
 } from './wire-encoders.js';
+
+export { FAULT_CLASSES, type ExpectedViolation, type FaultClass, type InjectedFault } from './faults.js';
 
 /** Fixed event-time origin so that default output never depends on when it is generated. */
 export const DEFAULT_START_TIME_MS = Date.UTC(2025, 8, 18, 12, 0, 0);
@@ -39,15 +63,29 @@ export const trafficOptionsSchema = z
     meanRunStartSpacingMs: z.number().min(0).default(5),
     /** (thinking, tool_executing, tool_completed) repeats per run. */
     pairRepeats: range(1, 3, 20),
-    /** Event-time gap between consecutive events of a run: defaults keep a run under ~10 s. */
+    /**
+     * Event-time gap between consecutive events of a run: defaults keep a run under ~10 s with no
+     * gap above 1 s. A drawn 0 counts as 1 ms: the events of a run never share a timestamp.
+     */
     gapMs: range(50, 900, 600_000),
     /**
      * Delivery latency: record timestamp = emitted + latency. At least 1 ms because wire timestamps
      * carry up to 0.5 ms of extra microseconds: delivery must never precede emission.
      */
     latencyMs: range(5, 300, 600_000, 1),
-    /** Fraction of runs that lose every event of one lifecycle type. */
+    /** Fraction of runs that lose every event of one lifecycle type (fault class `missing_event`). */
     missingEventFraction: z.number().min(0).max(1).default(0.05),
+    /**
+     * Fraction of runs that get exactly one fault of `faultMix` (on top of, and disjoint from, the
+     * missing-event runs; capped by the runs left). Exactly round(fraction * runs) runs.
+     */
+    faultFraction: z.number().min(0).max(1).default(0.1),
+    /**
+     * Relative weights of the fault classes; omitted keys in a given mix weigh 0. A class that
+     * cannot be injected into the run drawn for it (the isolation classes need another user who
+     * was active 15 s to 5 min earlier) is replaced by a class of the mix that can.
+     */
+    faultMix: faultMixSchema,
     /** Heartbeat/connection records, as a fraction of the lifecycle record count. */
     serverMessageFraction: z.number().min(0).max(1).default(0.02),
     /** Undecodable records (bad JSON, no type), as a fraction of the lifecycle record count. */
@@ -63,6 +101,10 @@ export const trafficOptionsSchema = z
   .refine((o) => LIFECYCLE_SHAPES.some((s) => s !== 'bridge' && o.shapeMix[s] > 0), {
     message: 'shapeMix needs a positive weight on a non-bridge shape',
     path: ['shapeMix'],
+  })
+  .refine((o) => o.faultFraction === 0 || FAULT_CLASSES.some((c) => o.faultMix[c] > 0), {
+    message: 'faultMix needs a positive weight when faultFraction > 0',
+    path: ['faultMix'],
   });
 
 export type TrafficOptions = z.input<typeof trafficOptionsSchema>;
@@ -83,15 +125,47 @@ export interface MissingEventRun {
   readonly missing: LifecycleType[];
 }
 
+/** A run that got an injected fault (one per run), and how many violations it must produce. */
+export interface FaultRun {
+  readonly runId: string;
+  /** The run's owner. */
+  readonly userId: string;
+  /** The thread the run's records are keyed by (another user's for contamination_thread). */
+  readonly threadId: string;
+  readonly fault: InjectedFault;
+  /** What exactly was done, e.g. "drop:tool_completed", "tool_executing.tool_name", "agent_thinking". */
+  readonly variant: string;
+  /** Number of entries of expected.violations for this run. */
+  readonly violations: number;
+}
+
 export interface SimulatedTraffic {
   readonly options: ResolvedTrafficOptions;
   /** Sorted by delivery time (stable: ties keep generation order). */
   readonly records: SimRecord[];
   readonly expected: {
     readonly missingEventRuns: MissingEventRun[];
+    /** Every injected fault, missing-event runs included, in run order. */
+    readonly faultRuns: FaultRun[];
+    /**
+     * The violations the detector chain (reference thresholds, 3 s out-of-orderness bound, all
+     * records consumed) must report, as a multiset: nothing else, nothing missing. Unfaulted runs
+     * contribute none with the default options; custom timing options may add timing violations
+     * to any run, and they are listed too.
+     */
+    readonly violations: ExpectedViolation[];
+    /** Expected violations per rule (rules with none omitted). */
+    readonly violationCounts: Partial<Record<RuleId, number>>;
+    /**
+     * False when some run leaves what the labels model (a run lasting about 30 s or more, or a
+     * delivery latency near the 3 s out-of-orderness bound, possible only with custom gap or
+     * latency options): `violations` may then be inexact.
+     */
+    readonly labelsExact: boolean;
     readonly malformedRecords: number;
     readonly serverMessages: number;
     readonly runs: number;
+    /** Lifecycle records, redeliveries and replays included. */
     readonly lifecycleEvents: number;
   };
 }
@@ -217,6 +291,105 @@ interface Owner {
   readonly connectionId: string;
 }
 
+/** A past run, remembered so that isolation faults only name ids the detector knows as active. */
+interface PastRun {
+  readonly startMs: number;
+  readonly runId: string;
+  readonly threadId: string;
+}
+
+/**
+ * Isolation faults name ids of a run that started at most this long before (the detector keeps a
+ * user's ids active for 10 min of event time; half of that leaves room for the watermark lag).
+ */
+const ACTIVE_ID_MAX_AGE_MS = 300_000;
+
+/** One event of the run being built; `body` is set once encoded. */
+interface PlannedEvent {
+  sim: SimLifecycleEvent;
+  readonly shape: LifecycleShape;
+  latencyMs: number;
+  body: JsonObject;
+}
+
+/** A record beyond the run's own events: a redelivery, a trailing event, a replay with a bad clock. */
+interface ExtraRecord {
+  readonly body: JsonObject;
+  readonly deliveredAtMs: number;
+  /** As normalized; undefined for a suspicious replay (the chain never places it in time). */
+  readonly emittedAtMs: number | undefined;
+}
+
+/** Labels of one run, resolved once the end of the input (in event time) is known. */
+interface RunLabels {
+  readonly runId: string;
+  readonly labels: Label[];
+  readonly pending: PendingLabel[];
+  readonly fault: Omit<FaultRun, 'violations'> | undefined;
+}
+
+/** What every event of one run shares. */
+interface RunContext {
+  readonly runId: string;
+  readonly threadId: string;
+  readonly owner: Owner;
+  readonly agent: AgentSpec;
+  readonly task: string;
+  readonly startMs: number;
+  readonly totalSteps: number;
+  readonly reasoningTypeFraction: number;
+}
+
+function simEvent(rng: Rng, run: RunContext, type: LifecycleType, shape: LifecycleShape, emittedAtMs: number, step: number, tool: SimToolCall | undefined): SimLifecycleEvent {
+  const emitterPath = shape === 'flat' || shape === 'wrapped';
+  return {
+    type,
+    wireType: type === 'agent_thinking' && emitterPath && rng.chance(run.reasoningTypeFraction) ? 'reasoning' : type,
+    runId: run.runId,
+    threadId: run.threadId,
+    userId: run.owner.userId,
+    agentName: run.agent.name,
+    userTier: run.owner.tier,
+    emittedAtMs,
+    step,
+    totalSteps: run.totalSteps,
+    eventId: uuidLike(rng),
+    withOptional: rng.chance(0.5),
+    taskDescription: run.task,
+    // One object shape for every event (absent fields undefined) keeps the encoders monomorphic.
+    reasoning: type === 'agent_thinking' ? `${rng.pick(THOUGHT_OPENERS)} ${rng.pick(THOUGHT_SUBJECTS)}; ${rng.pick(THOUGHT_NEXT)}.` : undefined,
+    tool: type === 'tool_executing' || type === 'tool_completed' ? tool : undefined,
+    finalResponse: type === 'agent_completed' ? `Finished. ${rng.pick(FINDINGS)}; estimated monthly savings $${money(rng, 20000)}.` : undefined,
+    elapsedMs: emittedAtMs - run.startMs,
+  };
+}
+
+function swapTimes(a: PlannedEvent, b: PlannedEvent): void {
+  const t = a.sim.emittedAtMs;
+  a.sim = { ...a.sim, emittedAtMs: b.sim.emittedAtMs };
+  b.sim = { ...b.sim, emittedAtMs: t };
+}
+
+const deliveredAt = (p: PlannedEvent): number => p.sim.emittedAtMs + p.latencyMs;
+
+/** Index of the last item whose value is <= limit in an ascending array, or -1. */
+function lastAtOrBefore<T>(items: readonly T[], limit: number, valueOf: (item: T) => number): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (valueOf(items[mid] as T) <= limit) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+const MENTIONS: readonly ((id: string) => string)[] = [
+  (id) => `Reusing the cost breakdown prepared for ${id}, it matches this workload.`,
+  (id) => `The same latency pattern showed up in ${id} last week.`,
+  (id) => `(see the notes attached to ${id})`,
+];
+
 export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
   const options = trafficOptionsSchema.parse(input);
   const rng = createRng(options.seed);
@@ -232,10 +405,14 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
 
   // Exactly round(fraction * runs) runs lose one type, so expectations are exact, not statistical.
   const droppedRuns = new Map<number, LifecycleType>();
-  const runIndexes = Array.from({ length: options.runs }, (_, i) => i);
-  for (const i of rng.shuffle(runIndexes).slice(0, Math.round(options.missingEventFraction * options.runs))) {
-    droppedRuns.set(i, rng.pick(LIFECYCLE_TYPES));
-  }
+  const runIndexes = rng.shuffle(Array.from({ length: options.runs }, (_, i) => i));
+  const missingCount = Math.round(options.missingEventFraction * options.runs);
+  for (const i of runIndexes.slice(0, missingCount)) droppedRuns.set(i, rng.pick(LIFECYCLE_TYPES));
+  // Then exactly round(fraction * runs) other runs get one fault each (fewer if runs run out).
+  const faultedRuns = new Map<number, FaultClass>();
+  const faultCount = Math.min(Math.round(options.faultFraction * options.runs), options.runs - missingCount);
+  const mixWeights = FAULT_CLASSES.map((c) => options.faultMix[c]);
+  for (const i of runIndexes.slice(missingCount, missingCount + faultCount)) faultedRuns.set(i, FAULT_CLASSES[rng.weighted(mixWeights)] ?? 'duplicate_delivery');
 
   const shapeWeights = LIFECYCLE_SHAPES.map((s) => options.shapeMix[s]);
   const pickShape = (type: LifecycleType): LifecycleShape => {
@@ -243,29 +420,91 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     return LIFECYCLE_SHAPES[rng.weighted(weights)] ?? 'flat';
   };
 
+  // Isolation faults need ids the detector has registered: a run registers its owner's ids at its
+  // first event naming the owner, at most a few gaps after it starts.
+  const registrationLagMs = Math.max(15_000, 2 * options.gapMs.max + INJECTED.gapCriticalMs.max + 1_000);
+  const pastRunsByUser = new Map<string, PastRun[]>();
+  const pastStartsByThread = new Map<string, number[]>();
+  const otherOwner = (ownerIndex: number): Owner => owners[(ownerIndex + rng.int(1, owners.length - 1)) % owners.length] as Owner;
+  /** A thread of another user, registered to that user recently enough (contamination_thread). */
+  const foreignThread = (ownerIndex: number, startMs: number): string | undefined => {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const thread = rng.pick(otherOwner(ownerIndex).threads);
+      const starts = pastStartsByThread.get(thread) ?? [];
+      const i = lastAtOrBefore(starts, startMs - registrationLagMs, (s) => s);
+      if (i >= 0 && (starts[i] as number) >= startMs - ACTIVE_ID_MAX_AGE_MS) return thread;
+    }
+    return undefined;
+  };
+  /** A user, run or thread id of another user who is active (contamination_content). */
+  const foreignActiveId = (ownerIndex: number, startMs: number): string | undefined => {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const other = otherOwner(ownerIndex);
+      const past = pastRunsByUser.get(other.userId) ?? [];
+      const run = past[lastAtOrBefore(past, startMs - registrationLagMs, (p) => p.startMs)];
+      if (run === undefined || run.startMs < startMs - ACTIVE_ID_MAX_AGE_MS) continue;
+      const kind = rng.int(0, 2);
+      return kind === 0 ? other.userId : kind === 1 ? run.runId : run.threadId;
+    }
+    return undefined;
+  };
+  /** A class of the mix that can be injected into any run (isolation faults that need history cannot). */
+  const fallbackFault = (): FaultClass => {
+    const weights = FAULT_CLASSES.map((c) => (c === 'contamination_thread' || c === 'contamination_content' || (c === 'contamination_user' && owners.length < 2) ? 0 : options.faultMix[c]));
+    return weights.some((w) => w > 0) ? (FAULT_CLASSES[rng.weighted(weights)] ?? 'duplicate_delivery') : 'duplicate_delivery';
+  };
+
   const records: SimRecord[] = [];
   const missingEventRuns: MissingEventRun[] = [];
+  const labelled: RunLabels[] = [];
+  let labelsExact = true;
   let runStartOffset = 0;
   let lastDeliveryMs = options.startTimeMs;
+  /** The highest event time the chain processes: timers due before it fire, later ones never do. */
+  let inputEndMs = Number.NEGATIVE_INFINITY;
 
   for (let r = 0; r < options.runs; r++) {
     runStartOffset += rng.exponential(options.meanRunStartSpacingMs);
     const startMs = options.startTimeMs + Math.round(runStartOffset);
-    const owner = rng.pick(owners);
-    const threadId = rng.pick(owner.threads);
+    const ownerIndex = rng.int(0, owners.length - 1);
+    const owner = owners[ownerIndex] as Owner;
+    let threadId = rng.pick(owner.threads);
     const runId = rng.chance(0.5) ? uuidLike(rng, r) : `run_${tag}_${r.toString(36)}_${rng.hex(6)}`;
     const agent = rng.pick(AGENTS);
     const task = rng.pick(agent.tasks);
     const dropped = droppedRuns.get(r);
     if (dropped) missingEventRuns.push({ runId, userId: owner.userId, threadId, missing: [dropped] });
 
+    let fault = faultedRuns.get(r);
+    let mentionId: string | undefined;
+    if (fault === 'contamination_thread') {
+      const foreign = foreignThread(ownerIndex, startMs);
+      if (foreign === undefined) fault = fallbackFault();
+      else threadId = foreign;
+    } else if (fault === 'contamination_content') {
+      mentionId = foreignActiveId(ownerIndex, startMs);
+      if (mentionId === undefined) fault = fallbackFault();
+    }
+    const otherUserId = fault === 'contamination_user' ? otherOwner(ownerIndex).userId : undefined;
+
+    const pairs =
+      fault === 'run_duration_warning'
+        ? rng.int(INJECTED.longRunPairs.min, INJECTED.longRunPairs.max)
+        : Math.max(rng.int(options.pairRepeats.min, options.pairRepeats.max), fault === 'unpaired_tool' ? 2 : 1);
     const plan: LifecycleType[] = ['agent_started'];
-    const repeats = rng.int(options.pairRepeats.min, options.pairRepeats.max);
-    for (let i = 0; i < repeats; i++) plan.push('agent_thinking', 'tool_executing', 'tool_completed');
+    for (let i = 0; i < pairs; i++) plan.push('agent_thinking', 'tool_executing', 'tool_completed');
     plan.push('agent_completed');
 
     // gaps[i] precedes event i; drawn up front so a tool call knows its running time (the next gap).
-    const gaps = plan.map((_, i) => (i === 0 ? 0 : rng.int(options.gapMs.min, options.gapMs.max)));
+    const gapRange = fault === 'run_duration_warning' ? INJECTED.longRunGapMs : options.gapMs;
+    const gaps = plan.map((_, i) => (i === 0 ? 0 : Math.max(1, rng.int(gapRange.min, gapRange.max))));
+    if (fault === 'event_gap_warning' || fault === 'event_gap_critical') {
+      const band = fault === 'event_gap_warning' ? INJECTED.gapWarningMs : INJECTED.gapCriticalMs;
+      gaps[rng.int(1, plan.length - 1)] = rng.int(band.min, band.max);
+    }
+
+    const run: RunContext = { runId, threadId, owner, agent, task, startMs, totalSteps: plan.length, reasoningTypeFraction: options.reasoningTypeFraction };
+    const planned: PlannedEvent[] = [];
     let emittedAtMs = startMs;
     let tool: SimToolCall | undefined;
     for (let step = 1; step <= plan.length; step++) {
@@ -273,33 +512,148 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
       emittedAtMs += gaps[step - 1] ?? 0;
       if (type === 'tool_executing') tool = buildToolCall(rng, agent, gaps[step] ?? options.gapMs.min);
       if (type === dropped) continue;
-
       const shape = pickShape(type);
-      const emitterPath = shape === 'flat' || shape === 'wrapped';
-      const ev: SimLifecycleEvent = {
-        type,
-        wireType: type === 'agent_thinking' && emitterPath && rng.chance(options.reasoningTypeFraction) ? 'reasoning' : type,
-        runId,
-        threadId,
-        userId: owner.userId,
-        agentName: agent.name,
-        userTier: owner.tier,
-        emittedAtMs,
-        step,
-        totalSteps: plan.length,
-        eventId: uuidLike(rng),
-        withOptional: rng.chance(0.5),
-        taskDescription: task,
-        // One object shape for every event (absent fields undefined) keeps the encoders monomorphic.
-        reasoning: type === 'agent_thinking' ? `${rng.pick(THOUGHT_OPENERS)} ${rng.pick(THOUGHT_SUBJECTS)}; ${rng.pick(THOUGHT_NEXT)}.` : undefined,
-        tool: type === 'tool_executing' || type === 'tool_completed' ? tool : undefined,
-        finalResponse: type === 'agent_completed' ? `Finished. ${rng.pick(FINDINGS)}; estimated monthly savings $${money(rng, 20000)}.` : undefined,
-        elapsedMs: emittedAtMs - startMs,
-      };
-      const timestampMs = emittedAtMs + rng.int(options.latencyMs.min, options.latencyMs.max);
-      if (timestampMs > lastDeliveryMs) lastDeliveryMs = timestampMs;
-      records.push({ key: threadId, value: JSON.stringify(encodeLifecycle(ev, shape)), timestampMs });
+      const sim = simEvent(rng, run, type, shape, emittedAtMs, step, tool);
+      planned.push({ sim, shape, latencyMs: rng.int(options.latencyMs.min, options.latencyMs.max), body: {} });
     }
+
+    // Faulted runs drop nothing: planned[i] is plan[i] (S = 0, then T/X/C of pair k at 1+3k, 2+3k, 3+3k).
+    const labels: Label[] = [];
+    let variant = '';
+    if (fault === 'out_of_order') {
+      if (rng.chance(0.5)) {
+        // The completion is emitted before its call: the sequence rule pairs them and reports the completion.
+        const k = rng.int(0, pairs - 1);
+        swapTimes(planned[2 + 3 * k] as PlannedEvent, planned[3 + 3 * k] as PlannedEvent);
+        variant = 'tool_completed_first';
+        labels.push({ rule: 'out_of_order', severity: 'CRITICAL', subject: 'tool_completed' });
+      } else {
+        // The first thought precedes agent_started: reported when agent_started arrives.
+        swapTimes(planned[0] as PlannedEvent, planned[1] as PlannedEvent);
+        variant = 'thinking_before_start';
+        labels.push({ rule: 'out_of_order', severity: 'CRITICAL', subject: 'agent_thinking' });
+      }
+    } else if (fault === 'unpaired_tool') {
+      // One call of several never completes: no type goes missing, one call stays open.
+      planned.splice(3 + 3 * rng.int(0, pairs - 1), 1);
+      variant = 'drop_one_tool_completed';
+      labels.push({ rule: 'unpaired_tool', severity: 'CRITICAL', subject: 'tool_executing' });
+    } else if (fault === 'delivery_latency_warning' || fault === 'delivery_latency_critical') {
+      const slow = rng.pick(planned);
+      const band = fault === 'delivery_latency_warning' ? INJECTED.latencyWarningMs : INJECTED.latencyCriticalMs;
+      slow.latencyMs = rng.int(band.min, band.max);
+      variant = slow.sim.type;
+    } else if (fault === 'event_gap_warning' || fault === 'event_gap_critical' || fault === 'run_duration_warning') {
+      variant = fault === 'run_duration_warning' ? `${pairs}_pairs` : 'one_slow_gap';
+    }
+
+    for (const p of planned) p.body = encodeLifecycle(p.sim, p.shape);
+
+    const extras: ExtraRecord[] = [];
+    if (fault === 'content_invalid') {
+      const spec = rng.pick(CONTENT_FAULTS);
+      spec.apply(rng.pick(planned.filter((p) => p.sim.type === spec.type)).body);
+      variant = spec.variant;
+      labels.push({ rule: 'content_invalid', severity: 'CRITICAL', subject: spec.subject });
+    } else if (fault === 'contamination_thread') {
+      // Generated on another user's thread (threadId above): the thread now has two owners.
+      variant = 'foreign_thread';
+      labels.push({ rule: 'cross_user_contamination', severity: 'CRITICAL', subject: 'thread_id' });
+    } else if (fault === 'contamination_user' && otherUserId !== undefined) {
+      // Any event after agent_started (which names the real owner first) addressed to another user.
+      const target = planned[rng.int(1, planned.length - 1)] as PlannedEvent;
+      if (replaceField(target.body, 'user_id', () => otherUserId) === 0) throw new Error(`${target.shape} ${target.sim.type} carries no user_id`);
+      variant = target.sim.type;
+      labels.push({ rule: 'cross_user_contamination', severity: 'CRITICAL', subject: 'user_id' });
+    } else if (fault === 'contamination_content' && mentionId !== undefined) {
+      const id = mentionId;
+      const mention = rng.pick(MENTIONS);
+      replaceField(rng.pick(planned.filter((p) => p.sim.type === 'agent_thinking')).body, 'reasoning', (old) => `${String(old)} ${mention(id)}`);
+      variant = id.startsWith('user_') ? 'user_id' : id.startsWith('thread_') ? 'thread_id' : 'run_id';
+      labels.push({ rule: 'cross_user_contamination', severity: 'CRITICAL', subject: 'content' });
+    } else if (fault === 'duplicate_delivery') {
+      const original = rng.pick(planned);
+      const replay = rng.chance(0.5);
+      const body = replay ? asRecoveryReplay(original.body, rng.pick(RECOVERY_FAILURES)) : original.body;
+      const delay = rng.int(INJECTED.redeliveryDelayMs.min, INJECTED.redeliveryDelayMs.max);
+      extras.push({ body, deliveredAtMs: deliveredAt(original) + delay, emittedAtMs: wireEmittedMs(original.sim.emittedAtMs, original.shape) });
+      variant = `${replay ? 'recovery_replay' : 'producer_retry'}:${original.sim.type}`;
+      labels.push({ rule: 'duplicate_delivery', severity: 'WARNING', subject: original.sim.type });
+    } else if (fault === 'event_after_completion') {
+      const completed = planned.at(-1) as PlannedEvent;
+      const at = completed.sim.emittedAtMs + rng.int(INJECTED.redeliveryDelayMs.min, INJECTED.redeliveryDelayMs.max);
+      const shape = pickShape('agent_thinking');
+      const body = encodeLifecycle(simEvent(rng, run, 'agent_thinking', shape, at, plan.length, undefined), shape);
+      extras.push({ body, deliveredAtMs: at + rng.int(options.latencyMs.min, options.latencyMs.max), emittedAtMs: wireEmittedMs(at, shape) });
+      variant = 'agent_thinking';
+      labels.push({ rule: 'event_after_completion', severity: 'CRITICAL', subject: 'agent_thinking' });
+    } else if (fault === 'suspicious_timestamp') {
+      // A replay from a host whose clock is over an hour off: reported, never placed in time.
+      const original = rng.pick(planned);
+      const body = asRecoveryReplay(original.body, rng.pick(RECOVERY_FAILURES));
+      rewriteTimestamps(body, original.sim.emittedAtMs - rng.int(INJECTED.clockSkewMs.min, INJECTED.clockSkewMs.max));
+      extras.push({ body, deliveredAtMs: deliveredAt(original) + rng.int(INJECTED.redeliveryDelayMs.min, INJECTED.redeliveryDelayMs.max), emittedAtMs: undefined });
+      variant = original.sim.type;
+      labels.push({ rule: 'suspicious_timestamp', severity: 'WARNING', subject: 'timestamp' });
+    }
+
+    if (dropped === 'agent_started') {
+      labels.push({ rule: 'run_never_started', severity: 'CRITICAL', subject: 'agent_started' });
+    } else if (dropped !== undefined) {
+      labels.push({ rule: 'missing_events', severity: 'CRITICAL', subject: dropped });
+      // Every remaining half of a tool pair is unpaired: each call, or each completion.
+      const unpaired = dropped === 'tool_completed' ? 'tool_executing' : dropped === 'tool_executing' ? 'tool_completed' : undefined;
+      if (unpaired !== undefined) for (let i = 0; i < pairs; i++) labels.push({ rule: 'unpaired_tool', severity: 'CRITICAL', subject: unpaired });
+    }
+
+    // Timing verdicts follow from the times every rule sees (redeliveries and extras excluded).
+    const timed: TimedEvent[] = planned
+      .map((p) => ({ type: p.sim.type, emittedAtMs: wireEmittedMs(p.sim.emittedAtMs, p.shape), deliveredAtMs: deliveredAt(p) }))
+      .sort((a, b) => a.emittedAtMs - b.emittedAtMs);
+    const timing = timingLabels(timed);
+    labels.push(...timing.labels);
+    if (!timingModelled(timed, extras.filter((e) => e.emittedAtMs !== undefined).map((e) => e.deliveredAtMs - (e.emittedAtMs as number)))) labelsExact = false;
+
+    const injected: InjectedFault | undefined = dropped !== undefined ? 'missing_event' : fault;
+    if (labels.length > 0 || timing.pending.length > 0 || injected !== undefined) {
+      const faultRun = injected === undefined ? undefined : { runId, userId: owner.userId, threadId, fault: injected, variant: dropped !== undefined ? `drop:${dropped}` : variant };
+      labelled.push({ runId, labels, pending: timing.pending, fault: faultRun });
+    }
+
+    for (const p of planned) {
+      const timestampMs = deliveredAt(p);
+      if (timestampMs > lastDeliveryMs) lastDeliveryMs = timestampMs;
+      records.push({ key: threadId, value: JSON.stringify(p.body), timestampMs });
+    }
+    for (const e of extras) {
+      if (e.deliveredAtMs > lastDeliveryMs) lastDeliveryMs = e.deliveredAtMs;
+      if (e.emittedAtMs !== undefined && e.emittedAtMs > inputEndMs) inputEndMs = e.emittedAtMs;
+      records.push({ key: threadId, value: JSON.stringify(e.body), timestampMs: e.deliveredAtMs });
+    }
+    const lastEmitted = timed.at(-1)?.emittedAtMs;
+    if (lastEmitted !== undefined && lastEmitted > inputEndMs) inputEndMs = lastEmitted;
+
+    if (fault !== 'contamination_thread') {
+      let past = pastRunsByUser.get(owner.userId);
+      if (past === undefined) pastRunsByUser.set(owner.userId, (past = []));
+      past.push({ startMs, runId, threadId });
+      let starts = pastStartsByThread.get(threadId);
+      if (starts === undefined) pastStartsByThread.set(threadId, (starts = []));
+      starts.push(startMs);
+    }
+  }
+
+  // Timer verdicts (silence, deadline of an unfinished run) fire only if event time passes them.
+  const violations: ExpectedViolation[] = [];
+  const faultRuns: FaultRun[] = [];
+  const violationCounts: Partial<Record<RuleId, number>> = {};
+  for (const run of labelled) {
+    const labels = [...run.labels, ...run.pending.filter((p) => p.dueMs < inputEndMs).map((p) => p.label)];
+    for (const label of labels) {
+      violations.push({ runId: run.runId, ...label });
+      violationCounts[label.rule] = (violationCounts[label.rule] ?? 0) + 1;
+    }
+    if (run.fault !== undefined) faultRuns.push({ ...run.fault, violations: labels.length });
   }
 
   const lifecycleEvents = records.length;
@@ -319,7 +673,11 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
 
   // Array.prototype.sort is stable, so ties keep generation order and the output stays deterministic.
   records.sort((a, b) => a.timestampMs - b.timestampMs);
-  return { options, records, expected: { missingEventRuns, malformedRecords, serverMessages, runs: options.runs, lifecycleEvents } };
+  return {
+    options,
+    records,
+    expected: { missingEventRuns, faultRuns, violations, violationCounts, labelsExact, malformedRecords, serverMessages, runs: options.runs, lifecycleEvents },
+  };
 }
 
 /**

@@ -4,7 +4,7 @@ import type { CompiledRunContract } from '../../contract/run-contract.js';
 import { RULES, type Grade, type RuleId, type RunOutcome, type RunSummary, type Severity, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
 import type { StreamItem } from '../stream-item.js';
 import { MinHeap } from './min-heap.js';
-import { addLateFact, addRunFact, openRunFacts, ownerOf, seenTypes, sourceOffsetsOf, type RunFacts } from './run-facts.js';
+import { addLateFact, addRunFact, learnRunIds, openRunFacts, ownerOf, seenTypes, sourceOffsetsOf, type RunFacts } from './run-facts.js';
 import { verdictId } from './verdict-id.js';
 
 /**
@@ -36,6 +36,11 @@ export interface RunRule<S> {
   summarize?(state: S, run: RunState, summary: SummaryParts): void;
   /** Event time moved on (after due timers fired): the place to expire state shared across runs. */
   onWatermark?(watermarkMs: number): void;
+  /**
+   * Per-event checks that still make sense for an event too late to be ordered (content, latency,
+   * isolation). `run` is the open run, a stand-in for a judged one, or one made from this event.
+   */
+  onLateEvent?(event: AgentEvent, run: RunState, out: RuleOutput): void;
 }
 
 export interface RunClosing {
@@ -83,7 +88,10 @@ export interface RunState {
 interface OpenRun {
   readonly run: RunState;
   readonly ruleStates: unknown[];
+  /** When the run next needs attention (a rule timer or its close), as of its last change. */
   dueAtMs: number;
+  /** Priority of its live heap entry (+Infinity: none). Only an earlier due needs a new entry. */
+  scheduledAtMs: number;
   timerVersion: number;
 }
 
@@ -146,7 +154,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           if (category === 'performance') critical ? (run.counts.perfCriticals += 1) : (run.counts.perfWarnings += 1);
           else if (category === 'security') critical ? (run.counts.securityCriticals += 1) : (run.counts.securityWarnings += 1);
           const position = spec.event?.source;
-          const key = position === undefined ? (spec.key ?? '') : `${position.partition}:${position.offset}`;
+          const key = position === undefined ? (spec.key ?? '') : spec.key === undefined ? `${position.partition}:${position.offset}` : `${position.partition}:${position.offset}:${spec.key}`;
           const violationId = verdictId(spec.rule, facts.runId, key);
           if (spec.rule === 'missing_events') run.missingVerdict = { id: violationId, missing: spec.missing ?? [] };
           emit({
@@ -169,17 +177,23 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         },
       };
 
+      const timerRules = ruleList.map((rule, i) => [rule, i] as const).filter(([rule]) => rule.nextTimerMs !== undefined);
+      const closeDueOf = (facts: RunFacts): number => Math.min(facts.firstEventMs + deadlineMs, facts.completedAtMs ?? Number.POSITIVE_INFINITY);
+
+      // A heap entry is pushed only when a run's due moves earlier; when it moves later (a gap
+      // timer after each event) the old entry is re-pushed lazily when it pops. Heap traffic
+      // stays at about one entry per run instead of one per event.
       const schedule = (runId: string, open: OpenRun): void => {
-        const facts = open.run.facts;
-        let due = Math.min(facts.firstEventMs + deadlineMs, facts.completedAtMs ?? Number.POSITIVE_INFINITY);
-        for (let i = 0; i < ruleList.length; i += 1) {
-          const next = (ruleList[i] as AnyRule).nextTimerMs?.(open.ruleStates[i], open.run);
-          if (next !== undefined && next < due) due = next;
+        let due = closeDueOf(open.run.facts);
+        for (const [rule, i] of timerRules) {
+          const next = rule.nextTimerMs?.(open.ruleStates[i], open.run) ?? Number.POSITIVE_INFINITY;
+          if (next < due) due = next;
         }
-        if (due === open.dueAtMs) return;
         open.dueAtMs = due;
+        if (due >= open.scheduledAtMs || due === Number.POSITIVE_INFINITY) return;
+        open.scheduledAtMs = due;
         open.timerVersion += 1;
-        if (due !== Number.POSITIVE_INFINITY) timers.push(due, { runId, version: open.timerVersion });
+        timers.push(due, { runId, version: open.timerVersion });
       };
 
       const close = (runId: string, open: OpenRun, outcome: RunOutcome, atMs: number): void => {
@@ -198,20 +212,24 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       /** Fires every timer due at or before `limit` (inclusive) or strictly before it (exclusive). */
       const fireTimers = (limit: number, inclusive: boolean): void => {
         for (;;) {
-          const due = timers.peekPriority();
-          if (inclusive ? due > limit : due >= limit) return;
+          const at = timers.peekPriority();
+          if (inclusive ? at > limit : at >= limit) return;
           const timer = timers.pop() as Timer;
           const open = openRuns.get(timer.runId);
           if (open === undefined || open.timerVersion !== timer.version) continue;
+          open.scheduledAtMs = Number.POSITIVE_INFINITY;
+          const due = open.dueAtMs;
+          if (due > at) {
+            schedule(timer.runId, open); // its due moved later since this entry was pushed
+            continue;
+          }
           advanceTo(due);
-          open.dueAtMs = Number.NaN; // force a reschedule
-          for (let i = 0; i < ruleList.length; i += 1) {
-            const rule = ruleList[i] as AnyRule;
-            const next = rule.nextTimerMs?.(open.ruleStates[i], open.run);
-            if (next !== undefined && next <= due) rule.onTimer?.(open.ruleStates[i], due, open.run, out);
+          for (const [rule, i] of timerRules) {
+            const next = rule.nextTimerMs?.(open.ruleStates[i], open.run) ?? Number.POSITIVE_INFINITY;
+            if (next <= due) rule.onTimer?.(open.ruleStates[i], due, open.run, out);
           }
           const facts = open.run.facts;
-          const closeDue = Math.min(facts.firstEventMs + deadlineMs, facts.completedAtMs ?? Number.POSITIVE_INFINITY);
+          const closeDue = closeDueOf(facts);
           if (closeDue <= due) close(timer.runId, open, facts.completedAtMs === undefined ? 'deadline' : 'completed', closeDue);
           else schedule(timer.runId, open);
         }
@@ -233,10 +251,11 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
             duplicateCount: 0,
             missingVerdict: undefined,
           };
-          open = { run, ruleStates: ruleList.map((rule) => rule.init(event, run)), dueAtMs: Number.NaN, timerVersion: 0 };
+          open = { run, ruleStates: ruleList.map((rule) => rule.init(event, run)), dueAtMs: Number.POSITIVE_INFINITY, scheduledAtMs: Number.POSITIVE_INFINITY, timerVersion: 0 };
           openRuns.set(runId, open);
         }
         const { run, ruleStates } = open;
+        learnRunIds(run.facts, event);
         let accepted = true;
         for (let i = 0; i < ruleList.length && accepted; i += 1) accepted = (ruleList[i] as AnyRule).onEvent?.(ruleStates[i], event, run, out) !== false;
         if (accepted) addRunFact(run.facts, event);
@@ -279,13 +298,17 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
 
       const onLate = (event: AgentEvent): void => {
         const open = openRuns.get(event.runId);
+        const closed = open === undefined ? closedRuns.get(event.runId) : undefined;
+        const run = open?.run ?? (closed === undefined ? detachedRunState(event, contract) : closedRunState(closed, contract));
         if (open !== undefined) {
           // Too late to be ordered, not too late to count: it is no longer missing, but order rules never see it.
+          learnRunIds(open.run.facts, event);
           addLateFact(open.run.facts, event);
-          return reportLate(event, 'open', undefined, false);
+          reportLate(event, 'open', undefined, false);
+        } else {
+          reportLate(event, closed === undefined ? 'unknown' : 'closed', closed, true);
         }
-        const closed = closedRuns.get(event.runId);
-        reportLate(event, closed === undefined ? 'unknown' : 'closed', closed, true);
+        for (const rule of ruleList) rule.onLateEvent?.(event, run, out);
       };
 
       const onSuspicious = (event: AgentEvent): void => {
@@ -364,6 +387,7 @@ function closedRunState(closed: ClosedRun, contract: CompiledRunContract): RunSt
 /** A stand-in run state for an event whose run is unknown (e.g. a suspicious first event). */
 function detachedRunState(event: AgentEvent, contract: CompiledRunContract): RunState {
   const facts = openRunFacts(event);
+  learnRunIds(facts, event);
   addRunFact(facts, event);
   return { facts, contract, counts: emptyCounts(), duplicateCount: 0, missingVerdict: undefined };
 }

@@ -53,16 +53,24 @@ export function openRunFacts(event: AgentEvent): RunFacts {
   };
 }
 
+/**
+ * Learns the run's thread and owner from an event. Runs before the rules see the event, so a
+ * verdict about a run's first event already names its thread and owner.
+ */
+export function learnRunIds(facts: RunFacts, event: AgentEvent): void {
+  if (facts.threadId === undefined && event.threadId !== undefined) facts.threadId = event.threadId;
+  if (event.userId !== undefined) {
+    if (facts.anyUserId === undefined) facts.anyUserId = event.userId;
+    if (facts.ownerUserId === undefined && event.userId !== event.threadId && event.userId !== facts.threadId) facts.ownerUserId = event.userId;
+  }
+}
+
+/** Counts an event the rules accepted (a duplicate delivery is not counted). */
 export function addRunFact(facts: RunFacts, event: AgentEvent): void {
   facts.eventCount += 1;
   facts.seenMask |= TYPE_BIT[event.type];
   if (event.emittedAtMs < facts.firstEventMs) facts.firstEventMs = event.emittedAtMs;
   if (event.emittedAtMs > facts.lastEventMs) facts.lastEventMs = event.emittedAtMs;
-  if (facts.threadId === undefined && event.threadId !== undefined) facts.threadId = event.threadId;
-  if (event.userId !== undefined) {
-    if (facts.anyUserId === undefined) facts.anyUserId = event.userId;
-    if (facts.ownerUserId === undefined && event.userId !== event.threadId) facts.ownerUserId = event.userId;
-  }
   if (event.type === 'agent_started' && (facts.startedAtMs === undefined || event.emittedAtMs < facts.startedAtMs)) facts.startedAtMs = event.emittedAtMs;
   if (event.type === 'agent_completed' && (facts.completedAtMs === undefined || event.emittedAtMs > facts.completedAtMs)) facts.completedAtMs = event.emittedAtMs;
   facts.partitions.push(event.source.partition);
@@ -91,6 +99,13 @@ export function ownerOf(facts: RunFacts): string | undefined {
 
 /** Offsets sorted by (partition, offset): the same set always serializes the same way. */
 export function sourceOffsetsOf(facts: RunFacts): SourceOffsets {
+  const { partitions, offsets } = facts;
+  let sorted = true;
+  for (let i = 1; i < offsets.length && sorted; i += 1) {
+    const dp = (partitions[i] as number) - (partitions[i - 1] as number);
+    sorted = dp > 0 || (dp === 0 && (offsets[i] as number) > (offsets[i - 1] as number));
+  }
+  if (sorted) return { topic: facts.topic, partitions: partitions.slice(), offsets: offsets.slice() };
   const order = facts.offsets.map((_, i) => i).sort((a, b) => (facts.partitions[a] as number) - (facts.partitions[b] as number) || (facts.offsets[a] as number) - (facts.offsets[b] as number));
   return { topic: facts.topic, partitions: order.map((i) => facts.partitions[i] as number), offsets: order.map((i) => facts.offsets[i] as number) };
 }

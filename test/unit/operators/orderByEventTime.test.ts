@@ -1,0 +1,152 @@
+import fc from 'fast-check';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../../src/contract/event.js';
+import { orderByEventTime } from '../../../src/operators/orderByEventTime.js';
+import type { StreamItem } from '../../../src/operators/stream-item.js';
+import { withWatermark } from '../../../src/operators/withWatermark.js';
+import { scheduler } from '../../support/detectors.js';
+import { agentEvent, ev, wm } from '../../support/events.js';
+
+const at = (t: number, partition: number, offset: number, runId = 'r1'): AgentEvent =>
+  agentEvent('agent_thinking', runId, t, { source: { topic: 'agent-events', partition, offset } });
+
+describe('orderByEventTime', () => {
+  it('holds events until the watermark passes them, releases them sorted before the watermark, and reports an event at the watermark as late (doc example)', () => {
+    const [e3, e1, e2] = [agentEvent('agent_thinking', 'r1', 3), agentEvent('agent_started', 'r1', 1), agentEvent('tool_executing', 'r1', 2)];
+    scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('-a-b-w----c-x----|', { a: ev(e3), b: ev(e1), w: wm(2), c: ev(e2), x: wm(5) });
+      const expected = '  -----(yw)-L-(zx)-|';
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, {
+        y: ev(e1),
+        w: wm(2),
+        L: { kind: 'late', event: e2, watermarkMs: 2 }, // 2 <= watermark 2: cannot be ordered any more
+        z: ev(e3),
+        x: wm(5),
+      });
+      expectSubscriptions(source.subscriptions).toBe('^----------------!');
+    });
+  });
+
+  it('breaks ties in event time on (partition, offset), whatever the arrival order', () => {
+    const [p1o9, p0o7, p1o2, p0o8] = [at(4, 1, 9), at(4, 0, 7), at(4, 1, 2), at(4, 0, 8)];
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot('-a-b-c-d-w-------|', { a: ev(p1o9), b: ev(p0o7), c: ev(p1o2), d: ev(p0o8), w: wm(4) });
+      const expected = '  ---------(abcdw)-|';
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { a: ev(p0o7), b: ev(p0o8), c: ev(p1o2), d: ev(p1o9), w: wm(4) });
+    });
+  });
+
+  it('keeps an event just above the watermark and releases only what the watermark passed', () => {
+    const [e5, e6, e7] = [at(5, 0, 1), at(6, 0, 2), at(7, 0, 3)];
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot('-a-b-c-w-----x---|', { a: ev(e7), b: ev(e5), c: ev(e6), w: wm(5), x: wm(6) });
+      const expected = '  -------(bw)--(cx)(a|)';
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { b: ev(e5), w: wm(5), c: ev(e6), x: wm(6), a: ev(e7) });
+    });
+  });
+
+  it('passes late and suspicious items on at once, without buffering them', () => {
+    const [late, odd, e9] = [at(1, 0, 1), at(99_999, 0, 2), at(9, 0, 3)];
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot<StreamItem>('-a-l-s-w----|', { a: ev(e9), l: { kind: 'late', event: late, watermarkMs: 3 }, s: { kind: 'suspicious', event: odd }, w: wm(9) });
+      const expected = '  ---l-s-(aw)-|';
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, {
+        l: { kind: 'late', event: late, watermarkMs: 3 },
+        s: { kind: 'suspicious', event: odd },
+        a: ev(e9),
+        w: wm(9),
+      });
+    });
+  });
+
+  it('releases both deliveries of a redelivered event, next to each other (dropping copies is detectDuplicates’ job)', () => {
+    const original = at(3, 0, 10);
+    const copy = { ...original, source: { ...original.source, offset: 14 } };
+    const other = at(2, 0, 12);
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot('-a-b-c-w------|', { a: ev(original), b: ev(other), c: ev(copy), w: wm(3) });
+      const expected = '  -------(bacw)-|';
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { b: ev(other), a: ev(original), c: ev(copy), w: wm(3) });
+    });
+  });
+
+  it('merges interleaved runs of different users into one event-time order', () => {
+    const alice = [agentEvent('agent_started', 'run_alice', 1, { userId: 'user_alice' }), agentEvent('agent_thinking', 'run_alice', 4, { userId: 'user_alice' })];
+    const bob = [agentEvent('agent_started', 'run_bob', 2, { userId: 'user_bob' }), agentEvent('agent_thinking', 'run_bob', 3, { userId: 'user_bob' })];
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot('-a-b-c-d-w------|', { a: ev(alice[1]!), b: ev(bob[1]!), c: ev(bob[0]!), d: ev(alice[0]!), w: wm(4) });
+      const expected = '  ---------(wxyzW)|';
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { w: ev(alice[0]!), x: ev(bob[0]!), y: ev(bob[1]!), z: ev(alice[1]!), W: wm(4) });
+    });
+  });
+
+  it('flushes the buffer in order when the input completes', () => {
+    const [e8, e6] = [at(8, 0, 1), at(6, 1, 2)];
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot('-a-b-|', { a: ev(e8), b: ev(e6) });
+      expectObservable(source.pipe(orderByEventTime())).toBe('-----(ba|)', { a: ev(e8), b: ev(e6) });
+    });
+  });
+
+  it('propagates an error (buffered events are not released) and releases the source', () => {
+    scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('-a-w-b-#', { a: ev(at(1, 0, 1)), w: wm(1), b: ev(at(5, 0, 2)) });
+      expectObservable(source.pipe(orderByEventTime())).toBe('---(aw)#', { a: ev(at(1, 0, 1)), w: wm(1) });
+      expectSubscriptions(source.subscriptions).toBe('^------!');
+    });
+  });
+
+  it('releases the source on unsubscribe', () => {
+    scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('-a-w---b-x-|', { a: ev(at(1, 0, 1)), w: wm(1), b: ev(at(5, 0, 2)), x: wm(9) });
+      expectObservable(source.pipe(orderByEventTime()), '^------!').toBe('---(aw)', { a: ev(at(1, 0, 1)), w: wm(1) });
+      expectSubscriptions(source.subscriptions).toBe('^------!');
+    });
+  });
+});
+
+describe('orderByEventTime (properties)', () => {
+  /** One record as generated: event time, partition, how often it is delivered, and how late each delivery is. */
+  const recordArb = fc.record({
+    t: fc.integer({ min: 0, max: 60 }),
+    partition: fc.integer({ min: 0, max: 1 }),
+    deliveries: fc.array(fc.record({ delay: fc.nat(), tieBreak: fc.nat() }), { minLength: 1, maxLength: 3 }),
+  });
+
+  it('releases any arrival permutation within the watermark bound in (emittedAtMs, partition, offset) order, with nothing late', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(recordArb, { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 12 }), async (records, bound) => {
+        // Arrival: sorted by t + delay with delay < bound. Every permutation in which no event arrives
+        // `bound` or more behind the highest time already seen has this form (delay = that lag), so
+        // this covers exactly the legal disorders. Duplicate deliveries make the input a multiset.
+        const arrivals = records
+          .flatMap((r, i) => r.deliveries.map((d) => ({ record: i, t: r.t, partition: r.partition, key: r.t + (d.delay % bound), tieBreak: d.tieBreak })))
+          .sort((a, b) => a.key - b.key || a.tieBreak - b.tieBreak);
+        // Kafka numbers each delivered copy in its partition in arrival order.
+        const nextOffset = new Map<number, number>();
+        const events = arrivals.map((a) => {
+          const offset = nextOffset.get(a.partition) ?? 0;
+          nextOffset.set(a.partition, offset + 1);
+          return agentEvent('agent_thinking', `run_${a.record}`, a.t, { source: { topic: 'agent-events', partition: a.partition, offset } });
+        });
+
+        const out: StreamItem[] = await lastValueFrom(from(events).pipe(withWatermark({ maxOutOfOrdernessMs: bound }), orderByEventTime(), toArray()));
+
+        expect(out.filter((item) => item.kind === 'late')).toEqual([]);
+        const released = out.flatMap((item) => (item.kind === 'event' ? [item.event] : []));
+        const expected = [...events].sort((a, b) => a.emittedAtMs - b.emittedAtMs || a.source.partition - b.source.partition || a.source.offset - b.source.offset);
+        expect(released).toEqual(expected);
+        // Each watermark follows every event it passed, and precedes every event it did not.
+        out.forEach((item, i) => {
+          if (item.kind !== 'watermark') return;
+          const before = out.slice(0, i).flatMap((x) => (x.kind === 'event' ? [x.event.emittedAtMs] : []));
+          const after = out.slice(i + 1).flatMap((x) => (x.kind === 'event' ? [x.event.emittedAtMs] : []));
+          expect(after.every((t) => t > item.watermarkMs)).toBe(true);
+          expect(before.every((t) => t <= item.watermarkMs)).toBe(true);
+        });
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
