@@ -3,17 +3,17 @@ import type { AgentEvent } from '../contract/event.js';
 import type { CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
 import { defineRule, runEngine, type AnyRunRule } from './internal/run-engine.js';
+import { refOf, type EventRef } from './internal/run-facts.js';
 import type { StreamItem } from './stream-item.js';
 
 interface DuplicatesState {
-  lastTimeMs: number;
-  /** Fingerprints of the events at lastTimeMs: a redelivery has the same time, so it sorts right after. */
-  fingerprints: string[];
+  /** The events at the latest emission time seen: a redelivery has the same time, so it sorts right after. */
+  readonly atLastTime: EventRef[];
 }
 
 /** Same type, same emission time, same call ids: the same event, delivered again. */
-function fingerprint(event: AgentEvent): string {
-  return `${event.type}\u0000${event.executionId ?? ''}\u0000${event.eventId ?? ''}\u0000${event.toolName ?? ''}`;
+function sameEvent(a: EventRef, b: AgentEvent): boolean {
+  return a.emittedAtMs === b.emittedAtMs && a.type === b.type && a.executionId === b.executionId && a.eventId === b.eventId && a.toolName === b.toolName;
 }
 
 /**
@@ -24,13 +24,11 @@ function fingerprint(event: AgentEvent): string {
 export function duplicatesRule(): AnyRunRule {
   return defineRule<DuplicatesState>({
     name: 'duplicate_delivery',
-    init: () => ({ lastTimeMs: Number.NaN, fingerprints: [] }),
+    init: () => ({ atLastTime: [] }),
     onEvent: (state, event, run, out) => {
-      const print = fingerprint(event);
-      if (event.emittedAtMs !== state.lastTimeMs) {
-        state.lastTimeMs = event.emittedAtMs;
-        state.fingerprints.length = 0;
-      } else if (state.fingerprints.includes(print)) {
+      const seen = state.atLastTime;
+      if (seen.length > 0 && (seen[0] as EventRef).emittedAtMs !== event.emittedAtMs) seen.length = 0;
+      else if (seen.some((earlier) => sameEvent(earlier, event))) {
         out.violation(run, {
           rule: 'duplicate_delivery',
           severity: 'WARNING',
@@ -41,7 +39,7 @@ export function duplicatesRule(): AnyRunRule {
         });
         return false;
       }
-      state.fingerprints.push(print);
+      seen.push(refOf(event));
       return true;
     },
   });

@@ -3,6 +3,7 @@ import { LIFECYCLE_TYPES, type AgentEvent } from '../contract/event.js';
 import { TYPE_CODE, type CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
 import { defineRule, runEngine, type AnyRunRule, type RunState, type RuleOutput } from './internal/run-engine.js';
+import { refOf, type EventRef } from './internal/run-facts.js';
 import type { StreamItem } from './stream-item.js';
 
 interface SequenceState {
@@ -10,11 +11,11 @@ interface SequenceState {
   lastCode: number;
   started: boolean;
   /** The first event seen before agent_started, if any. */
-  beforeStart: AgentEvent | undefined;
-  /** tool_executing events still waiting for their tool_completed. */
-  openTools: AgentEvent[];
+  beforeStart: EventRef | undefined;
+  /** tool_executing events still waiting for their tool_completed (allocated on first use). */
+  openTools: EventRef[] | undefined;
   /** tool_completed events that came before any matching tool_executing. */
-  earlyCompletions: AgentEvent[];
+  earlyCompletions: EventRef[] | undefined;
 }
 
 type PairKey = CompiledRunContract['toolPairing']['matchBy'][number];
@@ -23,8 +24,8 @@ type PairKey = CompiledRunContract['toolPairing']['matchBy'][number];
  * Index of the partner of `event` among `candidates`: by the most specific pairing key both carry
  * (execution id, event id, tool name), else — when `event` carries no key at all — the oldest.
  */
-function findPartner(event: AgentEvent, candidates: readonly AgentEvent[], keys: readonly PairKey[]): number {
-  if (candidates.length === 0) return -1;
+function findPartner(event: AgentEvent, candidates: readonly EventRef[] | undefined, keys: readonly PairKey[]): number {
+  if (candidates === undefined || candidates.length === 0) return -1;
   let keyed = false;
   for (const key of keys) {
     const value = event[key];
@@ -50,12 +51,12 @@ export function sequenceRule(contract: CompiledRunContract): AnyRunRule {
   const startCode = TYPE_CODE[contract.startType];
   const terminalCode = TYPE_CODE[contract.terminalType];
   const { opens, closes, matchBy } = contract.toolPairing;
-  const outOfOrder = (run: RunState, out: RuleOutput, event: AgentEvent, detail: string): void =>
+  const outOfOrder = (run: RunState, out: RuleOutput, event: EventRef, detail: string): void =>
     out.violation(run, { rule: 'out_of_order', severity: 'CRITICAL', subject: event.type, detail, eventTimeMs: event.emittedAtMs, event });
 
   return defineRule<SequenceState>({
     name: 'sequence',
-    init: () => ({ lastCode: -1, started: false, beforeStart: undefined, openTools: [], earlyCompletions: [] }),
+    init: () => ({ lastCode: -1, started: false, beforeStart: undefined, openTools: undefined, earlyCompletions: undefined }),
     onEvent: (state, event, run, out) => {
       const code = TYPE_CODE[event.type];
       if (code === startCode) {
@@ -63,7 +64,7 @@ export function sequenceRule(contract: CompiledRunContract): AnyRunRule {
         else if (state.beforeStart !== undefined) outOfOrder(run, out, state.beforeStart, `${state.beforeStart.type} before ${contract.startType}`);
         state.started = true;
       } else if (!state.started) {
-        state.beforeStart ??= event;
+        state.beforeStart ??= refOf(event);
       } else if (state.lastCode === terminalCode) {
         out.violation(run, { rule: 'event_after_completion', severity: 'CRITICAL', subject: event.type, detail: `${event.type} after ${contract.terminalType}`, eventTimeMs: event.emittedAtMs, event });
       } else if (((contract.allowedAfter[state.lastCode] ?? 0) & (1 << code)) === 0) {
@@ -72,15 +73,15 @@ export function sequenceRule(contract: CompiledRunContract): AnyRunRule {
       if (event.type === opens) {
         const early = findPartner(event, state.earlyCompletions, matchBy);
         if (early >= 0) {
-          const completion = state.earlyCompletions.splice(early, 1)[0] as AgentEvent;
+          const completion = state.earlyCompletions?.splice(early, 1)[0] as EventRef;
           outOfOrder(run, out, completion, `${closes} of ${completion.toolName ?? 'a tool'} before its ${opens}`);
         } else {
-          state.openTools.push(event);
+          (state.openTools ??= []).push(refOf(event));
         }
       } else if (event.type === closes) {
         const partner = findPartner(event, state.openTools, matchBy);
-        if (partner >= 0) state.openTools.splice(partner, 1);
-        else state.earlyCompletions.push(event);
+        if (partner >= 0) state.openTools?.splice(partner, 1);
+        else (state.earlyCompletions ??= []).push(refOf(event));
       }
       state.lastCode = code;
     },
@@ -95,10 +96,10 @@ export function sequenceRule(contract: CompiledRunContract): AnyRunRule {
           eventTimeMs: run.facts.firstEventMs,
         });
       }
-      for (const call of state.openTools) {
+      for (const call of state.openTools ?? []) {
         out.violation(run, { rule: 'unpaired_tool', severity: 'CRITICAL', subject: opens, detail: `${opens} of ${call.toolName ?? 'a tool'} never got its ${closes}`, eventTimeMs: call.emittedAtMs, event: call });
       }
-      for (const completion of state.earlyCompletions) {
+      for (const completion of state.earlyCompletions ?? []) {
         out.violation(run, { rule: 'unpaired_tool', severity: 'CRITICAL', subject: closes, detail: `${closes} of ${completion.toolName ?? 'a tool'} without a ${opens}`, eventTimeMs: completion.emittedAtMs, event: completion });
       }
     },
@@ -110,7 +111,7 @@ export function sequenceRule(contract: CompiledRunContract): AnyRunRule {
  *
  * ```
  * input:   -S(0)-C(1)-X(2)-W(3)-F(4)-W(5)-|      C = tool_completed before X = tool_executing
- * output:  ----------o-------------u------|      o = out_of_order; (F = agent_completed) no unpaired left
+ * output:  ----------o--------------------|      o = out_of_order (one report); F = agent_completed, nothing left unpaired
  * ```
  */
 export function detectSequence(contract: CompiledRunContract): OperatorFunction<StreamItem, Verdict> {

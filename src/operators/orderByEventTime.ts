@@ -20,13 +20,13 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
       const buffer = new EventHeap();
       let watermarkMs = Number.NEGATIVE_INFINITY;
       const releaseUpTo = (limit: number): void => {
-        while (buffer.size > 0 && buffer.peekTime() <= limit) subscriber.next({ kind: 'event', event: buffer.pop() });
+        while (buffer.size > 0 && buffer.peekTime() <= limit) subscriber.next(buffer.pop());
       };
       return source.subscribe({
         next: (item) => {
           if (item.kind === 'event') {
             if (item.event.emittedAtMs <= watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs });
-            else buffer.push(item.event);
+            else buffer.push(item); // the item itself is re-emitted: no allocation per event
           } else if (item.kind === 'watermark') {
             watermarkMs = item.watermarkMs;
             releaseUpTo(watermarkMs);
@@ -44,35 +44,37 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
     });
 }
 
-/** Min-heap of events on (emittedAtMs, partition, offset). */
+type EventItem = Extract<StreamItem, { kind: 'event' }>;
+
+/** Min-heap of event items on (emittedAtMs, partition, offset). */
 class EventHeap {
-  private readonly items: AgentEvent[] = [];
+  private readonly items: EventItem[] = [];
 
   get size(): number {
     return this.items.length;
   }
 
   peekTime(): number {
-    return (this.items[0] as AgentEvent).emittedAtMs;
+    return (this.items[0] as EventItem).event.emittedAtMs;
   }
 
-  push(event: AgentEvent): void {
+  push(item: EventItem): void {
     const items = this.items;
     let i = items.length;
-    items.push(event);
+    items.push(item);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(event, items[parent] as AgentEvent)) break;
-      items[i] = items[parent] as AgentEvent;
+      if (!before(item.event, (items[parent] as EventItem).event)) break;
+      items[i] = items[parent] as EventItem;
       i = parent;
     }
-    items[i] = event;
+    items[i] = item;
   }
 
-  pop(): AgentEvent {
+  pop(): EventItem {
     const items = this.items;
-    const top = items[0] as AgentEvent;
-    const last = items.pop() as AgentEvent;
+    const top = items[0] as EventItem;
+    const last = items.pop() as EventItem;
     const n = items.length;
     if (n > 0) {
       let i = 0;
@@ -80,9 +82,9 @@ class EventHeap {
         const left = 2 * i + 1;
         if (left >= n) break;
         const right = left + 1;
-        const child = right < n && before(items[right] as AgentEvent, items[left] as AgentEvent) ? right : left;
-        if (!before(items[child] as AgentEvent, last)) break;
-        items[i] = items[child] as AgentEvent;
+        const child = right < n && before((items[right] as EventItem).event, (items[left] as EventItem).event) ? right : left;
+        if (!before((items[child] as EventItem).event, last.event)) break;
+        items[i] = items[child] as EventItem;
         i = child;
       }
       items[i] = last;

@@ -57,7 +57,7 @@ export interface ViolationSpec {
   readonly detail: string;
   readonly eventTimeMs: number;
   /** The event it is about (its offset becomes the verdict's source and id); else the whole run. */
-  readonly event?: AgentEvent;
+  readonly event?: { readonly source: SourcePosition };
   /** Distinguishes several violations of one rule in one run when there is no event (e.g. a timer). */
   readonly key?: string;
   readonly missing?: readonly LifecycleType[];

@@ -109,3 +109,17 @@ export function sourceOffsetsOf(facts: RunFacts): SourceOffsets {
   const order = facts.offsets.map((_, i) => i).sort((a, b) => (facts.partitions[a] as number) - (facts.partitions[b] as number) || (facts.offsets[a] as number) - (facts.offsets[b] as number));
   return { topic: facts.topic, partitions: order.map((i) => facts.partitions[i] as number), offsets: order.map((i) => facts.offsets[i] as number) };
 }
+
+/** The few fields of an event that rules keep across events: keeping the event would keep its body. */
+export interface EventRef {
+  readonly type: AgentEvent['type'];
+  readonly emittedAtMs: number;
+  readonly toolName?: string | undefined;
+  readonly executionId?: string | undefined;
+  readonly eventId?: string | undefined;
+  readonly source: AgentEvent['source'];
+}
+
+export function refOf(event: AgentEvent): EventRef {
+  return { type: event.type, emittedAtMs: event.emittedAtMs, toolName: event.toolName, executionId: event.executionId, eventId: event.eventId, source: event.source };
+}
