@@ -36,7 +36,9 @@ function findPartner(event: AgentEvent, candidates: readonly EventRef[] | undefi
   }
   if (!keyed) return 0;
   // The event's keys match nothing; a partner that carries none of them still pairs by order.
-  return candidates.findIndex((c) => keys.every((key) => c[key] === undefined || event[key] === undefined));
+  // Event ids are per event on some wire shapes (a call and its completion each get their own):
+  // equal ones link, different ones never block pairing.
+  return candidates.findIndex((c) => keys.every((key) => key === 'eventId' || c[key] === undefined || event[key] === undefined));
 }
 
 /**

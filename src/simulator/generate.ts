@@ -83,7 +83,9 @@ export const trafficOptionsSchema = z
     /**
      * Relative weights of the fault classes; omitted keys in a given mix weigh 0. A class that
      * cannot be injected into the run drawn for it (the isolation classes need another user who
-     * was active 15 s to 5 min earlier) is replaced by a class of the mix that can.
+     * was active 15 s to 5 min earlier, or at least two users) is replaced by a class of the mix
+     * that can, duplicate_delivery if none can. Some classes override the run's shape: unpaired_tool
+     * uses at least 2 tool pairs, run_duration_warning 5-6 pairs with 750-950 ms gaps.
      */
     faultMix: faultMixSchema,
     /** Heartbeat/connection records, as a fraction of the lifecycle record count. */
@@ -485,6 +487,7 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
       mentionId = foreignActiveId(ownerIndex, startMs);
       if (mentionId === undefined) fault = fallbackFault();
     }
+    if (fault === 'contamination_user' && owners.length < 2) fault = fallbackFault();
     const otherUserId = fault === 'contamination_user' ? otherOwner(ownerIndex).userId : undefined;
 
     const pairs =

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Producer } from 'kafkajs';
 import { LIFECYCLE_TYPES, type LifecycleType, type SourceRecord } from '../../src/contract/event.js';
 import { normalizeRecord } from '../../src/contract/normalize.js';
-import { generateTraffic, trafficOptionsSchema, type SimRecord, type SimulatedTraffic, type TrafficOptions } from '../../src/simulator/generate.js';
+import { CONTENT_FAULTS } from '../../src/simulator/faults.js';
+import { FAULT_CLASSES, generateTraffic, trafficOptionsSchema, type FaultRun, type SimRecord, type SimulatedTraffic, type TrafficOptions } from '../../src/simulator/generate.js';
 import { createRng } from '../../src/simulator/random.js';
 import { publishTraffic } from '../../src/simulator/publish.js';
 
@@ -58,7 +59,7 @@ function decode(record: SimRecord): Decoded {
 interface RunView {
   threadKeys: Set<string>;
   users: Set<string>;
-  events: Array<{ type: LifecycleType; emittedMs: number; deliveredMs: number }>;
+  events: Array<{ type: LifecycleType; emittedMs: number; deliveredMs: number; body: Obj }>;
 }
 
 function runsOf(traffic: SimulatedTraffic): Map<string, RunView> {
@@ -71,7 +72,7 @@ function runsOf(traffic: SimulatedTraffic): Map<string, RunView> {
     run.threadKeys.add(record.key);
     // Emitter-path thinking/completed carry user_id == thread_id: the owner is the other value.
     if (d.userId !== undefined && d.userId !== record.key) run.users.add(d.userId);
-    run.events.push({ type: d.type, emittedMs: d.emittedMs, deliveredMs: record.timestampMs });
+    run.events.push({ type: d.type, emittedMs: d.emittedMs, deliveredMs: record.timestampMs, body: d.body });
   }
   return runs;
 }
@@ -102,6 +103,8 @@ describe('createRng', () => {
 
 describe('generateTraffic', () => {
   const traffic = generateTraffic({ seed: 5, runs: 2000 });
+  // Without the faults of faultFraction (the missing-event runs stay): the plain wire contract.
+  const clean = generateTraffic({ seed: 5, runs: 2000, faultFraction: 0 });
 
   it('is deterministic per seed and differs across seeds', () => {
     expect(generateTraffic({ seed: 42, runs: 300 })).toEqual(generateTraffic({ seed: 42, runs: 300 }));
@@ -136,7 +139,7 @@ describe('generateTraffic', () => {
 
   it('every record round-trips through normalizeRecord', () => {
     const shapes = new Map<string, number>();
-    traffic.records.forEach((record, i) => {
+    clean.records.forEach((record, i) => {
       const d = decode(record);
       const result = normalizeRecord(toSource(record, i));
       if (d.kind === 'malformed') {
@@ -170,6 +173,17 @@ describe('generateTraffic', () => {
     }
   });
 
+  it('without faults, expects no violation but those of the missing-event runs', () => {
+    const missing = new Set(clean.expected.missingEventRuns.map((r) => r.runId));
+    expect(clean.expected.faultRuns.map((f) => f.runId).sort()).toEqual([...missing].sort());
+    expect(clean.expected.violations.filter((v) => !missing.has(v.runId))).toEqual([]);
+    // A lost type also merges two gaps (maybe > 1 s) and, for agent_completed, leaves the run to its deadline.
+    const rules = new Set(clean.expected.violations.map((v) => v.rule));
+    for (const rule of rules) expect(['event_gap', 'missing_events', 'run_duration', 'run_never_started', 'unpaired_tool']).toContain(rule);
+    const none = generateTraffic({ seed: 5, runs: 2000, faultFraction: 0, missingEventFraction: 0 });
+    expect(none.expected).toMatchObject({ violations: [], faultRuns: [], violationCounts: {}, labelsExact: true });
+  });
+
   it('emits the "reasoning" wire-type bug on some thinking events', () => {
     expect(traffic.records.some((r) => r.value.includes('"type":"reasoning"'))).toBe(true);
   });
@@ -194,6 +208,9 @@ describe('generateTraffic', () => {
     expect(() => generateTraffic({ shapeMix: { bridge: 1 } })).toThrow(/non-bridge/);
     expect(() => generateTraffic({ gapMs: { min: 10, max: 5 } })).toThrow();
     expect(() => generateTraffic({ latencyMs: { min: 0, max: 5 } })).toThrow();
+    expect(() => generateTraffic({ faultFraction: 0.1, faultMix: {} })).toThrow(/faultMix/);
+    expect(generateTraffic({ runs: 10, faultFraction: 0, faultMix: {}, missingEventFraction: 0 }).expected.faultRuns).toEqual([]);
+    expect(trafficOptionsSchema.parse({}).faultMix).toEqual(Object.fromEntries(FAULT_CLASSES.map((c) => [c, 1])));
     expect(trafficOptionsSchema.parse({}).startTimeMs).toBe(Date.UTC(2025, 8, 18, 12));
   });
 });
@@ -223,6 +240,7 @@ const optionsArb: fc.Arbitrary<TrafficOptions> = fc
     gapMs: { min: o.gapMin, max: 900 },
     latencyMs: { min: o.latencyMin, max: 300 },
     missingEventFraction: o.missingEventFraction,
+    faultFraction: 0,
     serverMessageFraction: o.serverMessageFraction,
     malformedFraction: o.malformedFraction,
     shapeMix: { flat: o.mix[0], wrapped: o.mix[1], bridge: o.mix[2], fixture: o.mix[3], data_nested: o.mix[4] },
@@ -260,6 +278,216 @@ describe('generateTraffic invariants (property)', () => {
         }
       }),
       { numRuns: 60 },
+    );
+  });
+});
+
+// ---- Fault injection, checked on the records with the small decoder above ----
+
+/** User index encoded in ids: user_<seed>_<u>_..., thread_<seed>_<u>_<t>_... */
+const userIndexOf = (id: string): string => id.split('_')[2] ?? '';
+
+function maxGap(times: readonly number[]): number {
+  let gap = 0;
+  for (let i = 1; i < times.length; i++) gap = Math.max(gap, (times[i] as number) - (times[i - 1] as number));
+  return gap;
+}
+
+/** What each fault must look like on the wire, read without the simulator's code. */
+function checkFaultOnWire(f: FaultRun, run: RunView, ids: Map<string, string>): void {
+  const byTime = [...run.events].sort((a, b) => a.emittedMs - b.emittedMs);
+  const normal = byTime.filter((e) => e.body['recovered'] !== true);
+  const types = normal.map((e) => e.type);
+  const count = (t: LifecycleType) => types.filter((x) => x === t).length;
+  const latencies = normal.map((e) => e.deliveredMs - e.emittedMs);
+  const ctx = `${f.fault}:${f.variant} ${f.runId}`;
+  switch (f.fault) {
+    case 'missing_event':
+      expect(types, ctx).not.toContain(f.variant.slice('drop:'.length));
+      return;
+    case 'out_of_order':
+      if (f.variant === 'thinking_before_start') expect(types.slice(0, 2), ctx).toEqual(['agent_thinking', 'agent_started']);
+      else expect(types.some((t, i) => t === 'tool_completed' && types[i + 1] === 'tool_executing' && types[i - 1] === 'agent_thinking'), ctx).toBe(true);
+      return;
+    case 'unpaired_tool':
+      expect(count('tool_executing'), ctx).toBe(count('tool_completed') + 1);
+      return;
+    case 'event_after_completion': {
+      const [completed, after] = types.slice(-2);
+      expect([completed, after], ctx).toEqual(['agent_completed', 'agent_thinking']);
+      const dt = (normal.at(-1)?.emittedMs ?? 0) - (normal.at(-2)?.emittedMs ?? 0);
+      expect(dt, ctx).toBeGreaterThanOrEqual(100);
+      expect(dt, ctx).toBeLessThanOrEqual(800);
+      return;
+    }
+    case 'duplicate_delivery': {
+      const copies = byTime.filter((e, i) => i > 0 && byTime[i - 1]?.emittedMs === e.emittedMs && byTime[i - 1]?.type === e.type);
+      expect(copies, ctx).toHaveLength(1);
+      const copy = copies[0]!;
+      const original = byTime[byTime.indexOf(copy) - 1]!;
+      const [first, second] = original.deliveredMs <= copy.deliveredMs ? [original, copy] : [copy, original];
+      expect(second.deliveredMs - first.deliveredMs, ctx).toBeGreaterThanOrEqual(100);
+      expect(second.deliveredMs - first.deliveredMs, ctx).toBeLessThanOrEqual(800);
+      if (f.variant.startsWith('recovery_replay')) expect(second.body, ctx).toMatchObject({ recovered: true, original_failure: expect.any(String) });
+      else expect(second.body, ctx).toEqual(first.body);
+      return;
+    }
+    case 'content_invalid': {
+      const spec = CONTENT_FAULTS.find((c) => c.variant === f.variant)!;
+      const fields = spec.subject.split('|');
+      const broken = normal.filter((e) => e.type === spec.type && fields.every((k) => { const v = field(e.body, k); return v === undefined || (typeof v === 'string' && v.trim() === ''); }));
+      expect(broken, ctx).toHaveLength(1);
+      return;
+    }
+    case 'delivery_latency_warning':
+    case 'delivery_latency_critical': {
+      const [min, max] = f.fault === 'delivery_latency_warning' ? [501, 2000] : [2001, 2999];
+      expect(latencies.filter((l) => l >= min && l <= max), ctx).toHaveLength(1);
+      expect(latencies.filter((l) => l > 300), ctx).toHaveLength(1);
+      return;
+    }
+    case 'event_gap_warning':
+    case 'event_gap_critical': {
+      const gap = maxGap(normal.map((e) => e.emittedMs));
+      expect(gap, ctx).toBeGreaterThan(f.fault === 'event_gap_warning' ? 1000 : 5000);
+      expect(gap, ctx).toBeLessThan(f.fault === 'event_gap_warning' ? 5000 : 8001);
+      return;
+    }
+    case 'run_duration_warning':
+      expect((normal.at(-1)?.emittedMs ?? 0) - (normal[0]?.emittedMs ?? 0), ctx).toBeGreaterThan(10_000);
+      expect(maxGap(normal.map((e) => e.emittedMs)), ctx).toBeLessThan(1000);
+      return;
+    case 'contamination_thread':
+      expect(run.users.size, ctx).toBe(1);
+      expect(userIndexOf([...run.threadKeys][0]!), ctx).not.toBe(userIndexOf([...run.users][0]!));
+      return;
+    case 'contamination_user':
+      expect(run.users.size, ctx).toBe(2);
+      return;
+    case 'contamination_content': {
+      const owner = userIndexOf(f.userId);
+      const foreign = normal
+        .filter((e) => e.type === 'agent_thinking')
+        .flatMap((e) => String(field(e.body, 'reasoning')).split(/[^A-Za-z0-9_-]+/))
+        .filter((token) => ids.has(token) && ids.get(token) !== owner);
+      expect(foreign, ctx).toHaveLength(1);
+      return;
+    }
+    case 'suspicious_timestamp':
+      expect(byTime.filter((e) => e.deliveredMs - e.emittedMs > 3_600_000), ctx).toHaveLength(1);
+      return;
+  }
+}
+
+describe('generateTraffic fault injection', () => {
+  const traffic = generateTraffic({ seed: 11, runs: 6000, meanRunStartSpacingMs: 20, faultFraction: 0.4 });
+  const runs = runsOf(traffic);
+
+  it('injects exactly round(faultFraction * runs) faults, one per run, disjoint from the missing-event runs, every class', () => {
+    const { faultRuns, missingEventRuns } = traffic.expected;
+    expect(faultRuns.filter((f) => f.fault !== 'missing_event')).toHaveLength(2400);
+    expect(faultRuns.filter((f) => f.fault === 'missing_event').map((f) => f.runId)).toEqual(missingEventRuns.map((r) => r.runId));
+    expect(new Set(faultRuns.map((f) => f.runId)).size).toBe(faultRuns.length);
+    expect(new Set(faultRuns.map((f) => f.fault))).toEqual(new Set([...FAULT_CLASSES, 'missing_event']));
+    expect(traffic.expected.labelsExact).toBe(true);
+  });
+
+  it('labels only faulted runs, and says how many violations each must produce', () => {
+    const perRun = new Map<string, number>();
+    for (const v of traffic.expected.violations) perRun.set(v.runId, (perRun.get(v.runId) ?? 0) + 1);
+    for (const f of traffic.expected.faultRuns) expect(perRun.get(f.runId) ?? 0, `${f.fault} ${f.runId}`).toBe(f.violations);
+    expect([...perRun.keys()].every((id) => traffic.expected.faultRuns.some((f) => f.runId === id))).toBe(true);
+    const counts: Record<string, number> = {};
+    for (const v of traffic.expected.violations) counts[v.rule] = (counts[v.rule] ?? 0) + 1;
+    expect(traffic.expected.violationCounts).toEqual(counts);
+  });
+
+  it('labels each class with the violation it is about', () => {
+    const labelsOf = new Map<string, string[]>();
+    for (const v of traffic.expected.violations) labelsOf.set(v.runId, [...(labelsOf.get(v.runId) ?? []), `${v.rule} ${v.severity} ${v.subject}`]);
+    const signature: Record<string, string> = {
+      out_of_order: 'out_of_order CRITICAL',
+      unpaired_tool: 'unpaired_tool CRITICAL tool_executing',
+      event_after_completion: 'event_after_completion CRITICAL agent_thinking',
+      duplicate_delivery: 'duplicate_delivery WARNING',
+      content_invalid: 'content_invalid CRITICAL',
+      delivery_latency_warning: 'delivery_latency WARNING',
+      delivery_latency_critical: 'delivery_latency CRITICAL',
+      event_gap_warning: 'event_gap WARNING',
+      event_gap_critical: 'event_gap CRITICAL silence',
+      run_duration_warning: 'run_duration WARNING duration',
+      contamination_thread: 'cross_user_contamination CRITICAL thread_id',
+      contamination_user: 'cross_user_contamination CRITICAL user_id',
+      contamination_content: 'cross_user_contamination CRITICAL content',
+      suspicious_timestamp: 'suspicious_timestamp WARNING timestamp',
+    };
+    for (const f of traffic.expected.faultRuns) {
+      const labels = labelsOf.get(f.runId) ?? [];
+      if (f.fault === 'missing_event') {
+        const dropped = f.variant.slice('drop:'.length);
+        expect(labels, f.runId).toContain(dropped === 'agent_started' ? 'run_never_started CRITICAL agent_started' : `missing_events CRITICAL ${dropped}`);
+        continue;
+      }
+      expect(labels.filter((l) => l.startsWith(signature[f.fault]!)), `${f.fault}:${f.variant} ${f.runId}`).toHaveLength(1);
+    }
+  });
+
+  it('each fault is visible in the records, read without the simulator', () => {
+    // Every id to its user index: user ids, thread ids (by key), run ids (by their runs' one real user).
+    const ids = new Map<string, string>();
+    for (const [runId, run] of runs) {
+      for (const user of run.users) ids.set(user, userIndexOf(user));
+      for (const key of run.threadKeys) ids.set(key, userIndexOf(key));
+      if (run.users.size === 1) ids.set(runId, userIndexOf([...run.users][0]!));
+    }
+    for (const f of traffic.expected.faultRuns) ids.set(f.runId, userIndexOf(f.userId));
+    for (const f of traffic.expected.faultRuns) checkFaultOnWire(f, runs.get(f.runId)!, ids);
+  });
+
+  it('the records of a faulted run still normalize as lifecycle events', () => {
+    const faulted = new Set(traffic.expected.faultRuns.map((f) => f.runId));
+    let n = 0;
+    traffic.records.forEach((record, i) => {
+      const d = decode(record);
+      if (d.kind !== 'lifecycle' || !faulted.has(d.runId)) return;
+      n++;
+      expect(normalizeRecord(toSource(record, i)).kind).toBe('lifecycle');
+    });
+    expect(n).toBeGreaterThan(10_000);
+  });
+
+  it('replaces an isolation fault that cannot be injected with one that can', () => {
+    // One user: nobody else's ids exist. 300 runs over ~1.5 s: nobody was active 15 s earlier either.
+    for (const options of [{ users: 1 }, { users: 5, meanRunStartSpacingMs: 5 }]) {
+      const t = generateTraffic({ ...options, seed: 3, runs: 300, faultFraction: 0.5, faultMix: { contamination_thread: 1, contamination_content: 1, contamination_user: options.users === 1 ? 1 : 0, delivery_latency_warning: 1 } });
+      expect(t.expected.faultRuns.filter((f) => f.fault !== 'missing_event')).toHaveLength(150);
+      expect(new Set(t.expected.faultRuns.map((f) => f.fault))).toEqual(new Set(['delivery_latency_warning', 'missing_event']));
+    }
+  });
+});
+
+describe('generateTraffic with faults (property)', () => {
+  it('unfaulted runs keep the contract and expect nothing; every fault run is labelled', () => {
+    fc.assert(
+      fc.property(optionsArb, fc.double({ min: 0, max: 0.6, noNaN: true }), (options, faultFraction) => {
+        const traffic = generateTraffic({ ...options, faultFraction });
+        const { expected } = traffic;
+        expect(expected.labelsExact).toBe(true);
+        const missing = expected.missingEventRuns.length;
+        expect(expected.faultRuns.length - missing).toBe(Math.min(Math.round(faultFraction * (options.runs ?? 0)), (options.runs ?? 0) - missing));
+        const faulted = new Set(expected.faultRuns.map((f) => f.runId));
+        for (const v of expected.violations) expect(faulted.has(v.runId)).toBe(true);
+        for (const f of expected.faultRuns) if (f.fault !== 'missing_event') expect(f.violations).toBeGreaterThan(0);
+        for (const [runId, run] of runsOf(traffic)) {
+          if (faulted.has(runId)) continue;
+          expect(run.users.size).toBe(1);
+          const byTime = [...run.events].sort((a, b) => a.emittedMs - b.emittedMs);
+          expect(byTime[0]!.type).toBe('agent_started');
+          expect(byTime.at(-1)!.type).toBe('agent_completed');
+          expect(byTime.at(-1)!.emittedMs - byTime[0]!.emittedMs).toBeLessThanOrEqual(9000);
+        }
+      }),
+      { numRuns: 40 },
     );
   });
 });

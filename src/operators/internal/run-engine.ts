@@ -311,11 +311,10 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         for (const rule of ruleList) rule.onLateEvent?.(event, run, out);
       };
 
+      // A suspicious event arrives outside event-time order, so it is judged on its own: attaching it
+      // to whatever state its run happens to be in would make the verdict depend on arrival order.
       const onSuspicious = (event: AgentEvent): void => {
-        const open = openRuns.get(event.runId);
-        const closed = closedRuns.get(event.runId);
-        const run = open?.run ?? (closed === undefined ? detachedRunState(event, contract) : closedRunState(closed, contract));
-        out.violation(run, {
+        out.violation(detachedRunState(event, contract), {
           rule: 'suspicious_timestamp',
           severity: 'WARNING',
           subject: 'timestamp',
