@@ -43,10 +43,14 @@ export async function readSummary(client: ClickHouseClient, database: string): P
   return { runsChecked: runs?.n ?? 0, runsByOutcome, violationsByRule, deadLettersByReason, lateEvents: late?.n ?? 0, performanceGrades, userSecurityGrades, revisions };
 }
 
-/** Run ids with a missing_events violation, sorted (for comparing with what a simulation injected). */
-export async function missingEventRunIds(client: ClickHouseClient, database: string): Promise<string[]> {
-  const found = await rows(client, `SELECT run_id FROM ${database}.violations FINAL WHERE rule = 'missing_events' ORDER BY run_id`, z.object({ run_id: z.string() }));
-  return found.map((r) => r.run_id);
+/** Every stored violation as (run, rule, severity, subject): for comparing with what a simulation injected. */
+export async function storedViolations(client: ClickHouseClient, database: string): Promise<Array<{ runId: string; rule: string; severity: string; subject: string }>> {
+  const found = await rows(
+    client,
+    `SELECT run_id, rule, severity, subject FROM ${database}.violations FINAL ORDER BY run_id, rule, subject`,
+    z.object({ run_id: z.string(), rule: z.string(), severity: z.string(), subject: z.string() }),
+  );
+  return found.map((r) => ({ runId: r.run_id, rule: r.rule, severity: r.severity, subject: r.subject }));
 }
 
 export function formatSummary(summary: StoredSummary): string {

@@ -4,7 +4,8 @@ import { startLocalBroker } from '../../infra/local-broker.js';
 import { createLogger } from '../../observability/logger.js';
 import { startMonitorJob } from '../../pipeline/job.js';
 import { createClickHouseClient } from '../../sinks/clickhouse-client.js';
-import { formatSummary, missingEventRunIds, readSummary } from '../../sinks/summary.js';
+import { formatSummary, readSummary, storedViolations } from '../../sinks/summary.js';
+import { scoreViolations } from '../../simulator/score.js';
 import { simulate } from '../../simulator/simulate.js';
 import { addClickHouseOptions, addDetectionOptions, clickHouseConfigFrom, detectionConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
 import { addTrafficOptions, trafficOptionsFrom } from './simulate.js';
@@ -48,14 +49,14 @@ export function demoCommand(): Command {
       const client = createClickHouseClient(clickhouse);
       try {
         const summary = await readSummary(client, clickhouse.database);
-        const found = new Set(await missingEventRunIds(client, clickhouse.database));
-        const injected = sent.expected.missingEventRuns.map((r) => r.runId);
-        const caught = injected.filter((id) => found.has(id)).length;
-        const exact = caught === injected.length && found.size === injected.length;
+        const score = scoreViolations(await storedViolations(client, clickhouse.database), sent.expected.violations);
+        const exact = score.falsePositives === 0 && score.falseNegatives === 0 && stats.deadLetters === sent.expected.malformedRecords;
+        const faultyRuns = sent.expected.faultRuns.length + sent.expected.missingEventRuns.length;
         const out = [
           `runwatch demo: ${published.sent} records (${sent.expected.runs} runs, ${sent.expected.lifecycleEvents} lifecycle events) through Kafka topic ${topic}`,
           formatSummary(summary),
-          `injected missing-event runs: ${injected.length}; found: ${found.size}; injected and found: ${caught} -> ${exact ? 'exact match' : 'MISMATCH'}`,
+          `injected: ${faultyRuns} faulty runs -> ${sent.expected.violations.length} expected violations; found ${score.truePositives + score.falsePositives}: precision ${score.precision.toFixed(4)}, recall ${score.recall.toFixed(4)} -> ${exact ? 'exact match' : 'MISMATCH'}`,
+          ...(exact ? [] : [`  unexpected: ${score.examples.unexpected.join('; ')}`, `  missed: ${score.examples.missed.join('; ')}`]),
           `injected malformed records: ${sent.expected.malformedRecords}; dead letters: ${stats.deadLetters}`,
           `ClickHouse (${clickhouse.mode}) database ${clickhouse.database}; total time ${((Date.now() - started) / 1000).toFixed(1)} s`,
         ];

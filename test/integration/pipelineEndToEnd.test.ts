@@ -1,7 +1,7 @@
 /**
- * The walking skeleton end to end on real parts: simulated traffic (every wire shape, interleaved
- * runs, injected faults) → a real Kafka broker → KafkaJS → RxJS operators → embedded ClickHouse.
- * The set of runs reported missing events must be exactly the set the simulator broke.
+ * The pipeline end to end on real parts: simulated traffic (every wire shape, interleaved runs,
+ * every injected fault class) → a real Kafka broker → KafkaJS → RxJS operators → embedded
+ * ClickHouse. What ClickHouse holds must be exactly what the simulator injected: no more, no fewer.
  */
 import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -13,7 +13,9 @@ import { createLogger } from '../../src/observability/logger.js';
 import type { MonitorStats } from '../../src/pipeline/monitor.js';
 import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
 import type { SimulatedTraffic } from '../../src/simulator/generate.js';
+import { scoreViolations } from '../../src/simulator/score.js';
 import { simulate } from '../../src/simulator/simulate.js';
+import { storedViolations } from '../../src/sinks/summary.js';
 import { embeddedClickHouse, queryRows, replayTopic } from '../support/monitor-run.js';
 
 const brokers = inject('kafkaBrokers');
@@ -38,12 +40,21 @@ afterAll(async () => {
   await client?.close();
 });
 
-describe('missing events, end to end through Kafka and ClickHouse', () => {
+describe('the pipeline, end to end through Kafka and ClickHouse', () => {
   it('publishes a large enough, faulty enough workload', () => {
     expect(traffic.records.length).toBeGreaterThanOrEqual(10_000);
     expect(traffic.expected.missingEventRuns.length).toBeGreaterThanOrEqual(50);
     expect(firstPass.records).toBe(traffic.records.length);
     expect(firstPass.lifecycleEvents).toBe(traffic.expected.lifecycleEvents);
+  });
+
+  it('stores exactly the injected violations (precision = recall = 1)', async () => {
+    const score = scoreViolations(await storedViolations(client, 'runwatch_e2e'), traffic.expected.violations);
+    expect(traffic.expected.labelsExact).toBe(true);
+    expect(score.examples).toEqual({ unexpected: [], missed: [] });
+    expect(score.truePositives).toBe(traffic.expected.violations.length);
+    const rules = new Set(traffic.expected.violations.map((v) => v.rule));
+    expect(rules.size).toBeGreaterThanOrEqual(10);
   });
 
   it('reports exactly the injected incomplete runs, with owner, thread and what was missing', async () => {
