@@ -3,6 +3,7 @@ import { severityOf, type CompiledRunContract } from '../contract/run-contract.j
 import type { Verdict } from '../contract/verdict.js';
 import type { AgentEvent } from '../contract/event.js';
 import { defineRule, runEngine, type AnyRunRule, type RuleOutput, type RunState } from './internal/run-engine.js';
+import { numbersOf, pushNumber, type CompactNumbers } from './internal/compact-numbers.js';
 import { percentile } from './internal/percentile.js';
 import type { StreamItem } from './stream-item.js';
 
@@ -25,18 +26,18 @@ export function deliveryLatencyRule(contract: CompiledRunContract): AnyRunRule {
       event,
     });
   };
-  return defineRule<number[]>({
+  return defineRule<CompactNumbers>({
     name: 'delivery_latency',
-    init: () => [],
+    init: () => ({ values: [], length: 0 }),
     onEvent: (latencies, event, run, out) => {
       const latency = event.deliveredAtMs - event.emittedAtMs;
-      latencies.push(latency);
+      pushNumber(latencies, latency);
       check(event, latency, run, out);
     },
     onLateEvent: (event, run, out) => check(event, event.deliveredAtMs - event.emittedAtMs, run, out),
     summarize: (latencies, _run, summary) => {
       if (latencies.length === 0) return;
-      const sorted = latencies.slice().sort((a, b) => a - b);
+      const sorted = numbersOf(latencies).sort((a, b) => a - b);
       summary.latencyP50Ms = percentile(sorted, 50);
       summary.latencyP95Ms = percentile(sorted, 95);
       summary.latencyP99Ms = percentile(sorted, 99);

@@ -6,14 +6,27 @@ import { defineRule, runEngine, type AnyRunRule } from './internal/run-engine.js
 import { refOf, type EventRef } from './internal/run-facts.js';
 import type { StreamItem } from './stream-item.js';
 
+/**
+ * The identity of the event at the latest emission time seen, kept inline (this runs for every
+ * event of every open run): a redelivery has the same time, so it sorts right after the original.
+ */
 interface DuplicatesState {
-  /** The events at the latest emission time seen: a redelivery has the same time, so it sorts right after. */
-  readonly atLastTime: EventRef[];
+  lastTimeMs: number;
+  lastType: string | undefined;
+  lastExecutionId: string | undefined;
+  lastEventId: string | undefined;
+  lastToolName: string | undefined;
+  /** Other events at that same time (rare; allocated only then). */
+  alsoAtLastTime: EventRef[] | undefined;
 }
 
 /** Same type, same emission time, same call ids: the same event, delivered again. */
-function sameEvent(a: EventRef, b: AgentEvent): boolean {
+function sameEvent(a: Pick<AgentEvent, 'emittedAtMs' | 'type' | 'executionId' | 'eventId' | 'toolName'>, b: AgentEvent): boolean {
   return a.emittedAtMs === b.emittedAtMs && a.type === b.type && a.executionId === b.executionId && a.eventId === b.eventId && a.toolName === b.toolName;
+}
+
+function isLast(state: DuplicatesState, event: AgentEvent): boolean {
+  return state.lastType === event.type && state.lastExecutionId === event.executionId && state.lastEventId === event.eventId && state.lastToolName === event.toolName;
 }
 
 /**
@@ -24,11 +37,18 @@ function sameEvent(a: EventRef, b: AgentEvent): boolean {
 export function duplicatesRule(): AnyRunRule {
   return defineRule<DuplicatesState>({
     name: 'duplicate_delivery',
-    init: () => ({ atLastTime: [] }),
+    init: () => ({ lastTimeMs: Number.NaN, lastType: undefined, lastExecutionId: undefined, lastEventId: undefined, lastToolName: undefined, alsoAtLastTime: undefined }),
     onEvent: (state, event, run, out) => {
-      const seen = state.atLastTime;
-      if (seen.length > 0 && (seen[0] as EventRef).emittedAtMs !== event.emittedAtMs) seen.length = 0;
-      else if (seen.some((earlier) => sameEvent(earlier, event))) {
+      if (state.lastTimeMs !== event.emittedAtMs) {
+        state.lastTimeMs = event.emittedAtMs;
+        state.lastType = event.type;
+        state.lastExecutionId = event.executionId;
+        state.lastEventId = event.eventId;
+        state.lastToolName = event.toolName;
+        state.alsoAtLastTime = undefined;
+        return true;
+      }
+      if (isLast(state, event) || state.alsoAtLastTime?.some((earlier) => sameEvent(earlier, event)) === true) {
         out.violation(run, {
           rule: 'duplicate_delivery',
           severity: 'WARNING',
@@ -39,7 +59,7 @@ export function duplicatesRule(): AnyRunRule {
         });
         return false;
       }
-      seen.push(refOf(event));
+      (state.alsoAtLastTime ??= []).push(refOf(event));
       return true;
     },
   });

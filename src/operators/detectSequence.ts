@@ -78,12 +78,14 @@ export function sequenceRule(contract: CompiledRunContract): AnyRunRule {
           const completion = state.earlyCompletions?.splice(early, 1)[0] as EventRef;
           outOfOrder(run, out, completion, `${closes} of ${completion.toolName ?? 'a tool'} before its ${opens}`);
         } else {
-          (state.openTools ??= []).push(refOf(event));
+          if (state.openTools === undefined) state.openTools = [refOf(event)];
+          else state.openTools.push(refOf(event));
         }
       } else if (event.type === closes) {
         const partner = findPartner(event, state.openTools, matchBy);
         if (partner >= 0) state.openTools?.splice(partner, 1);
-        else (state.earlyCompletions ??= []).push(refOf(event));
+        else if (state.earlyCompletions === undefined) state.earlyCompletions = [refOf(event)];
+        else state.earlyCompletions.push(refOf(event));
       }
       state.lastCode = code;
     },

@@ -46,35 +46,44 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
 
 type EventItem = Extract<StreamItem, { kind: 'event' }>;
 
-/** Min-heap of event items on (emittedAtMs, partition, offset). */
+/**
+ * Min-heap of event items on (emittedAtMs, partition, offset). Times sit in their own number
+ * array: most comparisons are decided by time alone, without touching the event objects.
+ */
 class EventHeap {
   private readonly items: EventItem[] = [];
+  private readonly times: number[] = [];
 
   get size(): number {
     return this.items.length;
   }
 
   peekTime(): number {
-    return (this.items[0] as EventItem).event.emittedAtMs;
+    return this.times[0] as number;
   }
 
   push(item: EventItem): void {
-    const items = this.items;
+    const { items, times } = this;
+    const time = item.event.emittedAtMs;
     let i = items.length;
     items.push(item);
+    times.push(time);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(item.event, (items[parent] as EventItem).event)) break;
+      if (!before(time, item, times[parent] as number, items[parent] as EventItem)) break;
       items[i] = items[parent] as EventItem;
+      times[i] = times[parent] as number;
       i = parent;
     }
     items[i] = item;
+    times[i] = time;
   }
 
   pop(): EventItem {
-    const items = this.items;
+    const { items, times } = this;
     const top = items[0] as EventItem;
     const last = items.pop() as EventItem;
+    const lastTime = times.pop() as number;
     const n = items.length;
     if (n > 0) {
       let i = 0;
@@ -82,19 +91,23 @@ class EventHeap {
         const left = 2 * i + 1;
         if (left >= n) break;
         const right = left + 1;
-        const child = right < n && before((items[right] as EventItem).event, (items[left] as EventItem).event) ? right : left;
-        if (!before((items[child] as EventItem).event, last.event)) break;
+        const child = right < n && before(times[right] as number, items[right] as EventItem, times[left] as number, items[left] as EventItem) ? right : left;
+        if (!before(times[child] as number, items[child] as EventItem, lastTime, last)) break;
         items[i] = items[child] as EventItem;
+        times[i] = times[child] as number;
         i = child;
       }
       items[i] = last;
+      times[i] = lastTime;
     }
     return top;
   }
 }
 
-function before(a: AgentEvent, b: AgentEvent): boolean {
-  if (a.emittedAtMs !== b.emittedAtMs) return a.emittedAtMs < b.emittedAtMs;
-  if (a.source.partition !== b.source.partition) return a.source.partition < b.source.partition;
-  return a.source.offset < b.source.offset;
+function before(timeA: number, a: EventItem, timeB: number, b: EventItem): boolean {
+  if (timeA !== timeB) return timeA < timeB;
+  const pa = a.event.source;
+  const pb = b.event.source;
+  if (pa.partition !== pb.partition) return pa.partition < pb.partition;
+  return pa.offset < pb.offset;
 }

@@ -8,12 +8,15 @@
  */
 export class ActiveIdIndex {
   private readonly owners = new Map<string, { readonly owner: string; readonly seenMs: number }>();
+  private readonly tokenPattern: RegExp;
 
   constructor(
     private readonly activeForMs: number,
     /** Shorter tokens are never ids (avoids matching ordinary words such as "system"). */
     readonly minIdLength = 8,
-  ) {}
+  ) {
+    this.tokenPattern = new RegExp(`[A-Za-z0-9_-]{${minIdLength},}`, 'g');
+  }
 
   register(id: string, owner: string, seenMs: number): void {
     if (id.length < this.minIdLength) return;
@@ -39,21 +42,12 @@ export class ActiveIdIndex {
 
   /** Calls `found` for each id-like token of `text` ([A-Za-z0-9_-] runs) that is a known id. */
   scan(text: string, found: (id: string, owner: string) => void): void {
-    const n = text.length;
-    let start = -1;
-    for (let i = 0; i <= n; i += 1) {
-      const c = i < n ? text.charCodeAt(i) : 32;
-      const idChar = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 45;
-      if (idChar) {
-        if (start < 0) start = i;
-      } else if (start >= 0) {
-        if (i - start >= this.minIdLength) {
-          const token = text.slice(start, i);
-          const entry = this.owners.get(token);
-          if (entry !== undefined) found(token, entry.owner);
-        }
-        start = -1;
-      }
+    // The regex engine finds candidate tokens far faster than a char loop in JS.
+    const tokens = this.tokenPattern;
+    tokens.lastIndex = 0;
+    for (let match = tokens.exec(text); match !== null; match = tokens.exec(text)) {
+      const entry = this.owners.get(match[0]);
+      if (entry !== undefined) found(match[0], entry.owner);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { LIFECYCLE_TYPES, type AgentEvent, type LifecycleType } from '../../contract/event.js';
 import type { SourceOffsets } from '../../contract/verdict.js';
+import { compactNumbers, numbersOf, pushNumber, type CompactNumbers } from './compact-numbers.js';
 
 const TYPE_BIT: Readonly<Record<LifecycleType, number>> = {
   agent_started: 1,
@@ -29,8 +30,10 @@ export interface RunFacts {
   /** Events that arrived too late to be ordered (counted for presence, not for order). */
   lateCount: number;
   readonly topic: string;
-  readonly partitions: number[];
-  readonly offsets: number[];
+  /** The partition of the run's first event; `partitions` exists only once another one shows up. */
+  readonly partition: number;
+  partitions: CompactNumbers | undefined;
+  readonly offsets: CompactNumbers;
 }
 
 /** Facts of a new run, keyed by this event's run id; the event itself is added with addRunFact. */
@@ -48,9 +51,19 @@ export function openRunFacts(event: AgentEvent): RunFacts {
     completedAtMs: undefined,
     lateCount: 0,
     topic: event.source.topic,
-    partitions: [],
-    offsets: [],
+    partition: event.source.partition,
+    partitions: undefined,
+    offsets: { values: [], length: 0 },
   };
+}
+
+function addPosition(facts: RunFacts, partition: number, offset: number): void {
+  if (facts.partitions === undefined && partition !== facts.partition) {
+    facts.partitions = compactNumbers(facts.partition);
+    for (let i = 1; i < facts.offsets.length; i += 1) pushNumber(facts.partitions, facts.partition);
+  }
+  if (facts.partitions !== undefined) pushNumber(facts.partitions, partition);
+  pushNumber(facts.offsets, offset);
 }
 
 /**
@@ -73,16 +86,14 @@ export function addRunFact(facts: RunFacts, event: AgentEvent): void {
   if (event.emittedAtMs > facts.lastEventMs) facts.lastEventMs = event.emittedAtMs;
   if (event.type === 'agent_started' && (facts.startedAtMs === undefined || event.emittedAtMs < facts.startedAtMs)) facts.startedAtMs = event.emittedAtMs;
   if (event.type === 'agent_completed' && (facts.completedAtMs === undefined || event.emittedAtMs > facts.completedAtMs)) facts.completedAtMs = event.emittedAtMs;
-  facts.partitions.push(event.source.partition);
-  facts.offsets.push(event.source.offset);
+  addPosition(facts, event.source.partition, event.source.offset);
 }
 
 /** A late event still proves its type arrived, and its offset belongs to the run. */
 export function addLateFact(facts: RunFacts, event: AgentEvent): void {
   facts.lateCount += 1;
   facts.seenMask |= TYPE_BIT[event.type];
-  facts.partitions.push(event.source.partition);
-  facts.offsets.push(event.source.offset);
+  addPosition(facts, event.source.partition, event.source.offset);
 }
 
 export function seenTypes(facts: RunFacts): LifecycleType[] {
@@ -99,15 +110,16 @@ export function ownerOf(facts: RunFacts): string | undefined {
 
 /** Offsets sorted by (partition, offset): the same set always serializes the same way. */
 export function sourceOffsetsOf(facts: RunFacts): SourceOffsets {
-  const { partitions, offsets } = facts;
+  const offsets = numbersOf(facts.offsets);
+  const partitions = facts.partitions === undefined ? offsets.map(() => facts.partition) : numbersOf(facts.partitions);
   let sorted = true;
   for (let i = 1; i < offsets.length && sorted; i += 1) {
     const dp = (partitions[i] as number) - (partitions[i - 1] as number);
     sorted = dp > 0 || (dp === 0 && (offsets[i] as number) > (offsets[i - 1] as number));
   }
-  if (sorted) return { topic: facts.topic, partitions: partitions.slice(), offsets: offsets.slice() };
-  const order = facts.offsets.map((_, i) => i).sort((a, b) => (facts.partitions[a] as number) - (facts.partitions[b] as number) || (facts.offsets[a] as number) - (facts.offsets[b] as number));
-  return { topic: facts.topic, partitions: order.map((i) => facts.partitions[i] as number), offsets: order.map((i) => facts.offsets[i] as number) };
+  if (sorted) return { topic: facts.topic, partitions, offsets };
+  const order = offsets.map((_, i) => i).sort((a, b) => (partitions[a] as number) - (partitions[b] as number) || (offsets[a] as number) - (offsets[b] as number));
+  return { topic: facts.topic, partitions: order.map((i) => partitions[i] as number), offsets: order.map((i) => offsets[i] as number) };
 }
 
 /** The few fields of an event that rules keep across events: keeping the event would keep its body. */
