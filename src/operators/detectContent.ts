@@ -14,26 +14,41 @@ const outcome = z
   .object({ result: z.unknown(), results: z.unknown(), success: z.unknown(), error: z.unknown() })
   .refine((o) => [o.result, o.results, o.success, o.error].some((v) => v !== undefined && v !== null), 'one of result, results, success, error is required');
 
-interface FieldCheck {
+export interface FieldCheck {
   /** The field path named in the violation. */
   readonly path: string;
   /** The wire fields it reads (root → payload → data). */
   readonly fields: readonly string[];
   readonly schema: z.ZodTypeAny;
+  /**
+   * A cheap predicate that accepts exactly what `schema` accepts (a property test holds them
+   * equal): valid content, the common case, skips zod; zod still decides and words every failure.
+   */
+  readonly accepts: (value: unknown) => boolean;
 }
 
-const field = (name: string, schema: z.ZodTypeAny): FieldCheck => ({ path: name, fields: [name], schema });
+const isText = (v: unknown): boolean => typeof v === 'string' && v.trim().length > 0;
+const isPresent = (v: unknown): boolean => v !== undefined && v !== null;
+const field = (name: string, schema: z.ZodTypeAny, accepts: (value: unknown) => boolean): FieldCheck => ({ path: name, fields: [name], schema, accepts });
 
 /**
  * Required content per lifecycle type (fact sheet §2), one zod schema per field so that every
  * failing field is reported, not just the first.
  */
 export const CONTENT_CHECKS: Readonly<Record<LifecycleType, readonly FieldCheck[]>> = {
-  agent_started: [field('agent_name', text)],
-  agent_thinking: [field('reasoning', text)],
-  tool_executing: [field('tool_name', text), field('agent_name', text)],
-  tool_completed: [field('tool_name', text), { path: 'result|results|success|error', fields: ['result', 'results', 'success', 'error'], schema: outcome }],
-  agent_completed: [field('agent_name', text), field('run_id', present)],
+  agent_started: [field('agent_name', text, isText)],
+  agent_thinking: [field('reasoning', text, isText)],
+  tool_executing: [field('tool_name', text, isText), field('agent_name', text, isText)],
+  tool_completed: [
+    field('tool_name', text, isText),
+    {
+      path: 'result|results|success|error',
+      fields: ['result', 'results', 'success', 'error'],
+      schema: outcome,
+      accepts: (v) => typeof v === 'object' && v !== null && Object.values(v).some(isPresent),
+    },
+  ],
+  agent_completed: [field('agent_name', text, isText), field('run_id', present, isPresent)],
 };
 
 /** Null and blank strings do not hide a usable value deeper in the envelope (as lookupField promises). */
@@ -59,7 +74,9 @@ function rawValue(event: AgentEvent, name: string): unknown {
 export function contentRule(): AnyRunRule {
   const check = (event: AgentEvent, run: RunState, out: RuleOutput): void => {
     for (const fieldCheck of CONTENT_CHECKS[event.type]) {
-      const result = fieldCheck.schema.safeParse(read(event, fieldCheck));
+      const value = read(event, fieldCheck);
+      if (fieldCheck.accepts(value)) continue;
+      const result = fieldCheck.schema.safeParse(value);
       if (result.success) continue;
       out.violation(run, {
         rule: 'content_invalid',

@@ -12,16 +12,18 @@ import type { StreamItem } from './stream-item.js';
 export function partitioningRule(options: { readonly activeForMs?: number } = {}): AnyRunRule {
   const activeForMs = options.activeForMs ?? 600_000;
   const threadPartitions = new Map<string, { readonly partition: number; readonly seenMs: number }>();
-  return defineRule<{ partition: number; reported: boolean }>({
+  return defineRule<{ partition: number; reported: boolean; threadChecked: boolean }>({
     name: 'partitioning_broken',
-    init: (event) => ({ partition: event.source.partition, reported: false }),
+    init: (event) => ({ partition: event.source.partition, reported: false, threadChecked: false }),
     onEvent: (state, event, run, out) => {
       if (state.reported) return;
       const partition = event.source.partition;
       const thread = event.threadId ?? run.facts.threadId;
       let other: string | undefined;
       if (partition !== state.partition) other = `run ${run.facts.runId} has events in partitions ${state.partition} and ${partition}`;
-      else if (thread !== undefined) {
+      else if (thread !== undefined && !state.threadChecked) {
+        // Once per run: the run's own partition is checked on every event above.
+        state.threadChecked = true;
         const known = threadPartitions.get(thread);
         if (known !== undefined && known.partition !== partition) other = `thread ${thread} has runs in partitions ${known.partition} and ${partition}`;
         else {

@@ -12,7 +12,7 @@
  * Cost (2 cores, shared): the 100k-run workload (~0.8M lifecycle records) takes ~80 s of CPU
  * (generate ~15 s, normalize + detect ~65 s) and runs in a 1 GiB heap (~0.6 GiB live: the records).
  */
-import { from } from 'rxjs';
+import { Subject } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectionConfigSchema } from '../../src/config/config.js';
 import type { AgentEvent, SourceRecord, WireShape } from '../../src/contract/event.js';
@@ -75,10 +75,16 @@ interface ChainOutput {
 const labelKey = (v: { runId: string; rule: string; severity: string; subject?: string }): string => `${v.runId} ${v.rule} ${v.severity} ${v.subject ?? ''}`;
 
 /** The real chain over `events`, synchronously (from() of an iterable emits on subscribe). */
-function runChain(events: Iterable<AgentEvent>, partitions?: readonly number[], keepSummaries = true): ChainOutput {
+/**
+ * Feeds the chain in slices, yielding to the event loop between them: a single synchronous pass
+ * over 0.8M events would starve the test worker's RPC with the runner (it times out after 60 s).
+ * Slicing is just one more chunking, which the verdicts do not depend on.
+ */
+async function runChain(events: Iterable<AgentEvent>, partitions?: readonly number[], keepSummaries = true): Promise<ChainOutput> {
   const out: ChainOutput = { violations: [], summaries: [], summaryCount: 0, grades: [], lateEvents: 0, revisions: 0 };
   let completed = false;
-  from(events)
+  const input = new Subject<AgentEvent>();
+  input
     .pipe(detectVerdicts(config, partitions))
     .subscribe({
       next: (verdict: Verdict) => {
@@ -110,6 +116,12 @@ function runChain(events: Iterable<AgentEvent>, partitions?: readonly number[], 
         completed = true;
       },
     });
+  let sent = 0;
+  for (const event of events) {
+    input.next(event);
+    if (++sent % 20_000 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  input.complete();
   expect(completed).toBe(true);
   return out;
 }
@@ -201,13 +213,13 @@ interface Measured {
 }
 
 /** Generates, normalizes, detects and scores; prints the table and the cost. */
-function measure(title: string, options: TrafficOptions, keepSummaries: boolean): Measured {
+async function measure(title: string, options: TrafficOptions, keepSummaries: boolean): Promise<Measured> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const traffic = generateTraffic(options);
   const generatedMs = performance.now() - t0;
   const stats = newStats();
-  const output = runChain(consume(traffic.records, stats), undefined, keepSummaries);
+  const output = await runChain(consume(traffic.records, stats), undefined, keepSummaries);
   const chainMs = performance.now() - t0 - generatedMs;
   const cpu = process.cpuUsage(cpu0);
   const memory = process.memoryUsage();
@@ -224,8 +236,8 @@ describe('detector accuracy: 5k runs, other legal interleavings of the partition
   let m: Measured;
   let reference: ReturnType<typeof canonical>;
   const others: Array<ReturnType<typeof canonical>> = [];
-  beforeAll(() => {
-    m = measure('accuracy (interleavings)', { seed: 77, runs: 5_000, faultFraction: 0.3 }, true);
+  beforeAll(async () => {
+    m = await measure('accuracy (interleavings)', { seed: 77, runs: 5_000, faultFraction: 0.3 }, true);
     const events = [...consume(m.traffic.records, newStats())];
     const byPartition = PARTITIONS.map((p) => events.filter((e) => e.source.partition === p));
     /** Round-robin over the partitions in `order`, `sizes[(turn + p) % sizes.length]` events at a time: each partition stays in order. */
@@ -243,15 +255,15 @@ describe('detector accuracy: 5k runs, other legal interleavings of the partition
       }
       return out;
     };
-    reference = canonical(runChain(events, PARTITIONS));
+    reference = canonical(await runChain(events, PARTITIONS));
     // Without the assignment, the same record order; then three other interleavings.
-    others.push(canonical(runChain(events)));
+    others.push(canonical(await runChain(events)));
     for (const [sizes, order] of [
       [[1, 7, 64], [3, 2, 1, 0]],
       [[500, 3, 1_000, 40], [1, 3, 0, 2]],
       [[2_000], [0, 1, 2, 3]],
     ] as const) {
-      others.push(canonical(runChain(interleave(sizes, order), PARTITIONS)));
+      others.push(canonical(await runChain(interleave(sizes, order), PARTITIONS)));
     }
   }, 300_000);
 
@@ -282,8 +294,8 @@ describe('detector accuracy: 5k runs, other legal interleavings of the partition
 describe('detector accuracy against the simulator ground truth: 100k runs', () => {
   let m: Measured | undefined;
   const measured = (): Measured => m ?? expect.unreachable('the 100k workload was not measured');
-  beforeAll(() => {
-    m = measure('accuracy', { seed: 20_250_918, runs: 100_000, faultFraction: 0.15 }, false);
+  beforeAll(async () => {
+    m = await measure('accuracy', { seed: 20_250_918, runs: 100_000, faultFraction: 0.15 }, false);
   }, 600_000);
   afterAll(() => {
     m = undefined; // ~0.8M records: not kept for the rest of the file

@@ -239,10 +239,10 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         fireTimers(event.emittedAtMs, false);
         advanceTo(event.emittedAtMs);
         const runId = event.runId;
-        const closed = closedRuns.get(runId);
-        if (closed !== undefined) return afterClose(closed, event);
         let open = openRuns.get(runId);
         if (open === undefined) {
+          const closed = closedRuns.get(runId);
+          if (closed !== undefined) return afterClose(closed, event);
           const facts = openRunFacts(event);
           const run: RunState = {
             facts,

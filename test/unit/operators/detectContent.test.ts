@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent, LifecycleType } from '../../../src/contract/event.js';
 import type { Verdict } from '../../../src/contract/verdict.js';
-import { detectContent } from '../../../src/operators/detectContent.js';
+import fc from 'fast-check';
+import { CONTENT_CHECKS, detectContent } from '../../../src/operators/detectContent.js';
 import { verdictId } from '../../../src/operators/internal/verdict-id.js';
 import { lateEvent, ordered, redelivered, replay, scheduler, SMALL_CONTRACT, violation } from '../../support/detectors.js';
 import { agentEvent, ev, wm } from '../../support/events.js';
@@ -170,5 +171,22 @@ describe('detectContent', () => {
       expectObservable(source.pipe(detect()), '^--!').toBe('---');
       expectSubscriptions(source.subscriptions).toBe('^--!');
     });
+  });
+});
+
+describe('content checks: fast path and zod agree', () => {
+  it('each field check accepts exactly what its zod schema accepts', () => {
+    const value = fc.oneof(fc.string(), fc.constantFrom('', ' ', '\t', 'x', ' y '), fc.integer(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.object(), fc.array(fc.anything()));
+    const outcome = fc.record({ result: value, results: value, success: value, error: value });
+    for (const checks of Object.values(CONTENT_CHECKS)) {
+      for (const check of checks) {
+        fc.assert(
+          fc.property(check.fields.length === 1 ? value : outcome, (v) => {
+            expect(check.accepts(v)).toBe(check.schema.safeParse(v).success);
+          }),
+          { numRuns: 300 },
+        );
+      }
+    }
   });
 });
