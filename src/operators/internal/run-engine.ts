@@ -108,7 +108,6 @@ interface Timer {
   readonly version: number;
 }
 
-type AnyRule = AnyRunRule;
 
 export interface RunEngineOptions {
   /** Emit a run summary per closed run (the production chain does; single-detector operators need not). */
@@ -200,10 +199,10 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         openRuns.delete(runId);
         const { run, ruleStates } = open;
         const closing: RunClosing = { outcome, atMs };
-        for (let i = 0; i < ruleList.length; i += 1) (ruleList[i] as AnyRule).onClose?.(ruleStates[i], run, closing, out);
+        for (let i = 0; i < ruleList.length; i += 1) (ruleList[i] as AnyRunRule).onClose?.(ruleStates[i], run, closing, out);
         if (withSummaries) {
           const parts: SummaryParts = { maxGapMs: 0 };
-          for (let i = 0; i < ruleList.length; i += 1) (ruleList[i] as AnyRule).summarize?.(ruleStates[i], run, parts);
+          for (let i = 0; i < ruleList.length; i += 1) (ruleList[i] as AnyRunRule).summarize?.(ruleStates[i], run, parts);
           emit({ kind: 'run_summary', summary: summaryOf(run, closing, parts, Math.max(nowMs, atMs)) });
         }
         closedRuns.set(runId, { closedAtMs: atMs, outcome, completedAtMs: run.facts.completedAtMs, missingVerdict: run.missingVerdict, facts: run.facts });
@@ -257,7 +256,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         const { run, ruleStates } = open;
         learnRunIds(run.facts, event);
         let accepted = true;
-        for (let i = 0; i < ruleList.length && accepted; i += 1) accepted = (ruleList[i] as AnyRule).onEvent?.(ruleStates[i], event, run, out) !== false;
+        for (let i = 0; i < ruleList.length && accepted; i += 1) accepted = (ruleList[i] as AnyRunRule).onEvent?.(ruleStates[i], event, run, out) !== false;
         if (accepted) addRunFact(run.facts, event);
         else run.duplicateCount += 1;
         schedule(runId, open);
