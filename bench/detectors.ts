@@ -401,7 +401,7 @@ async function main(): Promise<void> {
 
   if (memory !== undefined) {
     out.push(
-      `Heap per open run: ${fmtInt(memory.openRunsTarget)} runs started within ${fmtInt(memory.eventTimeSpanMs / 1000)} s of event time, none completed, fed through a Subject; GC'd heapUsed after feeding (and a heartbeat releasing the reorder buffer) minus before (empty detector subscribed), divided by open runs. One normalized AgentEvent with its parsed body retains ≈ ${fmtInt(memory.normalizedEventBytes)} B.`,
+      `Heap per open run: ${fmtInt(memory.openRunsTarget)} runs started within ${fmtInt(memory.eventTimeSpanMs / 1000)} s of event time, none completed, fed through a Subject; GC'd heapUsed + arrayBuffers (typed-array columns live outside the V8 heap) after feeding (and a heartbeat releasing the reorder buffer) minus before (empty detector subscribed), divided by open runs. One normalized AgentEvent with its parsed body retains ≈ ${fmtInt(memory.normalizedEventBytes)} B.`,
       '',
     );
     out.push('| detector | events fed per run | open runs | heap per open run |', '|---|---:|---:|---:|');

@@ -74,9 +74,14 @@ const gc = (): void => {
   for (let i = 0; i < 3; i += 1) collect();
 };
 
-const heapUsed = (): number => {
+/**
+ * V8 heap plus ArrayBuffer backing stores: typed-array columns live outside the V8 heap, so heapUsed
+ * alone would not see the run table.
+ */
+const memoryInUse = (): number => {
   gc();
-  return process.memoryUsage().heapUsed;
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
 };
 
 interface Fed {
@@ -151,11 +156,11 @@ function measureChain(config: DetectionConfig, feed: readonly Fed[], eventsPerRu
   });
   const runs = new Set<string>();
   for (const fed of feed) runs.add(fed.runId);
-  const before = heapUsed();
+  const before = memoryInUse();
   for (const fed of feed) input.next(normalized(fed));
   // Releases the reorder buffer into the engine (watermark = last event time); no run reaches its deadline.
   input.next({ kind: 'heartbeat', eventTimeMs: heartbeatMs + config.maxOutOfOrdernessMs });
-  const after = heapUsed();
+  const after = memoryInUse();
   const openRuns = runs.size - summaries;
   subscription.unsubscribe();
   return { contender: 'chain', eventsPerRun, runsFed: runs.size, openRuns, heapBeforeBytes: before, heapAfterBytes: after, bytesPerOpenRun: (after - before) / openRuns, verdicts };
@@ -168,10 +173,10 @@ function measureBaseline(config: DetectionConfig, feed: readonly Fed[], eventsPe
   let detector: BaselineDetector | undefined = new BaselineDetector(config, () => {
     verdicts += 1;
   });
-  const before = heapUsed();
+  const before = memoryInUse();
   for (const fed of feed) detector.push(normalized(fed));
   detector.heartbeat(heartbeatMs + config.maxOutOfOrdernessMs);
-  const after = heapUsed();
+  const after = memoryInUse();
   const openRuns = detector.openRunCount;
   detector = undefined;
   return { contender: 'baseline', eventsPerRun, runsFed: runs.size, openRuns, heapBeforeBytes: before, heapAfterBytes: after, bytesPerOpenRun: (after - before) / openRuns, verdicts };
@@ -180,9 +185,9 @@ function measureBaseline(config: DetectionConfig, feed: readonly Fed[], eventsPe
 /** Average retained heap of one normalized AgentEvent (with its parsed body), for reference. */
 function eventBytes(feed: readonly Fed[]): number {
   const sample = feed.slice(0, 50_000);
-  const before = heapUsed();
+  const before = memoryInUse();
   const held = sample.map(normalized);
-  const after = heapUsed();
+  const after = memoryInUse();
   if (held.length !== sample.length) throw new Error('unreachable');
   return (after - before) / sample.length;
 }

@@ -4,8 +4,7 @@ import type { CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
 import { isWireObject } from '../contract/wire.js';
 import { ActiveIdIndex } from './internal/id-index.js';
-import { defineRule, runEngine, type AnyRunRule, type RunState, type RuleOutput } from './internal/run-engine.js';
-import { ownerOf } from './internal/run-facts.js';
+import { runEngine, type RuleFactory, type RuleOutput } from './internal/run-engine.js';
 import type { StreamItem } from './stream-item.js';
 
 export interface ContaminationOptions {
@@ -34,72 +33,85 @@ function claimedUser(event: AgentEvent, runThreadId: string | undefined): string
  * (c) another active user's user, thread or run id anywhere inside an event's content.
  * The owner is learned from the run's first event that names a real user.
  */
-export function contaminationRule(options: ContaminationOptions = {}): AnyRunRule {
+export function contaminationRule(options: ContaminationOptions = {}): RuleFactory {
   const activeForMs = options.activeForMs ?? 600_000;
-  const threadOwners = new ActiveIdIndex(activeForMs, 1);
-  const activeIds = new ActiveIdIndex(activeForMs);
+  return ({ table, facts }) => {
+    const threadOwners = new ActiveIdIndex(activeForMs, 1);
+    const activeIds = new ActiveIdIndex(activeForMs);
+    const owners = table.refs<string>();
+    const threadChecked = table.int8();
 
-  const report = (run: RunState, out: RuleOutput, event: AgentEvent, subject: string, detail: string, key: string): void =>
-    out.violation(run, { rule: 'cross_user_contamination', severity: 'CRITICAL', subject, detail, eventTimeMs: event.emittedAtMs, event, key });
+    const report = (slot: number, out: RuleOutput, event: AgentEvent, subject: string, detail: string, key: string): void =>
+      out.violation(slot, { rule: 'cross_user_contamination', severity: 'CRITICAL', subject, detail, eventTimeMs: event.emittedAtMs, event, key });
 
-  const learnThread = (run: RunState, out: RuleOutput, event: AgentEvent, thread: string, owner: string): void => {
-    const previous = threadOwners.ownerOf(thread);
-    if (previous !== undefined && previous !== owner) {
-      report(run, out, event, 'thread_id', `thread ${thread} belongs to user ${previous} but run ${run.facts.runId} is user ${owner}'s`, `thread:${thread}`);
-      return;
-    }
-    threadOwners.register(thread, owner, event.emittedAtMs);
-    activeIds.register(thread, owner, event.emittedAtMs);
-  };
-
-  /** (b) and (c), and (a) for an event carrying a thread other than its run's: checks once the owner is known. */
-  const checkEvent = (event: AgentEvent, run: RunState, owner: string, out: RuleOutput): void => {
-    const claim = claimedUser(event, event.threadId ?? run.facts.threadId);
-    if (claim !== undefined && claim !== owner) report(run, out, event, 'user_id', `${event.type} of user ${owner}'s run addressed to user ${claim}`, `user:${claim}`);
-    const thread = event.threadId;
-    if (thread !== undefined && thread !== run.facts.threadId) {
-      const threadOwner = threadOwners.ownerOf(thread);
-      if (threadOwner !== undefined && threadOwner !== owner) report(run, out, event, 'thread_id', `${event.type} of user ${owner}'s run carries thread ${thread} of user ${threadOwner}`, `thread:${thread}`);
-    }
-    let reported: string[] | undefined;
-    scanContent(event.body, 0, (text) => {
-      if (text.length < activeIds.minIdLength) return;
-      activeIds.scan(text, (id, idOwner) => {
-        if (idOwner === owner || reported?.includes(id)) return;
-        (reported ??= []).push(id);
-        report(run, out, event, 'content', `${event.type} of user ${owner}'s run mentions ${id}, an id of user ${idOwner}`, `mention:${id}`);
-      });
-    });
-  };
-
-  return defineRule<{ owner: string | undefined; threadChecked: boolean }>({
-    name: 'cross_user_contamination',
-    init: () => ({ owner: undefined, threadChecked: false }),
-    onEvent: (state, event, run, out) => {
-      if (state.owner === undefined) {
-        const claim = claimedUser(event, event.threadId ?? run.facts.threadId);
-        if (claim === undefined) return;
-        state.owner = claim;
-        activeIds.register(claim, claim, event.emittedAtMs);
-        activeIds.register(run.facts.runId, claim, event.emittedAtMs);
+    const learnThread = (slot: number, out: RuleOutput, event: AgentEvent, thread: string, owner: string): void => {
+      const previous = threadOwners.ownerOf(thread);
+      if (previous !== undefined && previous !== owner) {
+        report(slot, out, event, 'thread_id', `thread ${thread} belongs to user ${previous} but run ${facts.runIdOf(slot)} is user ${owner}'s`, `thread:${thread}`);
+        return;
       }
-      const owner = state.owner;
-      const thread = run.facts.threadId;
-      if (!state.threadChecked && thread !== undefined) {
-        state.threadChecked = true;
-        learnThread(run, out, event, thread, owner);
+      threadOwners.register(thread, owner, event.emittedAtMs);
+      activeIds.register(thread, owner, event.emittedAtMs);
+    };
+
+    /** (b) and (c), and (a) for an event carrying a thread other than its run's: checks once the owner is known. */
+    const checkEvent = (event: AgentEvent, slot: number, owner: string, out: RuleOutput): void => {
+      const runThread = facts.threadIdOf(slot);
+      const claim = claimedUser(event, event.threadId ?? runThread);
+      if (claim !== undefined && claim !== owner) report(slot, out, event, 'user_id', `${event.type} of user ${owner}'s run addressed to user ${claim}`, `user:${claim}`);
+      const thread = event.threadId;
+      if (thread !== undefined && thread !== runThread) {
+        const threadOwner = threadOwners.ownerOf(thread);
+        if (threadOwner !== undefined && threadOwner !== owner) report(slot, out, event, 'thread_id', `${event.type} of user ${owner}'s run carries thread ${thread} of user ${threadOwner}`, `thread:${thread}`);
       }
-      checkEvent(event, run, owner, out);
-    },
-    onLateEvent: (event, run, out) => {
-      const owner = ownerOf(run.facts);
-      if (owner !== undefined) checkEvent(event, run, owner, out);
-    },
-    onWatermark: (watermarkMs) => {
-      threadOwners.expire(watermarkMs);
-      activeIds.expire(watermarkMs);
-    },
-  });
+      mention = { event, slot, owner, out, reported: undefined };
+      scanContent(event.body, 0, visitText);
+      mention = undefined;
+    };
+
+    // (c) runs for every string of every event: one callback pair per rule, the event's context in
+    // `mention`, so scanning allocates nothing unless it finds something.
+    let mention: { readonly event: AgentEvent; readonly slot: number; readonly owner: string; readonly out: RuleOutput; reported: string[] | undefined } | undefined;
+    const onMention = (id: string, idOwner: string): void => {
+      const m = mention as NonNullable<typeof mention>;
+      if (idOwner === m.owner || m.reported?.includes(id) === true) return;
+      (m.reported ??= []).push(id);
+      report(m.slot, m.out, m.event, 'content', `${m.event.type} of user ${m.owner}'s run mentions ${id}, an id of user ${idOwner}`, `mention:${id}`);
+    };
+    const visitText = (text: string): void => activeIds.scan(text, onMention);
+
+    return {
+      name: 'cross_user_contamination',
+      open: (slot) => {
+        threadChecked.values[slot] = 0;
+      },
+      onEvent: (slot, event, out) => {
+        let owner = owners.get(slot);
+        if (owner === undefined) {
+          const claim = claimedUser(event, event.threadId ?? facts.threadIdOf(slot));
+          if (claim === undefined) return;
+          owner = claim;
+          owners.set(slot, owner);
+          activeIds.register(owner, owner, event.emittedAtMs);
+          activeIds.register(facts.runIdOf(slot), owner, event.emittedAtMs);
+        }
+        const thread = facts.threadIdOf(slot);
+        if (threadChecked.values[slot] === 0 && thread !== undefined) {
+          threadChecked.values[slot] = 1;
+          learnThread(slot, out, event, thread, owner);
+        }
+        checkEvent(event, slot, owner, out);
+      },
+      onLateEvent: (event, slot, out) => {
+        const owner = facts.ownerOf(slot);
+        if (owner !== undefined) checkEvent(event, slot, owner, out);
+      },
+      onWatermark: (watermarkMs) => {
+        threadOwners.expire(watermarkMs);
+        activeIds.expire(watermarkMs);
+      },
+    };
+  };
 }
 
 /** Calls `visit` for every string in the record, except the envelope's own identity fields. */

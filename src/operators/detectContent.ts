@@ -4,7 +4,7 @@ import type { AgentEvent, LifecycleType } from '../contract/event.js';
 import type { CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
 import { lookupField } from '../contract/wire.js';
-import { defineRule, runEngine, type AnyRunRule, type RuleOutput, type RunState } from './internal/run-engine.js';
+import { runEngine, type RuleFactory, type RuleOutput } from './internal/run-engine.js';
 import type { StreamItem } from './stream-item.js';
 
 const text = z.string({ required_error: 'required', invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty');
@@ -71,14 +71,14 @@ function rawValue(event: AgentEvent, name: string): unknown {
  * Rule: each event carries the content its type requires. One CRITICAL `content_invalid` per
  * failing field, naming the field path and what was wrong. Also applied to late events.
  */
-export function contentRule(): AnyRunRule {
-  const check = (event: AgentEvent, run: RunState, out: RuleOutput): void => {
+export function contentRule(): RuleFactory {
+  const check = (event: AgentEvent, slot: number, out: RuleOutput): void => {
     for (const fieldCheck of CONTENT_CHECKS[event.type]) {
       const value = read(event, fieldCheck);
       if (fieldCheck.accepts(value)) continue;
       const result = fieldCheck.schema.safeParse(value);
       if (result.success) continue;
-      out.violation(run, {
+      out.violation(slot, {
         rule: 'content_invalid',
         severity: 'CRITICAL',
         subject: fieldCheck.path,
@@ -89,10 +89,9 @@ export function contentRule(): AnyRunRule {
       });
     }
   };
-  return defineRule<undefined>({
+  return () => ({
     name: 'content_invalid',
-    init: () => undefined,
-    onEvent: (_state, event, run, out) => check(event, run, out),
+    onEvent: (slot, event, out) => check(event, slot, out),
     onLateEvent: check,
   });
 }

@@ -2,8 +2,7 @@ import type { OperatorFunction } from 'rxjs';
 import { severityOf, type CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
 import type { AgentEvent } from '../contract/event.js';
-import { defineRule, runEngine, type AnyRunRule, type RuleOutput, type RunState } from './internal/run-engine.js';
-import { numbersOf, pushNumber, type CompactNumbers } from './internal/compact-numbers.js';
+import { runEngine, type RuleFactory, type RuleOutput } from './internal/run-engine.js';
 import { percentile } from './internal/percentile.js';
 import type { StreamItem } from './stream-item.js';
 
@@ -12,12 +11,12 @@ import type { StreamItem } from './stream-item.js';
  * (strict >: WARNING above 500 ms, CRITICAL above 2 s by default). Adds p50/p95/p99 to the run
  * summary. Late events are checked too: the slowest deliveries are the ones most likely to be late.
  */
-export function deliveryLatencyRule(contract: CompiledRunContract): AnyRunRule {
+export function deliveryLatencyRule(contract: CompiledRunContract): RuleFactory {
   const levels = contract.thresholds.deliveryLatencyMs;
-  const check = (event: AgentEvent, latency: number, run: RunState, out: RuleOutput): void => {
+  const check = (event: AgentEvent, latency: number, slot: number, out: RuleOutput): void => {
     const severity = severityOf(latency, levels);
     if (severity === undefined) return;
-    out.violation(run, {
+    out.violation(slot, {
       rule: 'delivery_latency',
       severity,
       subject: event.type,
@@ -26,23 +25,26 @@ export function deliveryLatencyRule(contract: CompiledRunContract): AnyRunRule {
       event,
     });
   };
-  return defineRule<CompactNumbers>({
-    name: 'delivery_latency',
-    init: () => ({ values: [], length: 0 }),
-    onEvent: (latencies, event, run, out) => {
-      const latency = event.deliveredAtMs - event.emittedAtMs;
-      pushNumber(latencies, latency);
-      check(event, latency, run, out);
-    },
-    onLateEvent: (event, run, out) => check(event, event.deliveredAtMs - event.emittedAtMs, run, out),
-    summarize: (latencies, _run, summary) => {
-      if (latencies.length === 0) return;
-      const sorted = numbersOf(latencies).sort((a, b) => a - b);
-      summary.latencyP50Ms = percentile(sorted, 50);
-      summary.latencyP95Ms = percentile(sorted, 95);
-      summary.latencyP99Ms = percentile(sorted, 99);
-    },
-  });
+  return ({ table }) => {
+    const latencies = table.lists();
+    return {
+      name: 'delivery_latency',
+      open: (slot) => latencies.reset(slot),
+      onEvent: (slot, event, out) => {
+        const latency = event.deliveredAtMs - event.emittedAtMs;
+        latencies.push(slot, latency);
+        check(event, latency, slot, out);
+      },
+      onLateEvent: (event, slot, out) => check(event, event.deliveredAtMs - event.emittedAtMs, slot, out),
+      summarize: (slot, summary) => {
+        if (latencies.length(slot) === 0) return;
+        const sorted = latencies.values(slot).sort((a, b) => a - b);
+        summary.latencyP50Ms = percentile(sorted, 50);
+        summary.latencyP95Ms = percentile(sorted, 95);
+        summary.latencyP99Ms = percentile(sorted, 99);
+      },
+    };
+  };
 }
 
 /**

@@ -2,7 +2,7 @@ import type { OperatorFunction } from 'rxjs';
 import { LIFECYCLE_TYPES } from '../contract/event.js';
 import { TYPE_CODE, type CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
-import { defineRule, runEngine, type AnyRunRule } from './internal/run-engine.js';
+import { runEngine, type RuleFactory } from './internal/run-engine.js';
 import type { StreamItem } from './stream-item.js';
 
 /**
@@ -10,20 +10,20 @@ import type { StreamItem } from './stream-item.js';
  * every required lifecycle type must have arrived. A missing start type is reported by the
  * sequence rule as `run_never_started`, not here. Late events count as arrived.
  */
-export function missingEventsRule(contract: CompiledRunContract): AnyRunRule {
+export function missingEventsRule(contract: CompiledRunContract): RuleFactory {
   const checked = LIFECYCLE_TYPES.filter((t) => (contract.requiredMask & (1 << TYPE_CODE[t])) !== 0 && t !== contract.startType);
-  return defineRule<undefined>({
+  return ({ facts }) => ({
     name: 'missing_events',
-    init: () => undefined,
-    onClose: (_state, run, closing, out) => {
-      const missing = checked.filter((t) => (run.facts.seenMask & (1 << TYPE_CODE[t])) === 0);
+    onClose: (slot, closing, out) => {
+      const seen = facts.seenMask.values[slot] as number;
+      const missing = checked.filter((t) => (seen & (1 << TYPE_CODE[t])) === 0);
       if (missing.length === 0) return;
-      out.violation(run, {
+      out.violation(slot, {
         rule: 'missing_events',
         severity: 'CRITICAL',
         subject: missing.join(','),
         detail: `run closed (${closing.outcome}) without ${missing.join(', ')}`,
-        eventTimeMs: run.facts.startedAtMs ?? run.facts.firstEventMs,
+        eventTimeMs: facts.startedAtMs(slot) ?? (facts.firstEventMs.values[slot] as number),
         missing,
       });
     },

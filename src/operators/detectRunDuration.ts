@@ -1,55 +1,62 @@
 import type { OperatorFunction } from 'rxjs';
 import { severityOf, type CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
-import { defineRule, runEngine, type AnyRunRule } from './internal/run-engine.js';
+import { runEngine, type RuleFactory } from './internal/run-engine.js';
 import type { StreamItem } from './stream-item.js';
-
-interface DurationState {
-  readonly startMs: number;
-  durationMs: number | undefined;
-}
 
 /**
  * Rule: a run from its start (agent_started, else its first event) to agent_completed, against the
  * contract's levels (strict >: WARNING above 10 s, CRITICAL above 30 s by default). A run still
  * unfinished when event time passes start + 30 s is CRITICAL then, without waiting for it.
  */
-export function runDurationRule(contract: CompiledRunContract): AnyRunRule {
+export function runDurationRule(contract: CompiledRunContract): RuleFactory {
   const levels = contract.thresholds.runDurationMs;
-  return defineRule<DurationState>({
-    name: 'run_duration',
-    init: (event) => ({ startMs: event.emittedAtMs, durationMs: undefined }),
-    onEvent: (state, event, run, out) => {
-      if (event.type !== contract.terminalType || state.durationMs !== undefined) return;
-      const started = run.facts.startedAtMs ?? state.startMs;
-      state.durationMs = event.emittedAtMs - started;
-      const severity = severityOf(state.durationMs, levels);
-      if (severity === undefined) return;
-      out.violation(run, {
-        rule: 'run_duration',
-        severity,
-        subject: 'duration',
-        detail: `run took ${Math.round(state.durationMs)} ms (limit ${severity === 'CRITICAL' ? levels.critical : levels.warning} ms)`,
-        eventTimeMs: event.emittedAtMs,
-        event,
-      });
-    },
-    nextTimerMs: (state) => (state.durationMs === undefined ? state.startMs + levels.critical : Number.POSITIVE_INFINITY),
-    onTimer: (state, dueMs, run, out) => {
-      state.durationMs = Number.NaN; // judged: no second verdict when (if) it completes
-      out.violation(run, {
-        rule: 'run_duration',
-        severity: 'CRITICAL',
-        subject: 'deadline',
-        detail: `not completed ${levels.critical} ms after it started`,
-        eventTimeMs: dueMs,
-        key: 'deadline',
-      });
-    },
-    summarize: (state, _run, summary) => {
-      if (state.durationMs !== undefined && !Number.isNaN(state.durationMs)) summary.durationMs = state.durationMs;
-    },
-  });
+  /** durationMs: NaN while running; JUDGED once the deadline fired (no second verdict if it completes). */
+  const RUNNING = Number.NaN;
+  const JUDGED = Number.NEGATIVE_INFINITY;
+  return ({ table, facts }) => {
+    const startMs = table.float64();
+    const durationMs = table.float64();
+    return {
+      name: 'run_duration',
+      open: (slot, event) => {
+        startMs.values[slot] = event.emittedAtMs;
+        durationMs.values[slot] = RUNNING;
+      },
+      onEvent: (slot, event, out) => {
+        if (event.type !== contract.terminalType || !Number.isNaN(durationMs.values[slot] as number)) return;
+        const started = facts.startedAtMs(slot) ?? (startMs.values[slot] as number);
+        const duration = event.emittedAtMs - started;
+        durationMs.values[slot] = duration;
+        const severity = severityOf(duration, levels);
+        if (severity === undefined) return;
+        out.violation(slot, {
+          rule: 'run_duration',
+          severity,
+          subject: 'duration',
+          detail: `run took ${Math.round(duration)} ms (limit ${severity === 'CRITICAL' ? levels.critical : levels.warning} ms)`,
+          eventTimeMs: event.emittedAtMs,
+          event,
+        });
+      },
+      nextTimerMs: (slot) => (Number.isNaN(durationMs.values[slot] as number) ? (startMs.values[slot] as number) + levels.critical : Number.POSITIVE_INFINITY),
+      onTimer: (slot, dueMs, out) => {
+        durationMs.values[slot] = JUDGED;
+        out.violation(slot, {
+          rule: 'run_duration',
+          severity: 'CRITICAL',
+          subject: 'deadline',
+          detail: `not completed ${levels.critical} ms after it started`,
+          eventTimeMs: dueMs,
+          key: 'deadline',
+        });
+      },
+      summarize: (slot, summary) => {
+        const duration = durationMs.values[slot] as number;
+        if (!Number.isNaN(duration) && duration !== JUDGED) summary.durationMs = duration;
+      },
+    };
+  };
 }
 
 /**

@@ -2,21 +2,11 @@ import type { OperatorFunction } from 'rxjs';
 import { LIFECYCLE_TYPES, type AgentEvent } from '../contract/event.js';
 import { TYPE_CODE, type CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
-import { defineRule, runEngine, type AnyRunRule, type RunState, type RuleOutput } from './internal/run-engine.js';
+import { runEngine, type RuleFactory, type RuleOutput } from './internal/run-engine.js';
 import { refOf, type EventRef } from './internal/run-facts.js';
 import type { StreamItem } from './stream-item.js';
 
-interface SequenceState {
-  /** Type code of the previous event (in event time), -1 before the first. */
-  lastCode: number;
-  started: boolean;
-  /** The first event seen before agent_started, if any. */
-  beforeStart: EventRef | undefined;
-  /** tool_executing events still waiting for their tool_completed (allocated on first use). */
-  openTools: EventRef[] | undefined;
-  /** tool_completed events that came before any matching tool_executing. */
-  earlyCompletions: EventRef[] | undefined;
-}
+const listOf = (refs: EventRef | EventRef[] | undefined): readonly EventRef[] => (refs === undefined ? [] : Array.isArray(refs) ? refs : [refs]);
 
 type PairKey = CompiledRunContract['toolPairing']['matchBy'][number];
 
@@ -49,65 +39,91 @@ function findPartner(event: AgentEvent, candidates: readonly EventRef[] | undefi
  * call completed and every completion called (else `unpaired_tool`). Events after agent_completed
  * are reported by the engine as `event_after_completion`.
  */
-export function sequenceRule(contract: CompiledRunContract): AnyRunRule {
+export function sequenceRule(contract: CompiledRunContract): RuleFactory {
   const startCode = TYPE_CODE[contract.startType];
   const terminalCode = TYPE_CODE[contract.terminalType];
   const { opens, closes, matchBy } = contract.toolPairing;
-  const outOfOrder = (run: RunState, out: RuleOutput, event: EventRef, detail: string): void =>
-    out.violation(run, { rule: 'out_of_order', severity: 'CRITICAL', subject: event.type, detail, eventTimeMs: event.emittedAtMs, event });
+  return ({ table, facts }) => {
+    /** Type code of the previous event (in event time), -1 before the first. */
+    const lastCode = table.int8();
+    const started = table.int8();
+    /** The first event seen before agent_started, if any. */
+    const beforeStart = table.sparse<EventRef>();
+    /** tool_executing events still waiting for their tool_completed: usually one, kept without an array. */
+    const openTools = table.refs<EventRef | EventRef[]>();
+    /** tool_completed events that came before any matching tool_executing. */
+    const earlyCompletions = table.sparse<EventRef[]>();
+    const outOfOrder = (slot: number, out: RuleOutput, event: EventRef, detail: string): void =>
+      out.violation(slot, { rule: 'out_of_order', severity: 'CRITICAL', subject: event.type, detail, eventTimeMs: event.emittedAtMs, event });
+    const append = (column: { get(slot: number): EventRef[] | undefined; set(slot: number, value: EventRef[]): void }, slot: number, ref: EventRef): void => {
+      const list = column.get(slot);
+      if (list === undefined) column.set(slot, [ref]);
+      else list.push(ref);
+    };
 
-  return defineRule<SequenceState>({
-    name: 'sequence',
-    init: () => ({ lastCode: -1, started: false, beforeStart: undefined, openTools: undefined, earlyCompletions: undefined }),
-    onEvent: (state, event, run, out) => {
-      const code = TYPE_CODE[event.type];
-      if (code === startCode) {
-        if (state.started) outOfOrder(run, out, event, `${event.type} again after the run started`);
-        else if (state.beforeStart !== undefined) outOfOrder(run, out, state.beforeStart, `${state.beforeStart.type} before ${contract.startType}`);
-        state.started = true;
-      } else if (!state.started) {
-        state.beforeStart ??= refOf(event);
-      } else if (state.lastCode === terminalCode) {
-        out.violation(run, { rule: 'event_after_completion', severity: 'CRITICAL', subject: event.type, detail: `${event.type} after ${contract.terminalType}`, eventTimeMs: event.emittedAtMs, event });
-      } else if (((contract.allowedAfter[state.lastCode] ?? 0) & (1 << code)) === 0) {
-        outOfOrder(run, out, event, `${event.type} may not follow ${LIFECYCLE_TYPES[state.lastCode] ?? 'nothing'}`);
-      }
-      if (event.type === opens) {
-        const early = findPartner(event, state.earlyCompletions, matchBy);
-        if (early >= 0) {
-          const completion = state.earlyCompletions?.splice(early, 1)[0] as EventRef;
-          outOfOrder(run, out, completion, `${closes} of ${completion.toolName ?? 'a tool'} before its ${opens}`);
-        } else {
-          if (state.openTools === undefined) state.openTools = [refOf(event)];
-          else state.openTools.push(refOf(event));
+    return {
+      name: 'sequence',
+      open: (slot) => {
+        lastCode.values[slot] = -1;
+        started.values[slot] = 0;
+      },
+      onEvent: (slot, event, out) => {
+        const code = TYPE_CODE[event.type];
+        const previous = lastCode.values[slot] as number;
+        if (code === startCode) {
+          const early = beforeStart.get(slot);
+          if (started.values[slot] === 1) outOfOrder(slot, out, event, `${event.type} again after the run started`);
+          else if (early !== undefined) outOfOrder(slot, out, early, `${early.type} before ${contract.startType}`);
+          started.values[slot] = 1;
+        } else if (started.values[slot] === 0) {
+          if (beforeStart.get(slot) === undefined) beforeStart.set(slot, refOf(event));
+        } else if (previous === terminalCode) {
+          out.violation(slot, { rule: 'event_after_completion', severity: 'CRITICAL', subject: event.type, detail: `${event.type} after ${contract.terminalType}`, eventTimeMs: event.emittedAtMs, event });
+        } else if (((contract.allowedAfter[previous] ?? 0) & (1 << code)) === 0) {
+          outOfOrder(slot, out, event, `${event.type} may not follow ${LIFECYCLE_TYPES[previous] ?? 'nothing'}`);
         }
-      } else if (event.type === closes) {
-        const partner = findPartner(event, state.openTools, matchBy);
-        if (partner >= 0) state.openTools?.splice(partner, 1);
-        else if (state.earlyCompletions === undefined) state.earlyCompletions = [refOf(event)];
-        else state.earlyCompletions.push(refOf(event));
-      }
-      state.lastCode = code;
-    },
-    onClose: (state, run, _closing, out) => {
-      if (!state.started) {
-        const first = state.beforeStart;
-        out.violation(run, {
-          rule: 'run_never_started',
-          severity: 'CRITICAL',
-          subject: contract.startType,
-          detail: `no ${contract.startType}; first event was ${first?.type ?? 'none'}`,
-          eventTimeMs: run.facts.firstEventMs,
-        });
-      }
-      for (const call of state.openTools ?? []) {
-        out.violation(run, { rule: 'unpaired_tool', severity: 'CRITICAL', subject: opens, detail: `${opens} of ${call.toolName ?? 'a tool'} never got its ${closes}`, eventTimeMs: call.emittedAtMs, event: call });
-      }
-      for (const completion of state.earlyCompletions ?? []) {
-        out.violation(run, { rule: 'unpaired_tool', severity: 'CRITICAL', subject: closes, detail: `${closes} of ${completion.toolName ?? 'a tool'} without a ${opens}`, eventTimeMs: completion.emittedAtMs, event: completion });
-      }
-    },
-  });
+        if (event.type === opens) {
+          const completions = earlyCompletions.get(slot);
+          const early = findPartner(event, completions, matchBy);
+          if (early >= 0) {
+            const completion = completions?.splice(early, 1)[0] as EventRef;
+            outOfOrder(slot, out, completion, `${closes} of ${completion.toolName ?? 'a tool'} before its ${opens}`);
+          } else {
+            const calls = openTools.get(slot);
+            const call = refOf(event);
+            if (calls === undefined) openTools.set(slot, call);
+            else if (Array.isArray(calls)) calls.push(call);
+            else openTools.set(slot, [calls, call]);
+          }
+        } else if (event.type === closes) {
+          const calls = openTools.get(slot);
+          const partner = findPartner(event, listOf(calls), matchBy);
+          if (partner < 0) append(earlyCompletions, slot, refOf(event));
+          else if (Array.isArray(calls)) calls.splice(partner, 1);
+          else openTools.set(slot, undefined);
+        }
+        lastCode.values[slot] = code;
+      },
+      onClose: (slot, _closing, out) => {
+        if (started.values[slot] === 0) {
+          const first = beforeStart.get(slot);
+          out.violation(slot, {
+            rule: 'run_never_started',
+            severity: 'CRITICAL',
+            subject: contract.startType,
+            detail: `no ${contract.startType}; first event was ${first?.type ?? 'none'}`,
+            eventTimeMs: facts.firstEventMs.values[slot] as number,
+          });
+        }
+        for (const call of listOf(openTools.get(slot))) {
+          out.violation(slot, { rule: 'unpaired_tool', severity: 'CRITICAL', subject: opens, detail: `${opens} of ${call.toolName ?? 'a tool'} never got its ${closes}`, eventTimeMs: call.emittedAtMs, event: call });
+        }
+        for (const completion of earlyCompletions.get(slot) ?? []) {
+          out.violation(slot, { rule: 'unpaired_tool', severity: 'CRITICAL', subject: closes, detail: `${closes} of ${completion.toolName ?? 'a tool'} without a ${opens}`, eventTimeMs: completion.emittedAtMs, event: completion });
+        }
+      },
+    };
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
 import type { CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
-import { runEngine, type AnyRunRule } from './internal/run-engine.js';
+import { runEngine, type RuleFactory } from './internal/run-engine.js';
 import type { StreamItem } from './stream-item.js';
 
 /**
@@ -15,6 +15,6 @@ import type { StreamItem } from './stream-item.js';
  * output:  ---------------R-----|     R = summary { outcome: completed, eventCount: 3 }
  * ```
  */
-export function summarizeRuns(contract: CompiledRunContract, createRules: () => readonly AnyRunRule[] = () => []): OperatorFunction<StreamItem, Verdict> {
+export function summarizeRuns(contract: CompiledRunContract, createRules: () => readonly RuleFactory[] = () => []): OperatorFunction<StreamItem, Verdict> {
   return runEngine(contract, createRules, { summaries: true });
 }

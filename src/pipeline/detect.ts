@@ -13,7 +13,7 @@ import { partitioningRule } from '../operators/detectPartitioning.js';
 import { runDurationRule } from '../operators/detectRunDuration.js';
 import { sequenceRule } from '../operators/detectSequence.js';
 import { gradeUsers } from '../operators/gradeUsers.js';
-import type { AnyRunRule } from '../operators/internal/run-engine.js';
+import type { RuleFactory } from '../operators/internal/run-engine.js';
 import { orderByEventTime } from '../operators/orderByEventTime.js';
 import type { EventTimeHeartbeat } from '../operators/stream-item.js';
 import { summarizeRuns } from '../operators/summarizeRuns.js';
@@ -28,7 +28,7 @@ export function contractFor(config: DetectionConfig): CompiledRunContract {
 }
 
 /** Every per-run rule, in the order they see an event (duplicates first: a copy reaches no other rule). */
-export function allRules(contract: CompiledRunContract, config: DetectionConfig): () => readonly AnyRunRule[] {
+export function allRules(contract: CompiledRunContract, config: DetectionConfig): () => readonly RuleFactory[] {
   return () => [
     duplicatesRule(),
     contentRule(),

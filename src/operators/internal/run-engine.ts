@@ -3,15 +3,17 @@ import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/e
 import type { CompiledRunContract } from '../../contract/run-contract.js';
 import { RULES, type Grade, type RuleId, type RunOutcome, type RunSummary, type Severity, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
 import type { StreamItem } from '../stream-item.js';
-import { MinHeap } from './min-heap.js';
-import { addLateFact, addRunFact, learnRunIds, openRunFacts, ownerOf, seenTypes, sourceOffsetsOf, type RunFacts } from './run-facts.js';
+import { RunFacts } from './run-facts.js';
+import { RunTable } from './run-table.js';
+import { TimerHeap } from './timer-heap.js';
 import { verdictId } from './verdict-id.js';
 
 /**
- * The keyed (run_id) event-time engine every per-run detector plugs into: one Map of run state, one
- * timer heap, rules as plain objects. A detector is a `RunRule`; the operator of one detector is
- * `runEngine([rule])`, and the production chain is `runEngine(allRules)`: one pass, one Map, no
- * groupBy (one subscription per run is what made groupBy slow).
+ * The keyed (run_id) event-time engine every per-run detector plugs into: one Map from run id to
+ * a slot of the run table, one timer heap, rules as plain objects over columns of that table. A
+ * detector is a `RuleFactory`; the operator of one detector is `runEngine(contract, () => [rule])`,
+ * and the production chain runs all rules in one pass (no groupBy: one subscription per run is
+ * what made groupBy slow, and an object per run per rule is what made memory grow).
  *
  * Input must be in event-time order (orderByEventTime). Time only moves through events and
  * watermarks. A timer due at d fires once every event with time <= d has been processed: before
@@ -23,25 +25,35 @@ import { verdictId } from './verdict-id.js';
  * event time: a later event of theirs is reported (late event, revision, event after completion)
  * and never opens a phantom run.
  */
-export interface RunRule<S> {
+export interface RunRule {
   readonly name: string;
-  init(event: AgentEvent, run: RunState): S;
+  /** Sets this rule's columns for a new run in `slot`. Slots are reused: set every column read later. */
+  open?(slot: number, event: AgentEvent): void;
   /** Sees the run's events in event-time order. Returning false drops the event for later rules (duplicates). */
-  onEvent?(state: S, event: AgentEvent, run: RunState, out: RuleOutput): boolean | void;
+  onEvent?(slot: number, event: AgentEvent, out: RuleOutput): boolean | void;
   /** The next event time this rule needs `onTimer` at, or +Infinity. */
-  nextTimerMs?(state: S, run: RunState): number;
-  onTimer?(state: S, dueMs: number, run: RunState, out: RuleOutput): void;
-  onClose?(state: S, run: RunState, closing: RunClosing, out: RuleOutput): void;
+  nextTimerMs?(slot: number): number;
+  onTimer?(slot: number, dueMs: number, out: RuleOutput): void;
+  onClose?(slot: number, closing: RunClosing, out: RuleOutput): void;
   /** Adds this rule's measurements to the run summary. */
-  summarize?(state: S, run: RunState, summary: SummaryParts): void;
+  summarize?(slot: number, summary: SummaryParts): void;
   /** Event time moved on (after due timers fired): the place to expire state shared across runs. */
   onWatermark?(watermarkMs: number): void;
   /**
    * Per-event checks that still make sense for an event too late to be ordered (content, latency,
-   * isolation). `run` is the open run, a stand-in for a judged one, or one made from this event.
+   * isolation). `slot` is the open run, or a stand-in for a judged or unknown one.
    */
-  onLateEvent?(event: AgentEvent, run: RunState, out: RuleOutput): void;
+  onLateEvent?(event: AgentEvent, slot: number, out: RuleOutput): void;
 }
+
+/** What a rule is built from, once per subscription: the table to declare its columns in, and the shared run facts. */
+export interface RuleContext {
+  readonly table: RunTable;
+  readonly facts: RunFacts;
+}
+
+/** Makes a rule for one subscription of the engine (rules may keep state shared across runs). */
+export type RuleFactory = (context: RuleContext) => RunRule;
 
 export interface RunClosing {
   readonly outcome: RunOutcome;
@@ -64,7 +76,7 @@ export interface ViolationSpec {
 }
 
 export interface RuleOutput {
-  violation(run: RunState, spec: ViolationSpec): void;
+  violation(slot: number, spec: ViolationSpec): void;
 }
 
 export interface SummaryParts {
@@ -75,66 +87,55 @@ export interface SummaryParts {
   durationMs?: number;
 }
 
-export interface RunState {
-  readonly facts: RunFacts;
-  readonly contract: CompiledRunContract;
-  /** Counters by category and severity, for grades. */
-  readonly counts: { perfWarnings: number; perfCriticals: number; securityWarnings: number; securityCriticals: number; warnings: number; criticals: number };
-  duplicateCount: number;
-  /** The missing_events verdict, kept so a late event can confirm or retract it. */
-  missingVerdict: { readonly id: string; readonly missing: readonly LifecycleType[] } | undefined;
-}
-
-interface OpenRun {
-  readonly run: RunState;
-  readonly ruleStates: unknown[];
-  /** When the run next needs attention (a rule timer or its close), as of its last change. */
-  dueAtMs: number;
-  /** Priority of its live heap entry (+Infinity: none). Only an earlier due needs a new entry. */
-  scheduledAtMs: number;
-  timerVersion: number;
+/** The missing_events verdict of a run, kept so a late event can confirm or retract it. */
+interface MissingVerdict {
+  readonly id: string;
+  readonly missing: readonly LifecycleType[];
 }
 
 interface ClosedRun {
   readonly closedAtMs: number;
-  readonly outcome: RunOutcome;
   readonly completedAtMs: number | undefined;
-  readonly missingVerdict: RunState['missingVerdict'];
-  readonly facts: RunFacts;
+  readonly missingVerdict: MissingVerdict | undefined;
+  readonly threadId: string | undefined;
+  readonly ownerUserId: string | undefined;
 }
-
-interface Timer {
-  readonly runId: string;
-  readonly version: number;
-}
-
 
 export interface RunEngineOptions {
   /** Emit a run summary per closed run (the production chain does; single-detector operators need not). */
   readonly summaries?: boolean;
 }
 
-/** A rule with its state type hidden, so rules of different state types share one list. */
-export type AnyRunRule = RunRule<unknown>;
-
-/** Type-checks a rule against its own state type, then erases it for the engine's rule list. */
-export function defineRule<S>(rule: RunRule<S>): AnyRunRule {
-  return rule as unknown as AnyRunRule;
-}
-
 /**
- * @param createRules makes the rules afresh for each subscription: rules may keep state shared
+ * @param createRules makes the rule factories for each subscription: rules may keep state shared
  *   across runs (owners of threads, ...) that must not leak between two uses of the operator.
  */
-export function runEngine(contract: CompiledRunContract, createRules: () => readonly AnyRunRule[], options: RunEngineOptions = {}): OperatorFunction<StreamItem, Verdict> {
+export function runEngine(contract: CompiledRunContract, createRules: () => readonly RuleFactory[], options: RunEngineOptions = {}): OperatorFunction<StreamItem, Verdict> {
   const withSummaries = options.summaries ?? false;
   const deadlineMs = contract.runDeadlineMs;
   return (source) =>
     new Observable<Verdict>((subscriber) => {
-      const ruleList = createRules();
-      const openRuns = new Map<string, OpenRun>();
+      const table = new RunTable();
+      const facts = new RunFacts(table);
+      const ruleList = createRules().map((create) => create({ table, facts }));
+      const openers = ruleList.filter((rule) => rule.open !== undefined);
+      const eventRules = ruleList.filter((rule) => rule.onEvent !== undefined);
+      const timerRules = ruleList.filter((rule) => rule.nextTimerMs !== undefined);
+      const closeRules = ruleList.filter((rule) => rule.onClose !== undefined);
+      const summaryRules = ruleList.filter((rule) => rule.summarize !== undefined);
+      const lateRules = ruleList.filter((rule) => rule.onLateEvent !== undefined);
+      const watermarkRules = ruleList.filter((rule) => rule.onWatermark !== undefined);
+      /** When each run next needs attention (a rule timer or its close), as of its last change. */
+      const dueAt = table.float64();
+      /** Due time of the run's live heap entry (+Infinity: none). Only an earlier due needs a new entry. */
+      const scheduledAt = table.float64();
+      const timerVersion = table.int32();
+      const missingVerdicts = table.refs<MissingVerdict>();
+
+      const openRuns = new Map<string, number>();
       const closedRuns = new Map<string, ClosedRun>(); // insertion order == closing time order
-      const timers = new MinHeap<Timer>();
+      const timers = new TimerHeap();
+      let nextVersion = 0;
       let watermarkMs = Number.NEGATIVE_INFINITY;
       /** Position of the event-time timeline: the last event, timer or watermark processed. */
       let nowMs = Number.NEGATIVE_INFINITY;
@@ -144,93 +145,109 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const emit = (verdict: Verdict): void => subscriber.next(verdict);
 
       const out: RuleOutput = {
-        violation: (run, spec) => {
-          const facts = run.facts;
-          const category = RULES[spec.rule];
-          const critical = spec.severity === 'CRITICAL';
-          if (critical) run.counts.criticals += 1;
-          else run.counts.warnings += 1;
-          if (category === 'performance') critical ? (run.counts.perfCriticals += 1) : (run.counts.perfWarnings += 1);
-          else if (category === 'security') critical ? (run.counts.securityCriticals += 1) : (run.counts.securityWarnings += 1);
+        violation: (slot, spec) => {
+          facts.countViolation(slot, RULES[spec.rule], spec.severity === 'CRITICAL');
           const position = spec.event?.source;
           const key = position === undefined ? (spec.key ?? '') : spec.key === undefined ? `${position.partition}:${position.offset}` : `${position.partition}:${position.offset}:${spec.key}`;
-          const violationId = verdictId(spec.rule, facts.runId, key);
-          if (spec.rule === 'missing_events') run.missingVerdict = { id: violationId, missing: spec.missing ?? [] };
+          const runId = facts.runIdOf(slot);
+          const violationId = verdictId(spec.rule, runId, key);
+          if (spec.rule === 'missing_events') missingVerdicts.set(slot, { id: violationId, missing: spec.missing ?? [] });
           emit({
             kind: 'violation',
             violation: {
               violationId,
               rule: spec.rule,
               severity: spec.severity,
-              runId: facts.runId,
-              threadId: facts.threadId,
-              userId: ownerOf(facts),
+              runId,
+              threadId: facts.threadIdOf(slot),
+              userId: facts.ownerOf(slot),
               missing: spec.missing ?? [],
               subject: spec.subject ?? '',
               detail: spec.detail,
               eventTimeMs: spec.eventTimeMs,
               decidedAtWatermarkMs: Math.max(nowMs, spec.eventTimeMs),
-              source: position === undefined ? sourceOffsetsOf(facts) : single(position),
+              source: position === undefined ? facts.sourceOffsets(slot) : single(position),
             },
           });
         },
       };
 
-      const timerRules = ruleList.map((rule, i) => [rule, i] as const).filter(([rule]) => rule.nextTimerMs !== undefined);
-      const closeDueOf = (facts: RunFacts): number => Math.min(facts.firstEventMs + deadlineMs, facts.completedAtMs ?? Number.POSITIVE_INFINITY);
+      const closeDueOf = (slot: number): number => {
+        const byDeadline = (facts.firstEventMs.values[slot] as number) + deadlineMs;
+        const completedAt = facts.completedAtMs(slot);
+        return completedAt !== undefined && completedAt < byDeadline ? completedAt : byDeadline;
+      };
 
       // A heap entry is pushed only when a run's due moves earlier; when it moves later (a gap
       // timer after each event) the old entry is re-pushed lazily when it pops. Heap traffic
       // stays at about one entry per run instead of one per event.
-      const schedule = (runId: string, open: OpenRun): void => {
-        let due = closeDueOf(open.run.facts);
-        for (const [rule, i] of timerRules) {
-          const next = rule.nextTimerMs?.(open.ruleStates[i], open.run) ?? Number.POSITIVE_INFINITY;
+      const schedule = (slot: number): void => {
+        let due = closeDueOf(slot);
+        for (const rule of timerRules) {
+          const next = (rule.nextTimerMs as (slot: number) => number)(slot);
           if (next < due) due = next;
         }
-        open.dueAtMs = due;
-        if (due >= open.scheduledAtMs || due === Number.POSITIVE_INFINITY) return;
-        open.scheduledAtMs = due;
-        open.timerVersion += 1;
-        timers.push(due, { runId, version: open.timerVersion });
+        dueAt.values[slot] = due;
+        if (due >= (scheduledAt.values[slot] as number) || due === Number.POSITIVE_INFINITY) return;
+        scheduledAt.values[slot] = due;
+        nextVersion = (nextVersion + 1) | 0;
+        timerVersion.values[slot] = nextVersion;
+        timers.push(due, slot, nextVersion);
       };
 
-      const close = (runId: string, open: OpenRun, outcome: RunOutcome, atMs: number): void => {
+      /** A slot for a new run, its facts and every rule's columns set from its first event. */
+      const openSlot = (event: AgentEvent): number => {
+        const slot = table.allocate();
+        facts.open(slot, event);
+        dueAt.values[slot] = Number.POSITIVE_INFINITY;
+        scheduledAt.values[slot] = Number.POSITIVE_INFINITY;
+        timerVersion.values[slot] = 0;
+        for (const rule of openers) (rule.open as (slot: number, event: AgentEvent) => void)(slot, event);
+        return slot;
+      };
+
+      const close = (runId: string, slot: number, outcome: RunOutcome, atMs: number): void => {
         openRuns.delete(runId);
-        const { run, ruleStates } = open;
+        timerVersion.values[slot] = (nextVersion = (nextVersion + 1) | 0); // any heap entry left is stale
         const closing: RunClosing = { outcome, atMs };
-        for (let i = 0; i < ruleList.length; i += 1) (ruleList[i] as AnyRunRule).onClose?.(ruleStates[i], run, closing, out);
+        for (const rule of closeRules) rule.onClose?.(slot, closing, out);
         if (withSummaries) {
           const parts: SummaryParts = { maxGapMs: 0 };
-          for (let i = 0; i < ruleList.length; i += 1) (ruleList[i] as AnyRunRule).summarize?.(ruleStates[i], run, parts);
-          emit({ kind: 'run_summary', summary: summaryOf(run, closing, parts, Math.max(nowMs, atMs)) });
+          for (const rule of summaryRules) rule.summarize?.(slot, parts);
+          emit({ kind: 'run_summary', summary: summaryOf(facts, slot, closing, parts, Math.max(nowMs, atMs)) });
         }
-        closedRuns.set(runId, { closedAtMs: atMs, outcome, completedAtMs: run.facts.completedAtMs, missingVerdict: run.missingVerdict, facts: run.facts });
+        closedRuns.set(runId, {
+          closedAtMs: atMs,
+          completedAtMs: facts.completedAtMs(slot),
+          missingVerdict: missingVerdicts.get(slot),
+          threadId: facts.threadIdOf(slot),
+          ownerUserId: facts.ownerOf(slot),
+        });
+        table.release(slot);
       };
 
       /** Fires every timer due at or before `limit` (inclusive) or strictly before it (exclusive). */
       const fireTimers = (limit: number, inclusive: boolean): void => {
         for (;;) {
-          const at = timers.peekPriority();
+          const at = timers.peekDue();
           if (inclusive ? at > limit : at >= limit) return;
-          const timer = timers.pop() as Timer;
-          const open = openRuns.get(timer.runId);
-          if (open === undefined || open.timerVersion !== timer.version) continue;
-          open.scheduledAtMs = Number.POSITIVE_INFINITY;
-          const due = open.dueAtMs;
+          const slot = timers.peekSlot();
+          const version = timers.peekVersion();
+          timers.pop();
+          if (timerVersion.values[slot] !== version) continue;
+          scheduledAt.values[slot] = Number.POSITIVE_INFINITY;
+          const due = dueAt.values[slot] as number;
           if (due > at) {
-            schedule(timer.runId, open); // its due moved later since this entry was pushed
+            schedule(slot); // its due moved later since this entry was pushed
             continue;
           }
           advanceTo(due);
-          for (const [rule, i] of timerRules) {
-            const next = rule.nextTimerMs?.(open.ruleStates[i], open.run) ?? Number.POSITIVE_INFINITY;
-            if (next <= due) rule.onTimer?.(open.ruleStates[i], due, open.run, out);
+          for (const rule of timerRules) {
+            if ((rule.nextTimerMs as (slot: number) => number)(slot) <= due) rule.onTimer?.(slot, due, out);
           }
-          const facts = open.run.facts;
-          const closeDue = closeDueOf(facts);
-          if (closeDue <= due) close(timer.runId, open, facts.completedAtMs === undefined ? 'deadline' : 'completed', closeDue);
-          else schedule(timer.runId, open);
+          const closeDue = closeDueOf(slot);
+          if (closeDue <= due) close(facts.runIdOf(slot), slot, facts.isCompleted(slot) ? 'completed' : 'deadline', closeDue);
+          else schedule(slot);
         }
       };
 
@@ -238,35 +255,34 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         fireTimers(event.emittedAtMs, false);
         advanceTo(event.emittedAtMs);
         const runId = event.runId;
-        let open = openRuns.get(runId);
-        if (open === undefined) {
+        let slot = openRuns.get(runId);
+        if (slot === undefined) {
           const closed = closedRuns.get(runId);
           if (closed !== undefined) return afterClose(closed, event);
-          const facts = openRunFacts(event);
-          const run: RunState = {
-            facts,
-            contract,
-            counts: { perfWarnings: 0, perfCriticals: 0, securityWarnings: 0, securityCriticals: 0, warnings: 0, criticals: 0 },
-            duplicateCount: 0,
-            missingVerdict: undefined,
-          };
-          open = { run, ruleStates: ruleList.map((rule) => rule.init(event, run)), dueAtMs: Number.POSITIVE_INFINITY, scheduledAtMs: Number.POSITIVE_INFINITY, timerVersion: 0 };
-          openRuns.set(runId, open);
+          slot = openSlot(event);
+          openRuns.set(runId, slot);
         }
-        const { run, ruleStates } = open;
-        learnRunIds(run.facts, event);
+        facts.learnIds(slot, event);
         let accepted = true;
-        for (let i = 0; i < ruleList.length && accepted; i += 1) accepted = (ruleList[i] as AnyRunRule).onEvent?.(ruleStates[i], event, run, out) !== false;
-        if (accepted) addRunFact(run.facts, event);
-        else run.duplicateCount += 1;
-        schedule(runId, open);
+        for (let i = 0; i < eventRules.length && accepted; i += 1) accepted = (eventRules[i] as RunRule).onEvent?.(slot, event, out) !== false;
+        if (accepted) facts.addEvent(slot, event);
+        else facts.duplicateCount.values[slot] = (facts.duplicateCount.values[slot] as number) + 1;
+        schedule(slot);
+      };
+
+      /** A stand-in slot for verdicts about a judged run (its counts feed no summary), released by the caller. */
+      const standInFor = (closed: ClosedRun, event: AgentEvent): number => {
+        const slot = openSlot(event);
+        facts.restoreIds(slot, closed.threadId, closed.ownerUserId);
+        missingVerdicts.set(slot, closed.missingVerdict);
+        return slot;
       };
 
       /** An in-order event of a run already judged: after its completion, or after its deadline. */
       const afterClose = (closed: ClosedRun, event: AgentEvent): void => {
         if (closed.completedAtMs !== undefined && event.emittedAtMs > closed.completedAtMs) {
-          const run = closedRunState(closed, contract);
-          out.violation(run, {
+          const slot = standInFor(closed, event);
+          out.violation(slot, {
             rule: 'event_after_completion',
             severity: 'CRITICAL',
             subject: event.type,
@@ -274,6 +290,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
             eventTimeMs: event.emittedAtMs,
             event,
           });
+          table.release(slot);
           return;
         }
         reportLate(event, 'closed', closed, false);
@@ -295,25 +312,36 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         });
       };
 
+      /** A slot holding only this event, for an event whose run is unknown (released by the caller). */
+      const detachedSlot = (event: AgentEvent): number => {
+        const slot = openSlot(event);
+        facts.learnIds(slot, event);
+        facts.addEvent(slot, event);
+        return slot;
+      };
+
       const onLate = (event: AgentEvent): void => {
         const open = openRuns.get(event.runId);
-        const closed = open === undefined ? closedRuns.get(event.runId) : undefined;
-        const run = open?.run ?? (closed === undefined ? detachedRunState(event, contract) : closedRunState(closed, contract));
         if (open !== undefined) {
           // Too late to be ordered, not too late to count: it is no longer missing, but order rules never see it.
-          learnRunIds(open.run.facts, event);
-          addLateFact(open.run.facts, event);
+          facts.learnIds(open, event);
+          facts.addLate(open, event);
           reportLate(event, 'open', undefined, false);
-        } else {
-          reportLate(event, closed === undefined ? 'unknown' : 'closed', closed, true);
+          for (const rule of lateRules) rule.onLateEvent?.(event, open, out);
+          return;
         }
-        for (const rule of ruleList) rule.onLateEvent?.(event, run, out);
+        const closed = closedRuns.get(event.runId);
+        reportLate(event, closed === undefined ? 'unknown' : 'closed', closed, true);
+        const slot = closed === undefined ? detachedSlot(event) : standInFor(closed, event);
+        for (const rule of lateRules) rule.onLateEvent?.(event, slot, out);
+        table.release(slot);
       };
 
       // A suspicious event arrives outside event-time order, so it is judged on its own: attaching it
       // to whatever state its run happens to be in would make the verdict depend on arrival order.
       const onSuspicious = (event: AgentEvent): void => {
-        out.violation(detachedRunState(event, contract), {
+        const slot = detachedSlot(event);
+        out.violation(slot, {
           rule: 'suspicious_timestamp',
           severity: 'WARNING',
           subject: 'timestamp',
@@ -321,6 +349,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           eventTimeMs: event.emittedAtMs,
           event,
         });
+        table.release(slot);
       };
 
       const onWatermark = (next: number): void => {
@@ -328,7 +357,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         watermarkMs = next;
         fireTimers(watermarkMs, true);
         advanceTo(watermarkMs);
-        for (const rule of ruleList) rule.onWatermark?.(watermarkMs);
+        for (const rule of watermarkRules) rule.onWatermark?.(watermarkMs);
         const forgetBefore = watermarkMs - deadlineMs;
         for (const [runId, closed] of closedRuns) {
           if (closed.closedAtMs >= forgetBefore) break;
@@ -353,11 +382,11 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         complete: () => {
           // End of input (replay): what is due by the last event time fires as usual; the rest
           // closes now, in a stable order, so replays emit identically.
-          const remaining = [...openRuns.entries()].sort(([a, x], [b, y]) => x.run.facts.firstEventMs - y.run.facts.firstEventMs || (a < b ? -1 : a > b ? 1 : 0));
-          for (const [runId, open] of remaining) {
-            if (!openRuns.has(runId)) continue;
-            const facts = open.run.facts;
-            close(runId, open, facts.completedAtMs === undefined ? 'end_of_input' : 'completed', facts.completedAtMs ?? Math.max(facts.lastEventMs, watermarkMs));
+          const first = (slot: number): number => facts.firstEventMs.values[slot] as number;
+          const remaining = [...openRuns.entries()].sort(([a, x], [b, y]) => first(x) - first(y) || (a < b ? -1 : a > b ? 1 : 0));
+          for (const [runId, slot] of remaining) {
+            const completedAt = facts.completedAtMs(slot);
+            close(runId, slot, completedAt === undefined ? 'end_of_input' : 'completed', completedAt ?? Math.max(facts.lastEventMs.values[slot] as number, watermarkMs));
           }
           subscriber.complete();
         },
@@ -373,21 +402,6 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
 
 function single(position: SourcePosition): SourceOffsets {
   return { topic: position.topic, partitions: [position.partition], offsets: [position.offset] };
-}
-
-const emptyCounts = () => ({ perfWarnings: 0, perfCriticals: 0, securityWarnings: 0, securityCriticals: 0, warnings: 0, criticals: 0 });
-
-/** A stand-in run state for verdicts about a closed run (counts no longer feed its summary). */
-function closedRunState(closed: ClosedRun, contract: CompiledRunContract): RunState {
-  return { facts: closed.facts, contract, counts: emptyCounts(), duplicateCount: 0, missingVerdict: closed.missingVerdict };
-}
-
-/** A stand-in run state for an event whose run is unknown (e.g. a suspicious first event). */
-function detachedRunState(event: AgentEvent, contract: CompiledRunContract): RunState {
-  const facts = openRunFacts(event);
-  learnRunIds(facts, event);
-  addRunFact(facts, event);
-  return { facts, contract, counts: emptyCounts(), duplicateCount: 0, missingVerdict: undefined };
 }
 
 /** Fact sheet §2: F if any CRITICAL; else A with no warning, B one, C two or three, D four or more. */
@@ -408,21 +422,20 @@ export function securityGrade(warnings: number, criticals: number): Grade {
   return 'D';
 }
 
-function summaryOf(run: RunState, closing: RunClosing, parts: SummaryParts, decidedAtMs: number): RunSummary {
-  const facts = run.facts;
-  const { counts } = run;
+function summaryOf(facts: RunFacts, slot: number, closing: RunClosing, parts: SummaryParts, decidedAtMs: number): RunSummary {
+  const counts = facts.counts(slot);
   return {
-    runId: facts.runId,
-    threadId: facts.threadId,
-    userId: ownerOf(facts),
-    firstEventMs: facts.firstEventMs,
-    lastEventMs: facts.lastEventMs,
-    startedAtMs: facts.startedAtMs,
-    completedAtMs: facts.completedAtMs,
-    eventCount: facts.eventCount,
-    duplicateCount: run.duplicateCount,
-    lateEventCount: facts.lateCount,
-    typesSeen: seenTypes(facts),
+    runId: facts.runIdOf(slot),
+    threadId: facts.threadIdOf(slot),
+    userId: facts.ownerOf(slot),
+    firstEventMs: facts.firstEventMs.values[slot] as number,
+    lastEventMs: facts.lastEventMs.values[slot] as number,
+    startedAtMs: facts.startedAtMs(slot),
+    completedAtMs: facts.completedAtMs(slot),
+    eventCount: facts.eventCount.values[slot] as number,
+    duplicateCount: facts.duplicateCount.values[slot] as number,
+    lateEventCount: facts.lateCount.values[slot] as number,
+    typesSeen: facts.seenTypes(slot),
     outcome: closing.outcome,
     durationMs: parts.durationMs,
     maxGapMs: parts.maxGapMs,
@@ -436,6 +449,6 @@ function summaryOf(run: RunState, closing: RunClosing, parts: SummaryParts, deci
     isolationWarnings: counts.securityWarnings,
     isolationCriticals: counts.securityCriticals,
     decidedAtWatermarkMs: decidedAtMs,
-    source: sourceOffsetsOf(facts),
+    source: facts.sourceOffsets(slot),
   };
 }

@@ -1,6 +1,6 @@
-import { LIFECYCLE_TYPES, type AgentEvent, type LifecycleType } from '../../contract/event.js';
-import type { SourceOffsets } from '../../contract/verdict.js';
-import { compactNumbers, numbersOf, pushNumber, type CompactNumbers } from './compact-numbers.js';
+import { LIFECYCLE_TYPES, type AgentEvent, type LifecycleType, type SourcePosition } from '../../contract/event.js';
+import type { RuleCategory, SourceOffsets } from '../../contract/verdict.js';
+import type { Float64Column, Int32Column, Int8Column, NumberLists, RefColumn, RunTable } from './run-table.js';
 
 const TYPE_BIT: Readonly<Record<LifecycleType, number>> = {
   agent_started: 1,
@@ -10,116 +10,202 @@ const TYPE_BIT: Readonly<Record<LifecycleType, number>> = {
   agent_completed: 16,
 };
 
+/** Violation counters kept per run, for its grades. */
+export interface RunCounts {
+  readonly perfWarnings: number;
+  readonly perfCriticals: number;
+  readonly securityWarnings: number;
+  readonly securityCriticals: number;
+  readonly warnings: number;
+  readonly criticals: number;
+}
+
+const orUndefined = (value: number): number | undefined => (Number.isNaN(value) ? undefined : value);
+
 /**
- * The facts about one run that several detectors need: ids, owner, which lifecycle types were
- * seen, first/last event time and the source offsets it was built from. Mutable, operator-private.
+ * The facts about each open run that several rules need, as columns of the run table (see
+ * run-table.ts): ids, owner, which lifecycle types were seen, first/last event time, violation
+ * counts and the source offsets the run was built from. Operator-private; rules read, the engine
+ * writes.
  */
-export interface RunFacts {
-  readonly runId: string;
-  threadId: string | undefined;
+export class RunFacts {
+  readonly runId: RefColumn<string>;
+  readonly threadIds: RefColumn<string>;
   /** The run's owner: a user_id that is not the thread id (emitter paths send user_id == thread_id). */
-  ownerUserId: string | undefined;
+  private readonly ownerUserIds: RefColumn<string>;
   /** Fallback when every event carried user_id == thread_id. */
-  anyUserId: string | undefined;
-  seenMask: number;
-  eventCount: number;
-  firstEventMs: number;
-  lastEventMs: number;
-  startedAtMs: number | undefined;
-  completedAtMs: number | undefined;
+  private readonly anyUserIds: RefColumn<string>;
+  private readonly topics: RefColumn<string>;
+  readonly seenMask: Int8Column;
+  readonly eventCount: Int32Column;
   /** Events that arrived too late to be ordered (counted for presence, not for order). */
-  lateCount: number;
-  readonly topic: string;
-  /** The partition of the run's first event; `partitions` exists only once another one shows up. */
-  readonly partition: number;
-  partitions: CompactNumbers | undefined;
-  readonly offsets: CompactNumbers;
-}
+  readonly lateCount: Int32Column;
+  readonly duplicateCount: Int32Column;
+  readonly firstEventMs: Float64Column;
+  readonly lastEventMs: Float64Column;
+  /** NaN until seen. */
+  private readonly startedAt: Float64Column;
+  private readonly completedAt: Float64Column;
+  private readonly perfWarnings: Int32Column;
+  private readonly perfCriticals: Int32Column;
+  private readonly securityWarnings: Int32Column;
+  private readonly securityCriticals: Int32Column;
+  private readonly warnings: Int32Column;
+  private readonly criticals: Int32Column;
+  /** (offset, partition) of every event the run holds. */
+  private readonly positions: NumberLists;
 
-/** Facts of a new run, keyed by this event's run id; the event itself is added with addRunFact. */
-export function openRunFacts(event: AgentEvent): RunFacts {
-  return {
-    runId: event.runId,
-    threadId: undefined,
-    ownerUserId: undefined,
-    anyUserId: undefined,
-    seenMask: 0,
-    eventCount: 0,
-    firstEventMs: event.emittedAtMs,
-    lastEventMs: event.emittedAtMs,
-    startedAtMs: undefined,
-    completedAtMs: undefined,
-    lateCount: 0,
-    topic: event.source.topic,
-    partition: event.source.partition,
-    partitions: undefined,
-    offsets: { values: [], length: 0 },
-  };
-}
-
-function addPosition(facts: RunFacts, partition: number, offset: number): void {
-  if (facts.partitions === undefined && partition !== facts.partition) {
-    facts.partitions = compactNumbers(facts.partition);
-    for (let i = 1; i < facts.offsets.length; i += 1) pushNumber(facts.partitions, facts.partition);
+  constructor(table: RunTable) {
+    this.runId = table.refs();
+    this.threadIds = table.refs();
+    this.ownerUserIds = table.refs();
+    this.anyUserIds = table.refs();
+    this.topics = table.refs();
+    this.seenMask = table.int8();
+    this.eventCount = table.int32();
+    this.lateCount = table.int32();
+    this.duplicateCount = table.int32();
+    this.firstEventMs = table.float64();
+    this.lastEventMs = table.float64();
+    this.startedAt = table.float64();
+    this.completedAt = table.float64();
+    this.perfWarnings = table.int32();
+    this.perfCriticals = table.int32();
+    this.securityWarnings = table.int32();
+    this.securityCriticals = table.int32();
+    this.warnings = table.int32();
+    this.criticals = table.int32();
+    this.positions = table.lists();
   }
-  if (facts.partitions !== undefined) pushNumber(facts.partitions, partition);
-  pushNumber(facts.offsets, offset);
-}
 
-/**
- * Learns the run's thread and owner from an event. Runs before the rules see the event, so a
- * verdict about a run's first event already names its thread and owner.
- */
-export function learnRunIds(facts: RunFacts, event: AgentEvent): void {
-  if (facts.threadId === undefined && event.threadId !== undefined) facts.threadId = event.threadId;
-  if (event.userId !== undefined) {
-    if (facts.anyUserId === undefined) facts.anyUserId = event.userId;
-    if (facts.ownerUserId === undefined && event.userId !== event.threadId && event.userId !== facts.threadId) facts.ownerUserId = event.userId;
+  /** Facts of a new run in `slot`, keyed by this event's run id; the event itself is added with addEvent. */
+  open(slot: number, event: AgentEvent): void {
+    this.runId.set(slot, event.runId);
+    this.threadIds.set(slot, undefined);
+    this.ownerUserIds.set(slot, undefined);
+    this.anyUserIds.set(slot, undefined);
+    this.topics.set(slot, event.source.topic);
+    this.seenMask.values[slot] = 0;
+    this.eventCount.values[slot] = 0;
+    this.lateCount.values[slot] = 0;
+    this.duplicateCount.values[slot] = 0;
+    this.firstEventMs.values[slot] = event.emittedAtMs;
+    this.lastEventMs.values[slot] = event.emittedAtMs;
+    this.startedAt.values[slot] = Number.NaN;
+    this.completedAt.values[slot] = Number.NaN;
+    this.perfWarnings.values[slot] = 0;
+    this.perfCriticals.values[slot] = 0;
+    this.securityWarnings.values[slot] = 0;
+    this.securityCriticals.values[slot] = 0;
+    this.warnings.values[slot] = 0;
+    this.criticals.values[slot] = 0;
+    this.positions.reset(slot);
   }
-}
 
-/** Counts an event the rules accepted (a duplicate delivery is not counted). */
-export function addRunFact(facts: RunFacts, event: AgentEvent): void {
-  facts.eventCount += 1;
-  facts.seenMask |= TYPE_BIT[event.type];
-  if (event.emittedAtMs < facts.firstEventMs) facts.firstEventMs = event.emittedAtMs;
-  if (event.emittedAtMs > facts.lastEventMs) facts.lastEventMs = event.emittedAtMs;
-  if (event.type === 'agent_started' && (facts.startedAtMs === undefined || event.emittedAtMs < facts.startedAtMs)) facts.startedAtMs = event.emittedAtMs;
-  if (event.type === 'agent_completed' && (facts.completedAtMs === undefined || event.emittedAtMs > facts.completedAtMs)) facts.completedAtMs = event.emittedAtMs;
-  addPosition(facts, event.source.partition, event.source.offset);
-}
-
-/** A late event still proves its type arrived, and its offset belongs to the run. */
-export function addLateFact(facts: RunFacts, event: AgentEvent): void {
-  facts.lateCount += 1;
-  facts.seenMask |= TYPE_BIT[event.type];
-  addPosition(facts, event.source.partition, event.source.offset);
-}
-
-export function seenTypes(facts: RunFacts): LifecycleType[] {
-  return LIFECYCLE_TYPES.filter((type) => (facts.seenMask & TYPE_BIT[type]) !== 0);
-}
-
-export function missingTypes(facts: RunFacts): LifecycleType[] {
-  return LIFECYCLE_TYPES.filter((type) => (facts.seenMask & TYPE_BIT[type]) === 0);
-}
-
-export function ownerOf(facts: RunFacts): string | undefined {
-  return facts.ownerUserId ?? facts.anyUserId;
-}
-
-/** Offsets sorted by (partition, offset): the same set always serializes the same way. */
-export function sourceOffsetsOf(facts: RunFacts): SourceOffsets {
-  const offsets = numbersOf(facts.offsets);
-  const partitions = facts.partitions === undefined ? offsets.map(() => facts.partition) : numbersOf(facts.partitions);
-  let sorted = true;
-  for (let i = 1; i < offsets.length && sorted; i += 1) {
-    const dp = (partitions[i] as number) - (partitions[i - 1] as number);
-    sorted = dp > 0 || (dp === 0 && (offsets[i] as number) > (offsets[i - 1] as number));
+  runIdOf(slot: number): string {
+    return this.runId.get(slot) as string;
   }
-  if (sorted) return { topic: facts.topic, partitions, offsets };
-  const order = offsets.map((_, i) => i).sort((a, b) => (partitions[a] as number) - (partitions[b] as number) || (offsets[a] as number) - (offsets[b] as number));
-  return { topic: facts.topic, partitions: order.map((i) => partitions[i] as number), offsets: order.map((i) => offsets[i] as number) };
+
+  threadIdOf(slot: number): string | undefined {
+    return this.threadIds.get(slot);
+  }
+
+  ownerOf(slot: number): string | undefined {
+    return this.ownerUserIds.get(slot) ?? this.anyUserIds.get(slot);
+  }
+
+  startedAtMs(slot: number): number | undefined {
+    return orUndefined(this.startedAt.values[slot] as number);
+  }
+
+  completedAtMs(slot: number): number | undefined {
+    return orUndefined(this.completedAt.values[slot] as number);
+  }
+
+  isCompleted(slot: number): boolean {
+    return !Number.isNaN(this.completedAt.values[slot] as number);
+  }
+
+  /**
+   * Learns the run's thread and owner from an event. Runs before the rules see the event, so a
+   * verdict about a run's first event already names its thread and owner.
+   */
+  learnIds(slot: number, event: AgentEvent): void {
+    let thread = this.threadIds.get(slot);
+    if (thread === undefined && event.threadId !== undefined) {
+      thread = event.threadId;
+      this.threadIds.set(slot, thread);
+    }
+    const user = event.userId;
+    if (user === undefined) return;
+    if (this.anyUserIds.get(slot) === undefined) this.anyUserIds.set(slot, user);
+    if (this.ownerUserIds.get(slot) === undefined && user !== event.threadId && user !== thread) this.ownerUserIds.set(slot, user);
+  }
+
+  /** Sets the ids of a run judged earlier, in a stand-in slot for verdicts about its later events. */
+  restoreIds(slot: number, threadId: string | undefined, ownerUserId: string | undefined): void {
+    this.threadIds.set(slot, threadId);
+    this.ownerUserIds.set(slot, ownerUserId);
+  }
+
+  /** Counts an event the rules accepted (a duplicate delivery is not counted). */
+  addEvent(slot: number, event: AgentEvent): void {
+    const time = event.emittedAtMs;
+    this.eventCount.values[slot] = (this.eventCount.values[slot] as number) + 1;
+    this.seenMask.values[slot] = (this.seenMask.values[slot] as number) | TYPE_BIT[event.type];
+    if (time < (this.firstEventMs.values[slot] as number)) this.firstEventMs.values[slot] = time;
+    if (time > (this.lastEventMs.values[slot] as number)) this.lastEventMs.values[slot] = time;
+    if (event.type === 'agent_started' && !(time >= (this.startedAt.values[slot] as number))) this.startedAt.values[slot] = time;
+    if (event.type === 'agent_completed' && !(time <= (this.completedAt.values[slot] as number))) this.completedAt.values[slot] = time;
+    this.positions.push(slot, event.source.offset, event.source.partition);
+  }
+
+  /** A late event still proves its type arrived, and its offset belongs to the run. */
+  addLate(slot: number, event: AgentEvent): void {
+    this.lateCount.values[slot] = (this.lateCount.values[slot] as number) + 1;
+    this.seenMask.values[slot] = (this.seenMask.values[slot] as number) | TYPE_BIT[event.type];
+    this.positions.push(slot, event.source.offset, event.source.partition);
+  }
+
+  countViolation(slot: number, category: RuleCategory, critical: boolean): void {
+    const bump = (column: Int32Column): void => {
+      column.values[slot] = (column.values[slot] as number) + 1;
+    };
+    bump(critical ? this.criticals : this.warnings);
+    if (category === 'performance') bump(critical ? this.perfCriticals : this.perfWarnings);
+    else if (category === 'security') bump(critical ? this.securityCriticals : this.securityWarnings);
+  }
+
+  counts(slot: number): RunCounts {
+    return {
+      perfWarnings: this.perfWarnings.values[slot] as number,
+      perfCriticals: this.perfCriticals.values[slot] as number,
+      securityWarnings: this.securityWarnings.values[slot] as number,
+      securityCriticals: this.securityCriticals.values[slot] as number,
+      warnings: this.warnings.values[slot] as number,
+      criticals: this.criticals.values[slot] as number,
+    };
+  }
+
+  seenTypes(slot: number): LifecycleType[] {
+    const mask = this.seenMask.values[slot] as number;
+    return LIFECYCLE_TYPES.filter((type) => (mask & TYPE_BIT[type]) !== 0);
+  }
+
+  /** Offsets sorted by (partition, offset): the same set always serializes the same way. */
+  sourceOffsets(slot: number): SourceOffsets {
+    const topic = this.topics.get(slot) as string;
+    const offsets = this.positions.values(slot);
+    const partitions = this.positions.tagsOf(slot);
+    let sorted = true;
+    for (let i = 1; i < offsets.length && sorted; i += 1) {
+      const dp = (partitions[i] as number) - (partitions[i - 1] as number);
+      sorted = dp > 0 || (dp === 0 && (offsets[i] as number) > (offsets[i - 1] as number));
+    }
+    if (sorted) return { topic, partitions, offsets };
+    const order = offsets.map((_, i) => i).sort((a, b) => (partitions[a] as number) - (partitions[b] as number) || (offsets[a] as number) - (offsets[b] as number));
+    return { topic, partitions: order.map((i) => partitions[i] as number), offsets: order.map((i) => offsets[i] as number) };
+  }
 }
 
 /** The few fields of an event that rules keep across events: keeping the event would keep its body. */
@@ -129,7 +215,7 @@ export interface EventRef {
   readonly toolName?: string | undefined;
   readonly executionId?: string | undefined;
   readonly eventId?: string | undefined;
-  readonly source: AgentEvent['source'];
+  readonly source: SourcePosition;
 }
 
 export function refOf(event: AgentEvent): EventRef {
