@@ -12,9 +12,6 @@ export interface ContaminationOptions {
   readonly activeForMs?: number;
 }
 
-/** Envelope keys that carry the event's own identity: checked by ownership, not by content scan. */
-const IDENTITY_KEYS = new Set(['user_id', 'thread_id', 'run_id']);
-const ENVELOPES = new Set(['payload', 'data']);
 
 /**
  * The user an event claims to be for. Emitter paths send user_id == thread_id: that is the thread,
@@ -65,7 +62,7 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
         if (threadOwner !== undefined && threadOwner !== owner) report(slot, out, event, 'thread_id', `${event.type} of user ${owner}'s run carries thread ${thread} of user ${threadOwner}`, `thread:${thread}`);
       }
       mention = { event, slot, owner, out, reported: undefined };
-      scanContent(event.body, 0, visitText);
+      scanContent(event.body, visitText);
       mention = undefined;
     };
 
@@ -114,22 +111,31 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
   };
 }
 
-/** Calls `visit` for every string in the record, except the envelope's own identity fields. */
-function scanContent(node: unknown, depth: number, visit: (text: string) => void): void {
-  if (typeof node === 'string') return visit(node);
-  if (Array.isArray(node)) {
-    for (const item of node) scanContent(item, depth + 1, visit);
-    return;
-  }
-  if (!isWireObject(node)) return;
-  for (const key in node) {
-    const value = node[key];
-    if (depth === 0 && IDENTITY_KEYS.has(key)) continue;
-    if (depth === 0 && ENVELOPES.has(key) && isWireObject(value)) {
-      for (const inner in value) if (!IDENTITY_KEYS.has(inner)) scanContent(value[inner], 2, visit);
-      continue;
+const isIdentityKey = (key: string): boolean => key === 'user_id' || key === 'thread_id' || key === 'run_id';
+
+/** Calls `visit` for every string in the record, except the envelope's own identity fields (root, payload, data). */
+function scanContent(body: Readonly<Record<string, unknown>>, visit: (text: string) => void): void {
+  for (const key in body) {
+    if (isIdentityKey(key)) continue;
+    const value = body[key];
+    if ((key === 'payload' || key === 'data') && isWireObject(value)) {
+      for (const inner in value) if (!isIdentityKey(inner)) scanValue(value[inner], visit);
+    } else {
+      scanValue(value, visit);
     }
-    scanContent(value, depth + 1, visit);
+  }
+}
+
+function scanValue(node: unknown, visit: (text: string) => void): void {
+  if (typeof node === 'string') {
+    visit(node);
+  } else if (typeof node === 'object' && node !== null) {
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i += 1) scanValue(node[i], visit);
+    } else {
+      const object = node as Readonly<Record<string, unknown>>;
+      for (const key in object) scanValue(object[key], visit);
+    }
   }
 }
 
