@@ -107,27 +107,42 @@ export class KafkaSource {
   /**
    * Partitions that still have records for this group, mapped to their high watermark now.
    * A partition whose committed offset already reached the end has nothing to wait for.
+   *
+   * The broker's answer is checked before it is trusted: a bounded read that believed "no
+   * partitions" or a negative offset would end at once having read nothing (seen under load in the
+   * test suite), so such an answer is asked again, and after a few tries the read fails loudly.
    */
   private async endOffsets(topic: string): Promise<Map<number, bigint>> {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      const [committed] = await admin.fetchOffsets({ groupId: this.options.kafka.groupId, topics: [topic] });
-      const committedOf = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-      return new Map(
-        offsets
-          .filter((p) => {
-            const start = committedOf.get(p.partition) ?? -1n;
-            return BigInt(p.high) > BigInt(p.low) && BigInt(p.high) > start;
-          })
-          .map((p) => [p.partition, BigInt(p.high)]),
-      );
+      for (let attempt = 1; ; attempt += 1) {
+        const [offsets, committedAnswer, metadata] = await Promise.all([
+          admin.fetchTopicOffsets(topic),
+          admin.fetchOffsets({ groupId: this.options.kafka.groupId, topics: [topic] }),
+          admin.fetchTopicMetadata({ topics: [topic] }),
+        ]);
+        const partitionCount = metadata.topics[0]?.partitions.length ?? 0;
+        const committedOf = new Map((committedAnswer[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+        const answer = offsets.map((p) => ({ partition: p.partition, low: BigInt(p.low), high: BigInt(p.high), committed: committedOf.get(p.partition) ?? -1n }));
+        const consistent = partitionCount > 0 && answer.length === partitionCount && answer.every((p) => p.low >= 0n && p.high >= p.low);
+        this.options.logger.info(
+          { topic, groupId: this.options.kafka.groupId, attempt, partitionCount, partitions: answer.map((p) => ({ partition: p.partition, low: String(p.low), high: String(p.high), committed: String(p.committed) })) },
+          consistent ? 'bounded read: end offsets at start' : 'bounded read: inconsistent end offsets, asking again',
+        );
+        if (consistent) return new Map(answer.filter((p) => p.high > p.low && p.high > p.committed).map((p) => [p.partition, p.high]));
+        if (attempt >= END_OFFSET_ATTEMPTS) {
+          throw new RunwatchError('SOURCE_FAILED', `Kafka gave no consistent end offsets for topic ${topic} after ${attempt} tries (${partitionCount} partitions in metadata, ${answer.length} in the offsets answer)`, { retriable: true });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+      }
     } finally {
       await admin.disconnect();
     }
   }
 }
+
+const END_OFFSET_ATTEMPTS = 5;
 
 function toSourceRecord(topic: string, partition: number, message: KafkaMessage): SourceRecord {
   const header = message.headers?.[DELIVERED_AT_HEADER];

@@ -85,7 +85,8 @@ describe('the pipeline, end to end through Kafka and ClickHouse', () => {
     await client.close();
     const secondPass = await replayTopic(brokers, topic, `e2e-replay-${randomUUID()}`, clickhouse);
     client = createClickHouseClient(clickhouse);
-    expect(secondPass.violations).toBe(firstPass.violations);
+    // The whole stats object, so that a failure shows what the replay read.
+    expect(secondPass).toMatchObject({ records: firstPass.records, violations: firstPass.violations, runSummaries: firstPass.runSummaries });
     const after = await queryRows(client, 'SELECT violation_id FROM runwatch_e2e.violations FINAL ORDER BY violation_id', z.object({ violation_id: z.string() }));
     expect(after).toEqual(before);
   });
