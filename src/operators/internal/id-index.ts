@@ -1,3 +1,5 @@
+import { grown } from './typed-arrays.js';
+
 /** Characters an id token is made of: [A-Za-z0-9_-]. Anything else separates tokens. */
 const TOKEN_CHAR = new Uint8Array(128);
 for (let c = 0; c < 128; c += 1) {
@@ -119,10 +121,10 @@ export class ActiveIdIndex {
     this.owners.push(undefined);
     if (entry >= this.seenMs.length) {
       const capacity = this.seenMs.length * 2;
-      this.seenMs = grow(this.seenMs, new Float64Array(capacity));
-      this.hashes = grow(this.hashes, new Int32Array(capacity));
-      this.prev = grow(this.prev, new Int32Array(capacity));
-      this.next = grow(this.next, new Int32Array(capacity));
+      this.seenMs = grown(this.seenMs, capacity);
+      this.hashes = grown(this.hashes, capacity);
+      this.prev = grown(this.prev, capacity);
+      this.next = grown(this.next, capacity);
     }
     return entry;
   }
@@ -156,7 +158,3 @@ export class ActiveIdIndex {
   }
 }
 
-function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
-}

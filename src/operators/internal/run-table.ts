@@ -1,3 +1,5 @@
+import { grown, type NumericArray } from './typed-arrays.js';
+
 /**
  * Columnar storage for per-run state: every open run gets a slot (a small integer), and each piece
  * of state is a column indexed by slot — a Float64Array for times, an Int32Array for counters and
@@ -24,16 +26,16 @@ export class RunTable {
   }
 
   float64(): Float64Column {
-    return this.add(new Float64Column(this.capacity));
+    return this.add(new TypedColumn(new Float64Array(this.capacity)));
   }
 
   int32(): Int32Column {
-    return this.add(new Int32Column(this.capacity));
+    return this.add(new TypedColumn(new Int32Array(this.capacity)));
   }
 
   /** For flags and small codes (-128..127). */
   int8(): Int8Column {
-    return this.add(new Int8Column(this.capacity));
+    return this.add(new TypedColumn(new Int8Array(this.capacity)));
   }
 
   /** For what few runs ever have (a slot costs nothing until it has a value). */
@@ -86,44 +88,18 @@ interface Growable {
   grow(capacity: number): void;
 }
 
-export class Float64Column implements Growable {
-  constructor(
-    capacity: number,
-    public values = new Float64Array(capacity),
-  ) {}
+/** A numeric column: `values[slot]`. Read `values` afresh after an allocate (growing replaces it). */
+export class TypedColumn<A extends NumericArray> implements Growable {
+  constructor(public values: A) {}
 
   grow(capacity: number): void {
-    const grown = new Float64Array(capacity);
-    grown.set(this.values);
-    this.values = grown;
+    this.values = grown(this.values, capacity);
   }
 }
 
-export class Int32Column implements Growable {
-  constructor(
-    capacity: number,
-    public values = new Int32Array(capacity),
-  ) {}
-
-  grow(capacity: number): void {
-    const grown = new Int32Array(capacity);
-    grown.set(this.values);
-    this.values = grown;
-  }
-}
-
-export class Int8Column implements Growable {
-  constructor(
-    capacity: number,
-    public values = new Int8Array(capacity),
-  ) {}
-
-  grow(capacity: number): void {
-    const grown = new Int8Array(capacity);
-    grown.set(this.values);
-    this.values = grown;
-  }
-}
+export type Float64Column = TypedColumn<Float64Array>;
+export type Int32Column = TypedColumn<Int32Array>;
+export type Int8Column = TypedColumn<Int8Array>;
 
 export class SparseColumn<T> {
   private readonly values = new Map<number, T>();
@@ -228,15 +204,9 @@ export class NumberLists {
     }
     if (this.used === this.pool.length) {
       const capacity = this.pool.length * 2;
-      const pool = new Float64Array(capacity);
-      pool.set(this.pool);
-      this.pool = pool;
-      const tags = new Int32Array(capacity);
-      tags.set(this.tags);
-      this.tags = tags;
-      const links = new Int32Array(capacity);
-      links.set(this.links);
-      this.links = links;
+      this.pool = grown(this.pool, capacity);
+      this.tags = grown(this.tags, capacity);
+      this.links = grown(this.links, capacity);
     }
     const node = this.used;
     this.used += 1;

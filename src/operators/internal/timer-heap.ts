@@ -1,3 +1,5 @@
+import { grown } from './typed-arrays.js';
+
 /**
  * A binary min-heap of event-time timers (due time, run slot, version), stored in typed arrays:
  * no object per timer. A timer is stale when its slot's version moved on; the engine skips those.
@@ -75,14 +77,8 @@ export class TimerHeap {
 
   private grow(): void {
     const capacity = this.dues.length * 2;
-    const dues = new Float64Array(capacity);
-    dues.set(this.dues);
-    this.dues = dues;
-    const slots = new Int32Array(capacity);
-    slots.set(this.slots);
-    this.slots = slots;
-    const versions = new Int32Array(capacity);
-    versions.set(this.versions);
-    this.versions = versions;
+    this.dues = grown(this.dues, capacity);
+    this.slots = grown(this.slots, capacity);
+    this.versions = grown(this.versions, capacity);
   }
 }
