@@ -57,6 +57,11 @@ export const kafkaConfigSchema = z
     groupId: z.string().min(1).default('runwatch'),
     clientId: z.string().min(1).default('runwatch'),
     fromBeginning: z.boolean().default(true),
+    /**
+     * Bounded reads only: fail (SOURCE_FAILED) when no record arrived for this long while
+     * partitions are still short of their end offsets, instead of waiting forever.
+     */
+    stallTimeoutMs: positiveMs.default(120_000),
   })
   .strict();
 

@@ -47,11 +47,39 @@ export class KafkaSource {
       const consumer = this.kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
       this.consumer = consumer;
       let closing = false;
+      const progress = new ReadProgress();
+      const teardown = [this.logGroupEvents(consumer, progress)];
+      let watchdog: NodeJS.Timeout | undefined;
+      const fail = (cause: unknown): void => {
+        closing = true;
+        subscriber.error(cause instanceof RunwatchError ? cause : new RunwatchError('SOURCE_FAILED', `Kafka source failed: ${String(cause)}`, { cause, retriable: true }));
+      };
       const start = async (): Promise<void> => {
         await consumer.connect();
         const remaining = mode === 'bounded' ? new Map(await this.endOffsetsOnce()) : undefined;
         if (remaining !== undefined && remaining.size === 0) return subscriber.complete();
+        if (remaining !== undefined) watchdog = this.watchBoundedRead(remaining, progress, fail);
         await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
+        // A partition is read to its end when a fetched batch reaches the end offset. KafkaJS
+        // reports batches that hold only transaction markers or aborted records (the tail of a
+        // transactional topic) through this event alone: eachBatch never sees them.
+        const reached = (partition: number, lastOffset: bigint): void => {
+          if (remaining === undefined || closing) return;
+          const end = remaining.get(partition);
+          if (end === undefined || lastOffset < end - 1n) return;
+          remaining.delete(partition);
+          logger.info({ topic: config.topic, partition, endOffset: String(end), partitionsLeft: remaining.size }, 'bounded read: partition read to its end offset');
+          if (remaining.size > 0) return;
+          closing = true;
+          clearInterval(watchdog);
+          logger.info({ topic: config.topic }, 'reached the end offsets seen at start');
+          subscriber.complete();
+        };
+        const stopWatchingBatches = consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+          progress.read(payload.partition, BigInt(payload.lastOffset));
+          reached(payload.partition, BigInt(payload.lastOffset));
+        });
+        teardown.push(stopWatchingBatches);
         await consumer.run({
           autoCommit: false,
           eachBatch: async ({ batch, heartbeat }) => {
@@ -60,24 +88,52 @@ export class KafkaSource {
             }
             await heartbeat();
             if (this.options.afterBatch) await this.options.afterBatch();
-            if (remaining !== undefined) {
-              const last = batch.messages.at(-1);
-              const end = remaining.get(batch.partition);
-              if (last !== undefined && end !== undefined && BigInt(last.offset) >= end - 1n) remaining.delete(batch.partition);
-              if (remaining.size === 0 && !closing) {
-                closing = true;
-                logger.info({ topic: config.topic }, 'reached the end offsets seen at start');
-                subscriber.complete();
-              }
-            }
+            reached(batch.partition, BigInt(batch.lastOffset()));
           },
         });
       };
-      start().catch((cause: unknown) => subscriber.error(new RunwatchError('SOURCE_FAILED', `Kafka source failed: ${String(cause)}`, { cause, retriable: true })));
+      start().catch(fail);
       return () => {
         closing = true;
+        clearInterval(watchdog);
+        teardown.forEach((remove) => remove());
       };
     });
+  }
+
+  /**
+   * Bounded mode: a read that stops making progress short of its end offsets is reported (what
+   * is left, where each partition stands), and after `stallTimeoutMs` fails instead of hanging.
+   */
+  private watchBoundedRead(remaining: ReadonlyMap<number, bigint>, progress: ReadProgress, fail: (cause: unknown) => void): NodeJS.Timeout {
+    const { kafka: config, logger } = this.options;
+    const checkEveryMs = Math.min(5_000, config.stallTimeoutMs);
+    const timer = setInterval(() => {
+      const idleMs = Date.now() - progress.lastProgressAt;
+      if (idleMs < checkEveryMs || remaining.size === 0) return;
+      const left = [...remaining].map(([partition, end]) => ({ partition, endOffset: String(end), readUpTo: String(progress.readUpTo.get(partition) ?? -1n) }));
+      const state = { topic: config.topic, groupId: config.groupId, idleMs, assigned: progress.assigned, left };
+      if (idleMs < config.stallTimeoutMs) return logger.warn(state, 'bounded read: no new records for a while');
+      clearInterval(timer);
+      logger.error(state, 'bounded read: stalled, giving up');
+      fail(new RunwatchError('SOURCE_FAILED', `bounded read of ${config.topic} stalled: no record for ${idleMs} ms with ${left.length} partition(s) short of their end offsets (${JSON.stringify(left)})`, { retriable: true }));
+    }, checkEveryMs);
+    timer.unref();
+    return timer;
+  }
+
+  /** Group membership changes and consumer crashes, logged: they are what a stuck read is made of. */
+  private logGroupEvents(consumer: Consumer, progress: ReadProgress): () => void {
+    const { logger } = this.options;
+    const removers = [
+      consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        progress.joined(event.payload.memberAssignment);
+        logger.info({ groupId: event.payload.groupId, assignment: event.payload.memberAssignment, durationMs: event.payload.duration }, 'Kafka consumer joined its group');
+      }),
+      consumer.on(consumer.events.REBALANCING, (event) => logger.info({ groupId: event.payload.groupId, memberId: event.payload.memberId }, 'Kafka consumer group rebalancing')),
+      consumer.on(consumer.events.CRASH, (event) => logger.warn({ groupId: event.payload.groupId, error: String(event.payload.error), restart: event.payload.restart }, 'Kafka consumer crashed')),
+    ];
+    return () => removers.forEach((remove) => remove());
   }
 
   /**
@@ -143,6 +199,23 @@ export class KafkaSource {
 }
 
 const END_OFFSET_ATTEMPTS = 5;
+
+/** Where a read stands: the last offset delivered per partition, and when anything last happened. */
+class ReadProgress {
+  readonly readUpTo = new Map<number, bigint>();
+  lastProgressAt = Date.now();
+  assigned: Record<string, number[]> = {};
+
+  read(partition: number, offset: bigint): void {
+    this.readUpTo.set(partition, offset);
+    this.lastProgressAt = Date.now();
+  }
+
+  joined(assignment: Record<string, number[]>): void {
+    this.assigned = assignment;
+    this.lastProgressAt = Date.now();
+  }
+}
 
 function toSourceRecord(topic: string, partition: number, message: KafkaMessage): SourceRecord {
   const header = message.headers?.[DELIVERED_AT_HEADER];

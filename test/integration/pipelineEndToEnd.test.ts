@@ -89,5 +89,5 @@ describe('the pipeline, end to end through Kafka and ClickHouse', () => {
     expect(secondPass).toMatchObject({ records: firstPass.records, violations: firstPass.violations, runSummaries: firstPass.runSummaries });
     const after = await queryRows(client, 'SELECT violation_id FROM runwatch_e2e.violations FINAL ORDER BY violation_id', z.object({ violation_id: z.string() }));
     expect(after).toEqual(before);
-  });
+  }, 120_000); // beyond the source's 60 s stall timeout, so a stuck replay fails with its diagnosis
 });

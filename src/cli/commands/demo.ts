@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { kafkaConfigSchema } from '../../config/config.js';
 import { ensureTopic } from '../../consumers/topics.js';
 import { startLocalBroker } from '../../infra/local-broker.js';
 import { createLogger } from '../../observability/logger.js';
@@ -40,7 +41,7 @@ export function demoCommand(): Command {
       logger.info({ records: published.sent, elapsedMs: Math.round(published.elapsedMs) }, 'simulated traffic published');
 
       const job = await startMonitorJob(
-        { kafka: { brokers, topic, groupId: `runwatch-demo-${started}`, clientId: 'runwatch', fromBeginning: true }, clickhouse, detection: detectionConfigFrom(raw), sink: sinkConfigFrom(raw), mode: 'bounded' },
+        { kafka: kafkaConfigSchema.parse({ brokers, topic, groupId: `runwatch-demo-${started}` }), clickhouse, detection: detectionConfigFrom(raw), sink: sinkConfigFrom(raw), mode: 'bounded' },
         logger,
       );
       const stats = await job.done;

@@ -8,6 +8,7 @@ export function monitorCommand(): Command {
     .description('consume agent lifecycle events from Kafka, detect violations, write verdicts to ClickHouse')
     .addOption(new Option('--group <id>', 'Kafka consumer group').env('RUNWATCH_KAFKA_GROUP').default('runwatch'))
     .addOption(new Option('--replay', 'read up to the end offsets seen at start, judge every open run, then exit'))
+    .addOption(new Option('--stall-timeout-ms <ms>', 'replay: fail when no record arrives for this long short of the end offsets').argParser(parsers.int).default(120_000))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: advance event time after this much wall-clock idleness').argParser(parsers.int).default(2_000));
   addKafkaOptions(command);
   addClickHouseOptions(command);

@@ -1,0 +1,68 @@
+/**
+ * KafkaSource's bounded read on a real broker: it must end exactly at the end offsets it saw at
+ * start, whatever sits at the tail of a partition. A transactional producer ends every partition
+ * with a commit or abort marker (a control record the consumer never hands to eachBatch), and an
+ * aborted transaction leaves records a read-committed consumer must skip.
+ */
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { lastValueFrom, toArray } from 'rxjs';
+import { describe, expect, inject, it } from 'vitest';
+import { kafkaConfigSchema } from '../../src/config/config.js';
+import { KafkaSource } from '../../src/consumers/kafka-source.js';
+import { ensureTopic } from '../../src/consumers/topics.js';
+import { RunwatchError } from '../../src/errors.js';
+import { createLogger } from '../../src/observability/logger.js';
+
+const brokers = inject('kafkaBrokers');
+const kafka = new Kafka({ clientId: 'runwatch-source-test', brokers, logLevel: logLevel.WARN });
+
+async function readToEnd(topic: string, stallTimeoutMs = 60_000): Promise<string[]> {
+  const source = new KafkaSource({ kafka: kafkaConfigSchema.parse({ brokers, topic, groupId: `source-test-${randomUUID()}`, stallTimeoutMs }), logger: createLogger('info'), mode: 'bounded' });
+  try {
+    const records = await lastValueFrom(source.records$().pipe(toArray()));
+    return records.map((r) => `${r.partition}:${r.value?.toString() ?? ''}`).sort();
+  } finally {
+    await source.close();
+  }
+}
+
+async function inTransaction(topic: string, transactionalId: string, messages: { partition: number; value: string }[], outcome: 'commit' | 'abort'): Promise<void> {
+  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    const transaction = await producer.transaction();
+    await transaction.send({ topic, messages });
+    await (outcome === 'commit' ? transaction.commit() : transaction.abort());
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+describe('KafkaSource bounded read (real broker)', () => {
+  it('ends at the end offsets of a transactional topic, with every committed record and no aborted one', async () => {
+    const topic = `source-test-${randomUUID()}`;
+    await ensureTopic(brokers, topic, 2);
+    const transactionalId = `tx-${randomUUID()}`;
+    const committed = Array.from({ length: 40 }, (_, i) => ({ partition: i % 2, value: `committed-${i}` }));
+    await inTransaction(topic, transactionalId, committed.slice(0, 20), 'commit');
+    await inTransaction(topic, transactionalId, [{ partition: 0, value: 'aborted-0' }, { partition: 1, value: 'aborted-1' }], 'abort');
+    await inTransaction(topic, transactionalId, committed.slice(20), 'commit');
+
+    const read = await readToEnd(topic);
+
+    expect(read).toEqual(committed.map((m) => `${m.partition}:${m.value}`).sort());
+  }, 120_000);
+
+  it('ends at once, reading nothing, on a topic with no records', async () => {
+    const topic = `source-test-${randomUUID()}`;
+    await ensureTopic(brokers, topic, 2);
+    expect(await readToEnd(topic)).toEqual([]);
+  });
+
+  it('fails with SOURCE_FAILED instead of hanging when the topic does not exist', async () => {
+    const read = readToEnd(`source-test-missing-${randomUUID()}`, 5_000);
+    await expect(read).rejects.toBeInstanceOf(RunwatchError);
+    await expect(read).rejects.toMatchObject({ code: 'SOURCE_FAILED' });
+  });
+});
