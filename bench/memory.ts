@@ -17,7 +17,7 @@ import { detectionConfigSchema, type DetectionConfig } from '../src/config/confi
 import type { AgentEvent, SourceRecord } from '../src/contract/event.js';
 import { normalizeRecord } from '../src/contract/normalize.js';
 import { lookupField, readId } from '../src/contract/wire.js';
-import type { EventTimeHeartbeat } from '../src/operators/stream-item.js';
+import type { ChainInput } from '../src/operators/stream-item.js';
 import { detectVerdicts } from '../src/pipeline/detect.js';
 import { generateTraffic, type SimRecord } from '../src/simulator/generate.js';
 import { BaselineDetector } from './baseline-detector.js';
@@ -147,7 +147,7 @@ function normalized(fed: Fed): AgentEvent {
 }
 
 function measureChain(config: DetectionConfig, feed: readonly Fed[], eventsPerRun: number, heartbeatMs: number): MemoryPhase {
-  const input = new Subject<AgentEvent | EventTimeHeartbeat>();
+  const input = new Subject<ChainInput>();
   let verdicts = 0;
   let summaries = 0;
   const subscription = input.pipe(detectVerdicts(config)).subscribe((v) => {

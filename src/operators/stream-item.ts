@@ -10,6 +10,22 @@ export interface EventTimeHeartbeat {
 }
 
 /**
+ * A processing-time hint that one partition has delivered nothing for a while although others
+ * have (live mode only). Until it delivers again the watermark does not wait for it, so one quiet
+ * partition cannot hold back every verdict; what it sends later may then be late.
+ */
+export interface PartitionIdle {
+  readonly kind: 'partition_idle';
+  readonly partition: number;
+}
+
+/** Live mode's processing-time hints; replay has none. */
+export type ProcessingTimeHint = EventTimeHeartbeat | PartitionIdle;
+
+/** What the event-time chain takes in: events, and in live mode processing-time hints. */
+export type ChainInput = AgentEvent | ProcessingTimeHint;
+
+/**
  * What event-time operators exchange:
  * - `event`: a lifecycle event (in arrival order after withWatermark, in event-time order after orderByEventTime);
  * - `watermark`: no event at or before this event time is expected any more (never decreases);
@@ -22,6 +38,7 @@ export type StreamItem =
   | { readonly kind: 'late'; readonly event: AgentEvent; readonly watermarkMs: number }
   | { readonly kind: 'suspicious'; readonly event: AgentEvent };
 
-export function isHeartbeat(input: AgentEvent | EventTimeHeartbeat): input is EventTimeHeartbeat {
-  return (input as EventTimeHeartbeat).kind === 'heartbeat';
+export function isProcessingTimeHint(input: ChainInput): input is ProcessingTimeHint {
+  const kind = (input as ProcessingTimeHint).kind;
+  return kind === 'heartbeat' || kind === 'partition_idle';
 }

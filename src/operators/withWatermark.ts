@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { AgentEvent } from '../contract/event.js';
-import { isHeartbeat, type EventTimeHeartbeat, type StreamItem } from './stream-item.js';
+import { isProcessingTimeHint, type ChainInput, type StreamItem } from './stream-item.js';
 
 export interface WithWatermarkOptions {
   /** How far behind the highest event time seen the watermark trails (bounded out-of-orderness). */
@@ -31,18 +31,24 @@ export interface WithWatermarkOptions {
  * another. So each partition p tracks its highest event time max(p), and the watermark is
  * W = min over partitions of max(p) − maxOutOfOrdernessMs: "no event older than W is expected".
  * It is emitted right after the event (or heartbeat) that advanced it and never decreases.
- * Heartbeats (live mode, idle input) advance every partition; they are not forwarded.
+ * Live mode only (processing-time hints, not forwarded): a heartbeat (the whole input idle)
+ * advances every partition; `partition_idle` leaves a quiet partition out of the minimum until it
+ * delivers again (its later events may then be late), as Flink's `withIdleness` does.
  *
  * ```
  * maxOutOfOrdernessMs = 2, one partition
  * input:   --e(5)--e(3)--e(9)--h(12)--|
  * output:  --e5,W3--e3--e9,W7--W10----|
+ *
+ * two partitions, bound 0; i1 = partition 1 idle
+ * input:   --a(p0,5)--b(p1,2)--c(p0,9)--i1--d(p1,4)--|
+ * output:  --(a,W5)---b---------c-------W9--d--------|     d is forwarded (ordering calls it late)
  * ```
  *
  * @example
  * events$.pipe(withWatermark({ maxOutOfOrdernessMs: 3000 }), detectMissingEvents({ runDeadlineMs: 30000 }))
  */
-export function withWatermark(options: WithWatermarkOptions): OperatorFunction<AgentEvent | EventTimeHeartbeat, StreamItem> {
+export function withWatermark(options: WithWatermarkOptions): OperatorFunction<ChainInput, StreamItem> {
   const bound = options.maxOutOfOrdernessMs;
   const skew = options.suspiciousSkewMs ?? Number.POSITIVE_INFINITY;
   const step = options.emitEveryMs ?? 0;
@@ -50,10 +56,16 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<A
   return (source) =>
     new Observable<StreamItem>((subscriber) => {
       const maxByPartition = new Map<number, number>((options.partitions ?? []).map((p) => [p, Number.NEGATIVE_INFINITY]));
+      /** Partitions left out of the minimum by a partition_idle hint, until they deliver again. */
+      const idle = new Set<number>();
       let watermarkMs = Number.NEGATIVE_INFINITY;
       const emitIfAdvanced = (): void => {
         let lowest = Number.POSITIVE_INFINITY;
-        for (const max of maxByPartition.values()) if (max < lowest) lowest = max;
+        if (idle.size === 0) {
+          for (const max of maxByPartition.values()) if (max < lowest) lowest = max;
+        } else {
+          for (const [partition, max] of maxByPartition) if (max < lowest && !idle.has(partition)) lowest = max;
+        }
         const candidate = lowest - bound;
         if (candidate > watermarkMs + step && candidate !== Number.POSITIVE_INFINITY) {
           watermarkMs = candidate;
@@ -62,8 +74,12 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<A
       };
       return source.subscribe({
         next: (input) => {
-          if (isHeartbeat(input)) {
-            for (const [partition, max] of maxByPartition) if (input.eventTimeMs > max) maxByPartition.set(partition, input.eventTimeMs);
+          if (isProcessingTimeHint(input)) {
+            if (input.kind === 'heartbeat') {
+              for (const [partition, max] of maxByPartition) if (input.eventTimeMs > max) maxByPartition.set(partition, input.eventTimeMs);
+            } else {
+              idle.add(input.partition);
+            }
             emitIfAdvanced();
             return;
           }
@@ -73,6 +89,7 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<A
           }
           subscriber.next({ kind: 'event', event: input });
           const partition = input.source.partition;
+          if (idle.size > 0) idle.delete(partition);
           const max = maxByPartition.get(partition);
           if (max === undefined || input.emittedAtMs > max) {
             maxByPartition.set(partition, input.emittedAtMs);

@@ -15,7 +15,7 @@ import { sequenceRule } from '../operators/detectSequence.js';
 import { gradeUsers } from '../operators/gradeUsers.js';
 import type { RuleFactory } from '../operators/internal/run-engine.js';
 import { orderByEventTime } from '../operators/orderByEventTime.js';
-import type { EventTimeHeartbeat } from '../operators/stream-item.js';
+import type { ChainInput } from '../operators/stream-item.js';
 import { summarizeRuns } from '../operators/summarizeRuns.js';
 import { withWatermark } from '../operators/withWatermark.js';
 
@@ -49,7 +49,7 @@ export function allRules(contract: CompiledRunContract, config: DetectionConfig)
  *
  * events → withWatermark → orderByEventTime → rules (one keyed engine) → run summaries → user grades
  */
-export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[]): OperatorFunction<AgentEvent | EventTimeHeartbeat, Verdict> {
+export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[]): OperatorFunction<ChainInput, Verdict> {
   const contract = contractFor(config);
   return (input) =>
     input.pipe(

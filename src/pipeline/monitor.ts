@@ -5,7 +5,7 @@ import { normalizeRecord } from '../contract/normalize.js';
 import type { Verdict } from '../contract/verdict.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { EventTimeHeartbeat } from '../operators/stream-item.js';
+import type { ChainInput, ProcessingTimeHint } from '../operators/stream-item.js';
 import type { SinkBatch } from '../sinks/clickhouse-sink.js';
 import { detectVerdicts } from './detect.js';
 import { OffsetLedger } from './offset-ledger.js';
@@ -28,7 +28,10 @@ export interface MonitorOptions {
   readonly sinkConfig: SinkConfig;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  /** Live mode: when no event arrived for this long (wall clock), advance event time by the idle span. */
+  /**
+   * Live mode: when no event arrived for this long (wall clock), advance event time by the idle
+   * span; when only some partitions were silent that long, stop waiting for them.
+   */
   readonly idleHeartbeatMs?: number;
   /** Partitions that will deliver events (bounded mode): the watermark waits for all of them. */
   readonly partitions?: readonly number[];
@@ -172,25 +175,40 @@ function reasonClass(reason: string): string {
 }
 
 /**
- * Live mode only: while the input is idle, event time still moves on. Every idleMs of silence
- * (wall clock) a heartbeat advances event time by the idle span, so deadlines of silent runs fire.
+ * Live mode only: processing-time hints for a quiet input (checked every idleMs of wall clock).
+ * - The whole input idle for idleMs: a heartbeat advances event time by the idle span, so the
+ *   deadlines of silent runs fire.
+ * - Some partitions idle for idleMs while others deliver: each is reported idle once (until it
+ *   delivers again), so the watermark follows the partitions that are moving instead of waiting
+ *   for a quiet one.
  */
-function withIdleHeartbeats(events$: Observable<AgentEvent>, idleMs: number, end$: Observable<unknown>): Observable<AgentEvent | EventTimeHeartbeat> {
+function withIdleHeartbeats(events$: Observable<AgentEvent>, idleMs: number, end$: Observable<unknown>): Observable<ChainInput> {
   let maxEventMs = Number.NEGATIVE_INFINITY;
   let lastArrivalWallMs = Date.now();
+  const lastArrivalByPartition = new Map<number, number>();
+  const reportedIdle = new Set<number>();
   const tracked$ = events$.pipe(
     tap((event) => {
       if (event.emittedAtMs > maxEventMs) maxEventMs = event.emittedAtMs;
       lastArrivalWallMs = Date.now();
+      lastArrivalByPartition.set(event.source.partition, lastArrivalWallMs);
+      reportedIdle.delete(event.source.partition);
     }),
   );
-  const heartbeats$: Observable<EventTimeHeartbeat> = interval(idleMs).pipe(
+  const hints$: Observable<ProcessingTimeHint> = interval(idleMs).pipe(
     takeUntil(end$),
     concatMap(() => {
-      const idleFor = Date.now() - lastArrivalWallMs;
-      if (idleFor < idleMs || !Number.isFinite(maxEventMs)) return EMPTY;
-      return [{ kind: 'heartbeat' as const, eventTimeMs: maxEventMs + idleFor }];
+      const now = Date.now();
+      const idleFor = now - lastArrivalWallMs;
+      if (idleFor >= idleMs) return Number.isFinite(maxEventMs) ? [{ kind: 'heartbeat' as const, eventTimeMs: maxEventMs + idleFor }] : EMPTY;
+      const quiet: ProcessingTimeHint[] = [];
+      for (const [partition, lastMs] of lastArrivalByPartition) {
+        if (now - lastMs < idleMs || reportedIdle.has(partition)) continue;
+        reportedIdle.add(partition);
+        quiet.push({ kind: 'partition_idle', partition });
+      }
+      return quiet;
     }),
   );
-  return merge(tracked$, heartbeats$);
+  return merge(tracked$, hints$);
 }

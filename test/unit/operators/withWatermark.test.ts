@@ -1,7 +1,7 @@
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../../src/contract/event.js';
-import type { EventTimeHeartbeat } from '../../../src/operators/stream-item.js';
+import type { ChainInput, EventTimeHeartbeat, PartitionIdle } from '../../../src/operators/stream-item.js';
 import { withWatermark } from '../../../src/operators/withWatermark.js';
 import { agentEvent, ev, wm } from '../../support/events.js';
 
@@ -81,6 +81,31 @@ describe('withWatermark (partitions)', () => {
       const [a, c] = [on(0, 10), on(1, 7)];
       const source = hot('-a-----c-----|', { a, c });
       expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 1, partitions: [0, 1] }))).toBe('-a-----(cx)--|', { a: ev(a), c: ev(c), x: wm(6) });
+    });
+  });
+
+  it('leaves an idle partition out of the minimum until it delivers again (live mode)', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const idle = (partition: number): PartitionIdle => ({ kind: 'partition_idle', partition });
+      const [a, b, c, d, e] = [on(0, 5), on(1, 2), on(0, 9), on(1, 4), on(0, 12)];
+      const source = hot<ChainInput>('-a---b---c---i---d---e---|', { a, b, c, i: idle(1), d, e });
+      const expected = '              -(ax)b---c---y---d---e---|';
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 0 }))).toBe(expected, {
+        a: ev(a),
+        x: wm(5), // only partition 0 seen so far
+        b: ev(b), // partition 1 is behind: held at 5
+        c: ev(c), // still held by partition 1 (max 2)
+        y: wm(9), // partition 1 idle: the watermark follows partition 0 alone
+        d: ev(d), // partition 1 is back (behind the watermark: ordering calls it late) and counts again
+        e: ev(e), // so partition 0 alone cannot move it: min(12, 4) = 4 < 9
+      });
+    });
+  });
+
+  it('ignores an idle hint for the only partition (nothing left to follow)', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot<ChainInput>('-a---i---|', { a: on(0, 5), i: { kind: 'partition_idle', partition: 0 } });
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 0 }))).toBe('-(ax)----|', { a: ev(on(0, 5)), x: wm(5) });
     });
   });
 });
