@@ -34,8 +34,14 @@ export class KafkaSource {
     this.kafka = new Kafka({
       clientId: options.kafka.clientId,
       brokers: options.kafka.brokers,
-      logLevel: logLevel.WARN,
-      logCreator: () => (entry) => options.logger.debug({ kafkajs: entry.log, namespace: entry.namespace }, entry.log.message),
+      logLevel: process.env['RUNWATCH_KAFKAJS_DEBUG'] === '1' ? logLevel.DEBUG : logLevel.WARN,
+      // KafkaJS warnings and errors (request timeouts, protocol errors) are ours too: same level.
+      logCreator: () => (entry) => {
+        const fields = { kafkajs: entry.log, namespace: entry.namespace };
+        if (entry.level === logLevel.ERROR) options.logger.error(fields, entry.log.message);
+        else if (entry.level === logLevel.WARN) options.logger.warn(fields, entry.log.message);
+        else options.logger.debug(fields, entry.log.message);
+      },
       retry: { retries: 8 },
     });
   }

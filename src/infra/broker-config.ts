@@ -65,6 +65,11 @@ export function serverProperties(port: number, controllerPort: number, logDir: s
     'transaction.state.log.min.isr=1',
     // Tests create many short-lived consumer groups; the 3 s default delay would slow each one.
     'group.initial.rebalance.delay.ms=0',
+    // Keep records whatever their timestamps. Simulated traffic is historical (record timestamps
+    // in 2025), and the default 7-day time retention deletes it at the first retention check, 30 s
+    // after the broker starts: a replay running then lost its records mid-read (the flaky e2e test
+    // of stops 4-5), and every later read found empty partitions.
+    'log.retention.ms=-1',
     '',
   ].join('\n');
 }

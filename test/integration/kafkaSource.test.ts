@@ -5,7 +5,7 @@
  * aborted transaction leaves records a read-committed consumer must skip.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, inject, it } from 'vitest';
 import { kafkaConfigSchema } from '../../src/config/config.js';
@@ -64,5 +64,26 @@ describe('KafkaSource bounded read (real broker)', () => {
     const read = readToEnd(`source-test-missing-${randomUUID()}`, 5_000);
     await expect(read).rejects.toBeInstanceOf(RunwatchError);
     await expect(read).rejects.toMatchObject({ code: 'SOURCE_FAILED' });
+  });
+
+  it('keeps records with historical timestamps: no time retention on the test broker or on topics of simulated traffic', async () => {
+    // Simulated records carry 2025 timestamps; a 7-day retention deleted them 30 s after the
+    // broker started, in the middle of a replay (reproduced: .ci flakes of stops 4 and 5).
+    const plain = `source-test-${randomUUID()}`;
+    const simulated = `source-test-${randomUUID()}`;
+    await ensureTopic(brokers, plain, 1);
+    await ensureTopic(brokers, simulated, 1, { keepHistoricalRecords: true });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [plain, simulated].map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })),
+      });
+      const retention = Object.fromEntries(described.resources.map((r) => [r.resourceName, r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue]));
+      expect(retention).toEqual({ [plain]: '-1', [simulated]: '-1' });
+    } finally {
+      await admin.disconnect();
+    }
   });
 });

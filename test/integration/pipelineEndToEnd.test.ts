@@ -28,7 +28,7 @@ let firstPass: MonitorStats;
 const violationRow = z.object({ violation_id: z.string(), run_id: z.string(), user_id: z.string(), thread_id: z.string(), missing: z.array(z.string()), severity: z.string(), source_offsets: z.array(z.coerce.number()) });
 
 beforeAll(async () => {
-  await ensureTopic(brokers, topic, 4);
+  await ensureTopic(brokers, topic, 4, { keepHistoricalRecords: true });
   const published = await simulate({ brokers, topic, traffic: { seed: 20261125, runs: 1_500, users: 120, missingEventFraction: 0.05 }, logger: createLogger('warn') });
   traffic = published.traffic;
   clickhouse = await embeddedClickHouse('runwatch_e2e');

@@ -35,7 +35,7 @@ export function demoCommand(): Command {
       logger.info({ brokers, mode: broker?.mode ?? 'external' }, 'Kafka broker ready');
       // A fresh topic and database per demo: the summary then describes exactly this run.
       const topic = `agent-events-demo-${started}`;
-      await ensureTopic(brokers, topic, Number(raw.partitions));
+      await ensureTopic(brokers, topic, Number(raw.partitions), { keepHistoricalRecords: true });
       await resetDatabase(clickhouse);
       const { traffic: sent, published } = await simulate({ brokers, topic, traffic, logger });
       logger.info({ records: published.sent, elapsedMs: Math.round(published.elapsedMs) }, 'simulated traffic published');

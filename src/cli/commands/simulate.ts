@@ -31,7 +31,7 @@ export function simulateCommand(): Command {
   return command.action(async (raw: RawOptions) => {
     const logger = createLogger();
     const kafka = kafkaConfigFrom(raw, 'runwatch-simulator');
-    await ensureTopic(kafka.brokers, kafka.topic, Number(raw.partitions));
+    await ensureTopic(kafka.brokers, kafka.topic, Number(raw.partitions), { keepHistoricalRecords: true });
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
     const { traffic, published } = await simulate({
