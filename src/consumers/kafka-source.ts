@@ -35,11 +35,12 @@ export class KafkaSource {
       clientId: options.kafka.clientId,
       brokers: options.kafka.brokers,
       logLevel: process.env['RUNWATCH_KAFKAJS_DEBUG'] === '1' ? logLevel.DEBUG : logLevel.WARN,
-      // KafkaJS warnings and errors (request timeouts, protocol errors) are ours too: same level.
+      // KafkaJS errors and warnings show at warn: it retries most of them itself (coordinator
+      // moves, leader changes). What it gives up on reaches us as a crash or a failed call, and
+      // that fails the source. RUNWATCH_KAFKAJS_DEBUG=1 adds its debug log (very verbose).
       logCreator: () => (entry) => {
         const fields = { kafkajs: entry.log, namespace: entry.namespace };
-        if (entry.level === logLevel.ERROR) options.logger.error(fields, entry.log.message);
-        else if (entry.level === logLevel.WARN) options.logger.warn(fields, entry.log.message);
+        if (entry.level === logLevel.ERROR || entry.level === logLevel.WARN) options.logger.warn(fields, entry.log.message);
         else options.logger.debug(fields, entry.log.message);
       },
       retry: { retries: 8 },
@@ -53,39 +54,50 @@ export class KafkaSource {
       const consumer = this.kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
       this.consumer = consumer;
       let closing = false;
-      const progress = new ReadProgress();
-      const teardown = [this.logGroupEvents(consumer, progress)];
+      /** Bounded mode: partitions not yet read to their end offset (set once the offsets are known). */
+      let remaining: Map<number, bigint> | undefined;
       let watchdog: NodeJS.Timeout | undefined;
+      const progress = new ReadProgress();
       const fail = (cause: unknown): void => {
+        if (closing) return;
         closing = true;
+        clearInterval(watchdog);
         subscriber.error(cause instanceof RunwatchError ? cause : new RunwatchError('SOURCE_FAILED', `Kafka source failed: ${String(cause)}`, { cause, retriable: true }));
       };
-      const start = async (): Promise<void> => {
-        await consumer.connect();
-        const remaining = mode === 'bounded' ? new Map(await this.endOffsetsOnce()) : undefined;
-        if (remaining !== undefined && remaining.size === 0) return subscriber.complete();
-        if (remaining !== undefined) watchdog = this.watchBoundedRead(remaining, progress, fail);
-        await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
-        // A partition is read to its end when a fetched batch reaches the end offset. KafkaJS
-        // reports batches that hold only transaction markers or aborted records (the tail of a
-        // transactional topic) through this event alone: eachBatch never sees them.
-        const reached = (partition: number, lastOffset: bigint): void => {
-          if (remaining === undefined || closing) return;
-          const end = remaining.get(partition);
-          if (end === undefined || lastOffset < end - 1n) return;
-          remaining.delete(partition);
-          logger.info({ topic: config.topic, partition, endOffset: String(end), partitionsLeft: remaining.size }, 'bounded read: partition read to its end offset');
-          if (remaining.size > 0) return;
-          closing = true;
-          clearInterval(watchdog);
-          logger.info({ topic: config.topic }, 'reached the end offsets seen at start');
-          subscriber.complete();
-        };
-        const stopWatchingBatches = consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      // A partition is read to its end when a fetched batch reaches the end offset. KafkaJS
+      // reports batches that hold only transaction markers or aborted records (the tail of a
+      // transactional topic) through END_BATCH_PROCESS alone: eachBatch never sees them.
+      const reached = (partition: number, lastOffset: bigint): void => {
+        if (remaining === undefined || closing) return;
+        const end = remaining.get(partition);
+        if (end === undefined || lastOffset < end - 1n) return;
+        remaining.delete(partition);
+        logger.info({ topic: config.topic, partition, endOffset: String(end), partitionsLeft: remaining.size }, 'bounded read: partition read to its end offset');
+        if (remaining.size > 0) return;
+        closing = true;
+        clearInterval(watchdog);
+        logger.info({ topic: config.topic }, 'reached the end offsets seen at start');
+        subscriber.complete();
+      };
+      // Listeners first: an unsubscribe during start-up must find everything it has to remove.
+      const teardown = [
+        this.logGroupEvents(consumer, progress, fail),
+        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
           progress.read(payload.partition, BigInt(payload.lastOffset));
           reached(payload.partition, BigInt(payload.lastOffset));
-        });
-        teardown.push(stopWatchingBatches);
+        }),
+      ];
+      const start = async (): Promise<void> => {
+        await consumer.connect();
+        if (mode === 'bounded') {
+          remaining = new Map(await this.endOffsetsOnce());
+          if (closing) return;
+          if (remaining.size === 0) return subscriber.complete();
+          watchdog = this.watchBoundedRead(remaining, progress, fail);
+        }
+        if (closing) return;
+        await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
+        if (closing) return;
         await consumer.run({
           autoCommit: false,
           eachBatch: async ({ batch, heartbeat }) => {
@@ -122,14 +134,14 @@ export class KafkaSource {
       if (idleMs < config.stallTimeoutMs) return logger.warn(state, 'bounded read: no new records for a while');
       clearInterval(timer);
       logger.error(state, 'bounded read: stalled, giving up');
-      fail(new RunwatchError('SOURCE_FAILED', `bounded read of ${config.topic} stalled: no record for ${idleMs} ms with ${left.length} partition(s) short of their end offsets (${JSON.stringify(left)})`, { retriable: true }));
+      fail(new RunwatchError('SOURCE_FAILED', `bounded read of ${config.topic} stalled: no record for ${idleMs} ms with ${left.length} partition(s) short of their end offsets (${JSON.stringify(left)}); a sink that stopped accepting, or records deleted by retention under the read, stop a read like this`, { retriable: true }));
     }, checkEveryMs);
     timer.unref();
     return timer;
   }
 
   /** Group membership changes and consumer crashes, logged: they are what a stuck read is made of. */
-  private logGroupEvents(consumer: Consumer, progress: ReadProgress): () => void {
+  private logGroupEvents(consumer: Consumer, progress: ReadProgress, onFatal: (cause: unknown) => void): () => void {
     const { logger } = this.options;
     const removers = [
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
@@ -137,7 +149,12 @@ export class KafkaSource {
         logger.info({ groupId: event.payload.groupId, assignment: event.payload.memberAssignment, durationMs: event.payload.duration }, 'Kafka consumer joined its group');
       }),
       consumer.on(consumer.events.REBALANCING, (event) => logger.info({ groupId: event.payload.groupId, memberId: event.payload.memberId }, 'Kafka consumer group rebalancing')),
-      consumer.on(consumer.events.CRASH, (event) => logger.warn({ groupId: event.payload.groupId, error: String(event.payload.error), restart: event.payload.restart }, 'Kafka consumer crashed')),
+      consumer.on(consumer.events.CRASH, (event) => {
+        const { groupId, error, restart } = event.payload;
+        logger.warn({ groupId, error: String(error), restart }, restart ? 'Kafka consumer crashed, restarting' : 'Kafka consumer crashed and gave up');
+        // KafkaJS restarts itself after retriable errors; otherwise nothing would ever arrive again.
+        if (!restart) onFatal(error);
+      }),
     ];
     return () => removers.forEach((remove) => remove());
   }

@@ -43,7 +43,8 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     metrics,
     logger,
     ...(partitions === undefined ? {} : { partitions }),
-    ...(config.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: config.idleHeartbeatMs }),
+    // Processing-time hints only in live mode: a replay's verdicts must not depend on the wall clock.
+    ...(config.mode === 'live' && config.idleHeartbeatMs !== undefined ? { idleHeartbeatMs: config.idleHeartbeatMs } : {}),
     onProgress: (stats) => {
       latest = stats;
       logger.debug({ ...stats }, 'batch written');

@@ -42,17 +42,42 @@ async function inTransaction(topic: string, transactionalId: string, messages: {
 describe('KafkaSource bounded read (real broker)', () => {
   it('ends at the end offsets of a transactional topic, with every committed record and no aborted one', async () => {
     const topic = `source-test-${randomUUID()}`;
-    await ensureTopic(brokers, topic, 2);
+    await ensureTopic(brokers, topic, 3);
     const transactionalId = `tx-${randomUUID()}`;
     const committed = Array.from({ length: 40 }, (_, i) => ({ partition: i % 2, value: `committed-${i}` }));
     await inTransaction(topic, transactionalId, committed.slice(0, 20), 'commit');
     await inTransaction(topic, transactionalId, [{ partition: 0, value: 'aborted-0' }, { partition: 1, value: 'aborted-1' }], 'abort');
     await inTransaction(topic, transactionalId, committed.slice(20), 'commit');
+    // Partition 2 holds nothing but an aborted transaction: no batch of it ever reaches eachBatch.
+    await inTransaction(topic, transactionalId, [{ partition: 2, value: 'aborted-2' }], 'abort');
 
     const read = await readToEnd(topic);
 
     expect(read).toEqual(committed.map((m) => `${m.partition}:${m.value}`).sort());
   }, 120_000);
+
+  it('fails with SOURCE_FAILED, naming where each partition stands, when a read stops making progress', async () => {
+    // A sink that stops accepting holds the consumer back (afterBatch never settles): no progress.
+    const topic = `source-test-${randomUUID()}`;
+    await ensureTopic(brokers, topic, 1);
+    await inTransaction(topic, `tx-${randomUUID()}`, [{ partition: 0, value: 'committed-0' }, { partition: 0, value: 'committed-1' }], 'commit');
+    let releaseSink!: () => void;
+    const sinkStuck = new Promise<void>((resolve) => (releaseSink = resolve));
+    const source = new KafkaSource({
+      kafka: kafkaConfigSchema.parse({ brokers, topic, groupId: `source-test-${randomUUID()}`, stallTimeoutMs: 2_000 }),
+      logger: createLogger('silent'),
+      mode: 'bounded',
+      afterBatch: () => sinkStuck,
+    });
+    try {
+      const read = lastValueFrom(source.records$().pipe(toArray()));
+      await expect(read).rejects.toMatchObject({ code: 'SOURCE_FAILED', message: expect.stringContaining('stalled') });
+      await expect(read).rejects.toThrow(/"partition":0,"endOffset":"3","readUpTo":"-1"/);
+    } finally {
+      releaseSink(); // KafkaJS waits for the batch in progress before it disconnects
+      await source.close();
+    }
+  }, 60_000);
 
   it('ends at once, reading nothing, on a topic with no records', async () => {
     const topic = `source-test-${randomUUID()}`;

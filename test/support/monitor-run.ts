@@ -22,8 +22,8 @@ export async function replayTopic(brokers: string[], topic: string, groupId: str
       sink: { batchRows: 2_000, flushIntervalMs: 200 },
       mode: 'bounded',
     },
-    // info: when a replay misbehaves in CI, the source's end offsets, group joins and stall reports show why.
-    createLogger(),
+    // warn by default: stall reports and KafkaJS problems show in CI output; RUNWATCH_LOG_LEVEL=info adds end offsets and group joins.
+    createLogger(process.env.RUNWATCH_LOG_LEVEL || 'warn'),
   );
   return job.done;
 }
