@@ -4,6 +4,8 @@ import type { KafkaConfig } from '../config/config.js';
 import type { SourceRecord } from '../contract/event.js';
 import { RunwatchError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { OffsetContinuity, type SkippedOffsets } from './offset-continuity.js';
 
 /** Optional publisher-provided delivery timestamp, in epoch ms or ISO-8601 (header name). */
 export const DELIVERED_AT_HEADER = 'delivered_at';
@@ -18,6 +20,8 @@ export interface KafkaSourceOptions {
   readonly mode: 'bounded' | 'live';
   /** Awaited after each fetched batch: lets a slow sink hold the consumer back. */
   readonly afterBatch?: () => Promise<void>;
+  /** Counts offsets the read jumped over (runwatch_source_offsets_skipped_total). */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -28,7 +32,7 @@ export interface KafkaSourceOptions {
 export class KafkaSource {
   private readonly kafka: Kafka;
   private consumer: Consumer | undefined;
-  private endOffsetsAtStart: Map<number, bigint> | undefined;
+  private rangesAtStart: Map<number, PartitionRange> | undefined;
 
   constructor(private readonly options: KafkaSourceOptions) {
     this.kafka = new Kafka({
@@ -58,6 +62,7 @@ export class KafkaSource {
       let remaining: Map<number, bigint> | undefined;
       let watchdog: NodeJS.Timeout | undefined;
       const progress = new ReadProgress();
+      const continuity = new OffsetContinuity();
       const fail = (cause: unknown): void => {
         if (closing) return;
         closing = true;
@@ -79,18 +84,27 @@ export class KafkaSource {
         logger.info({ topic: config.topic }, 'reached the end offsets seen at start');
         subscriber.complete();
       };
+      /** Idempotent per batch: eachBatch checks before emitting; END_BATCH_PROCESS covers batches eachBatch never sees. */
+      const checkContinuity = (partition: number, firstOffset: string | null, last: bigint): void => {
+        const skipped = continuity.batch(partition, firstOffset === null ? null : BigInt(firstOffset), last);
+        if (skipped !== undefined) this.reportSkipped(skipped);
+      };
       // Listeners first: an unsubscribe during start-up must find everything it has to remove.
       const teardown = [
         this.logGroupEvents(consumer, progress, fail),
         consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          progress.read(payload.partition, BigInt(payload.lastOffset));
-          reached(payload.partition, BigInt(payload.lastOffset));
+          const last = BigInt(payload.lastOffset);
+          checkContinuity(payload.partition, payload.firstOffset, last);
+          progress.read(payload.partition, last);
+          reached(payload.partition, last);
         }),
       ];
       const start = async (): Promise<void> => {
         await consumer.connect();
         if (mode === 'bounded') {
-          remaining = new Map(await this.endOffsetsOnce());
+          const ranges = await this.rangesOnce();
+          remaining = new Map([...ranges].map(([partition, range]) => [partition, range.end]));
+          for (const [partition, range] of ranges) continuity.startsAt(partition, range.start);
           if (closing) return;
           if (remaining.size === 0) return subscriber.complete();
           watchdog = this.watchBoundedRead(remaining, progress, fail);
@@ -101,6 +115,7 @@ export class KafkaSource {
         await consumer.run({
           autoCommit: false,
           eachBatch: async ({ batch, heartbeat }) => {
+            checkContinuity(batch.partition, batch.firstOffset(), BigInt(batch.lastOffset()));
             for (const message of batch.messages) {
               subscriber.next(toSourceRecord(batch.topic, batch.partition, message));
             }
@@ -164,12 +179,21 @@ export class KafkaSource {
    * watermark waits for each of them, since KafkaJS may deliver one partition well ahead of another.
    */
   async boundedPartitions(): Promise<number[]> {
-    return [...(await this.endOffsetsOnce()).keys()].sort((a, b) => a - b);
+    return [...(await this.rangesOnce()).keys()].sort((a, b) => a - b);
   }
 
-  private async endOffsetsOnce(): Promise<Map<number, bigint>> {
-    this.endOffsetsAtStart ??= await this.endOffsets(this.options.kafka.topic);
-    return this.endOffsetsAtStart;
+  private async rangesOnce(): Promise<Map<number, PartitionRange>> {
+    this.rangesAtStart ??= await this.rangesToRead(this.options.kafka.topic);
+    return this.rangesAtStart;
+  }
+
+  private reportSkipped(skipped: SkippedOffsets): void {
+    const count = skipped.to - skipped.from + 1n;
+    this.options.metrics?.skippedOffsets.inc({ partition: String(skipped.partition) }, Number(count));
+    this.options.logger.warn(
+      { topic: this.options.kafka.topic, partition: skipped.partition, from: String(skipped.from), to: String(skipped.to), count: String(count) },
+      'Kafka source skipped offsets: records deleted by retention under the read, or compacted away; they were not judged',
+    );
   }
 
   /** Commits, per partition, the next offset to read (call only with offsets whose results are durable). */
@@ -184,14 +208,15 @@ export class KafkaSource {
   }
 
   /**
-   * Partitions that still have records for this group, mapped to their high watermark now.
-   * A partition whose committed offset already reached the end has nothing to wait for.
+   * Partitions that still have records for this group: where this group's read starts (its
+   * committed offset, else the earliest or the latest offset) and the end offset now. A partition
+   * whose committed offset already reached the end has nothing to wait for.
    *
    * The broker's answer is checked before it is trusted: a bounded read that believed "no
-   * partitions" or a negative offset would end at once having read nothing (seen under load in the
-   * test suite), so such an answer is asked again, and after a few tries the read fails loudly.
+   * partitions" or a negative offset would end at once having read nothing, so such an answer is
+   * asked again, and after a few tries the read fails loudly.
    */
-  private async endOffsets(topic: string): Promise<Map<number, bigint>> {
+  private async rangesToRead(topic: string): Promise<Map<number, PartitionRange>> {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
@@ -209,7 +234,11 @@ export class KafkaSource {
           { topic, groupId: this.options.kafka.groupId, attempt, partitionCount, partitions: answer.map((p) => ({ partition: p.partition, low: String(p.low), high: String(p.high), committed: String(p.committed) })) },
           consistent ? 'bounded read: end offsets at start' : 'bounded read: inconsistent end offsets, asking again',
         );
-        if (consistent) return new Map(answer.filter((p) => p.high > p.low && p.high > p.committed).map((p) => [p.partition, p.high]));
+        if (consistent) {
+          const fromBeginning = this.options.kafka.fromBeginning;
+          const ranges = answer.map((p) => ({ partition: p.partition, start: p.committed >= 0n ? p.committed : fromBeginning ? p.low : p.high, end: p.high }));
+          return new Map(ranges.filter((r) => r.end > r.start).map((r) => [r.partition, { start: r.start, end: r.end }]));
+        }
         if (attempt >= END_OFFSET_ATTEMPTS) {
           throw new RunwatchError('SOURCE_FAILED', `Kafka gave no consistent end offsets for topic ${topic} after ${attempt} tries (${partitionCount} partitions in metadata, ${answer.length} in the offsets answer)`, { retriable: true });
         }
@@ -222,6 +251,12 @@ export class KafkaSource {
 }
 
 const END_OFFSET_ATTEMPTS = 5;
+
+/** A partition's share of a bounded read: offsets [start, end). */
+interface PartitionRange {
+  readonly start: bigint;
+  readonly end: bigint;
+}
 
 /** Where a read stands: the last offset delivered per partition, and when anything last happened. */
 class ReadProgress {

@@ -8,6 +8,7 @@ export function createMetrics(registry: Registry = new Registry()) {
   return {
     registry,
     recordsConsumed: new Counter({ name: 'runwatch_records_consumed_total', help: 'Kafka records read from the source', registers: [registry] }),
+    skippedOffsets: new Counter({ name: 'runwatch_source_offsets_skipped_total', help: 'Offsets the Kafka source jumped over (deleted by retention under the read, or compacted away), by partition', labelNames: ['partition'] as const, registers: [registry] }),
     lifecycleEvents: new Counter({ name: 'runwatch_lifecycle_events_total', help: 'Normalized lifecycle events, by type and wire shape', labelNames: ['type', 'shape'] as const, registers: [registry] }),
     otherEvents: new Counter({ name: 'runwatch_other_events_total', help: 'Valid records of non-lifecycle types (tolerated, not checked)', labelNames: ['type'] as const, registers: [registry] }),
     deadLetters: new Counter({ name: 'runwatch_dead_letters_total', help: 'Records that could not be normalized, by reason class', labelNames: ['reason'] as const, registers: [registry] }),

@@ -30,7 +30,7 @@ export interface MonitorJob {
 export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, metrics: Metrics = createMetrics()): Promise<MonitorJob> {
   const client = createClickHouseClient(config.clickhouse);
   await migrate(client, config.clickhouse.database);
-  const source = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode });
+  const source = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
   const partitions = config.mode === 'bounded' ? await source.boundedPartitions() : undefined;
   const sink = new ClickHouseSink(client, { database: config.clickhouse.database, logger, metrics });
   const started = Date.now();

@@ -6,13 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
-import { lastValueFrom, toArray } from 'rxjs';
+import { firstValueFrom, filter, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, inject, it } from 'vitest';
 import { kafkaConfigSchema } from '../../src/config/config.js';
 import { KafkaSource } from '../../src/consumers/kafka-source.js';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { RunwatchError } from '../../src/errors.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 
 const brokers = inject('kafkaBrokers');
 const kafka = new Kafka({ clientId: 'runwatch-source-test', brokers, logLevel: logLevel.WARN });
@@ -39,7 +40,7 @@ async function inTransaction(topic: string, transactionalId: string, messages: {
   }
 }
 
-describe('KafkaSource bounded read (real broker)', () => {
+describe('KafkaSource (real broker)', () => {
   it('ends at the end offsets of a transactional topic, with every committed record and no aborted one', async () => {
     const topic = `source-test-${randomUUID()}`;
     await ensureTopic(brokers, topic, 3);
@@ -111,4 +112,40 @@ describe('KafkaSource bounded read (real broker)', () => {
       await admin.disconnect();
     }
   });
+
+  it('counts and reports records deleted under a read (KafkaJS jumps to the earliest offset left)', async () => {
+    const topic = `source-test-${randomUUID()}`;
+    await ensureTopic(brokers, topic, 1);
+    const producer = kafka.producer();
+    const admin = kafka.admin();
+    await Promise.all([producer.connect(), admin.connect()]);
+    const send = (from: number, to: number) => producer.send({ topic, messages: Array.from({ length: to - from }, (_, i) => ({ partition: 0, value: `r${from + i}` })) });
+    await send(0, 10);
+    await admin.fetchTopicMetadata({ topics: [topic] }); // deleteTopicRecords needs it cached
+    let deleted = false;
+    const metrics = createMetrics();
+    const source = new KafkaSource({
+      kafka: kafkaConfigSchema.parse({ brokers, topic, groupId: `source-test-${randomUUID()}` }),
+      logger: createLogger('silent'),
+      mode: 'live',
+      metrics,
+      // After the first batch (offsets 0-9): ten more records, then retention-like deletion of all before offset 15.
+      afterBatch: async () => {
+        if (deleted) return;
+        deleted = true;
+        await send(10, 20);
+        await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '15' }] });
+      },
+    });
+    try {
+      const seen: string[] = [];
+      await firstValueFrom(source.records$().pipe(filter((r) => seen.push(`${r.offset}:${r.value?.toString() ?? ''}`) > 0 && r.offset === 19)));
+      expect(seen).toEqual([...Array.from({ length: 10 }, (_, i) => `${i}:r${i}`), '15:r15', '16:r16', '17:r17', '18:r18', '19:r19']);
+      const skipped = await metrics.skippedOffsets.get();
+      expect(skipped.values).toEqual([{ labels: { partition: '0' }, value: 5 }]);
+    } finally {
+      await source.close();
+      await Promise.all([producer.disconnect(), admin.disconnect()]);
+    }
+  }, 60_000);
 });
