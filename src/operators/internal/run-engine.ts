@@ -278,10 +278,13 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         return slot;
       };
 
-      /** An in-order event of a run already judged: after its completion, or after its deadline. */
+      /**
+       * An in-order event of a run already judged: after its completion, or after its deadline.
+       * Order rules are done with the run; the per-event checks (content, latency, isolation) are not.
+       */
       const afterClose = (closed: ClosedRun, event: AgentEvent): void => {
+        const slot = standInFor(closed, event);
         if (closed.completedAtMs !== undefined && event.emittedAtMs > closed.completedAtMs) {
-          const slot = standInFor(closed, event);
           out.violation(slot, {
             rule: 'event_after_completion',
             severity: 'CRITICAL',
@@ -290,10 +293,11 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
             eventTimeMs: event.emittedAtMs,
             event,
           });
-          table.release(slot);
-          return;
+        } else {
+          reportLate(event, 'closed', closed, false);
         }
-        reportLate(event, 'closed', closed, false);
+        for (const rule of lateRules) rule.onLateEvent?.(event, slot, out);
+        table.release(slot);
       };
 
       const reportLate = (event: AgentEvent, runState: 'open' | 'closed' | 'unknown', closed: ClosedRun | undefined, couldRetract: boolean): void => {

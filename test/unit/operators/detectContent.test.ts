@@ -150,6 +150,21 @@ describe('detectContent', () => {
     });
   });
 
+  it('still checks the content of an event that comes after its run was judged (deadline passed, or after completion)', async () => {
+    // SMALL_CONTRACT: the run deadline is 30. No watermark: both events come in event-time order, not late,
+    // after r2 closed at its completion (5) and r1 at its deadline (30).
+    const afterDeadline = agentEvent('agent_thinking', 'r1', 40, { body: { reasoning: '' } });
+    const afterCompletion = agentEvent('agent_thinking', 'r2', 9, { body: { reasoning: ' ' } });
+    const verdicts: Verdict[] = await replay(
+      [ev(good('agent_started', 'r1', 0)), ev(good('agent_started', 'r2', 1)), ev(good('agent_completed', 'r2', 5)), ev(afterCompletion), ev(afterDeadline)],
+      detectContent(SMALL_CONTRACT),
+    );
+    expect(verdicts.filter((v) => v.kind === 'violation' && v.violation.rule === 'content_invalid')).toEqual([
+      violation({ rule: 'content_invalid', subject: 'reasoning', runId: 'r2', eventTimeMs: 9 }),
+      violation({ rule: 'content_invalid', subject: 'reasoning', runId: 'r1', eventTimeMs: 40 }),
+    ]);
+  });
+
   it('still checks the content of a late event (content needs no ordering)', async () => {
     const s = good('agent_started', 'r1', 0);
     const late = agentEvent('agent_thinking', 'r1', 1, { body: { reasoning: '' } });
