@@ -99,8 +99,12 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
         }
         checkEvent(event, slot, owner, out);
       },
+      // Late, suspicious or after-judgement events: the slot is the open run or a stand-in whose
+      // owner may be only a thread id (emitter paths); the thread's learned owner is the user then.
       onLateEvent: (event, slot, out) => {
-        const owner = facts.ownerOf(slot);
+        const thread = facts.threadIdOf(slot) ?? event.threadId;
+        let owner = facts.ownerOf(slot);
+        if (owner !== undefined && owner === thread) owner = threadOwners.ownerOf(thread);
         if (owner !== undefined) checkEvent(event, slot, owner, out);
       },
       onWatermark: (watermarkMs) => {

@@ -343,6 +343,8 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
 
       // A suspicious event arrives outside event-time order, so it is judged on its own: attaching it
       // to whatever state its run happens to be in would make the verdict depend on arrival order.
+      // Nor do the per-event checks run on it: isolation needs the run's state at a place in time,
+      // and checking at arrival would make the verdict depend on how partitions interleaved.
       const onSuspicious = (event: AgentEvent): void => {
         const slot = detachedSlot(event);
         out.violation(slot, {

@@ -196,6 +196,25 @@ describe('detectContamination', () => {
     expect(verdicts).toEqual(expect.arrayContaining([lateEvent(lateLeak, 5, 'open'), violation({ rule: 'cross_user_contamination', subject: 'content', runId: 'run_bob_1', eventTimeMs: 2 })]));
   });
 
+  it('still scans an event that comes after its run was judged (its deadline passed), in event-time order', async () => {
+    const aliceStart = asUser(ALICE, 'agent_started', 'run_alice_1', 0);
+    const bobStart = asUser(BOB, 'agent_started', 'run_bob_1', 1);
+    // Emitter path (user_id == thread_id): the owner is the one Bob's run was judged with.
+    const afterDeadline = viaEmitter(BOB.thread, 'agent_thinking', 'run_bob_1', 40, { reasoning: 'Copying thread_alice' });
+    const verdicts = await replay([ev(aliceStart), ev(bobStart), ev(afterDeadline)], detectContamination(SMALL_CONTRACT));
+    expect(verdicts.filter((v) => v.kind === 'violation' && v.violation.rule === 'cross_user_contamination')).toEqual([
+      violation({ subject: 'content', runId: 'run_bob_1', userId: BOB.user, threadId: BOB.thread, eventTimeMs: 40 }),
+    ]);
+  });
+
+  it('does not flag a user’s own id in a judged emitter-path run: the thread’s owner is the user, not the thread id', async () => {
+    const bobFirstRun = asUser(BOB, 'agent_started', 'run_bob_1', 0); // teaches thread_bob -> user_bob
+    const bobSecondRun = viaEmitter(BOB.thread, 'agent_thinking', 'run_bob_2', 1, { reasoning: 'fine' }); // names no user
+    const afterDeadline = viaEmitter(BOB.thread, 'agent_thinking', 'run_bob_2', 40, { reasoning: 'Answering user_bob' });
+    const verdicts = await replay([ev(bobFirstRun), ev(bobSecondRun), ev(afterDeadline)], detectContamination(SMALL_CONTRACT));
+    expect(verdicts.filter((v) => v.kind === 'violation')).toEqual([]);
+  });
+
   it('propagates errors and releases the source', () => {
     const start = asUser(ALICE, 'agent_started', 'run_alice_1', 0);
     const misaddressed = agentEvent('tool_executing', 'run_alice_1', 1, { userId: 'user_bob', threadId: undefined });
