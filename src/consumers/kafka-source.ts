@@ -221,11 +221,14 @@ export class KafkaSource {
     await admin.connect();
     try {
       for (let attempt = 1; ; attempt += 1) {
-        const [offsets, committedAnswer, metadata] = await Promise.all([
+        const requests = [
           admin.fetchTopicOffsets(topic),
           admin.fetchOffsets({ groupId: this.options.kafka.groupId, topics: [topic] }),
           admin.fetchTopicMetadata({ topics: [topic] }),
-        ]);
+        ] as const;
+        // Let every request finish before a failure disconnects the admin client under the others.
+        await Promise.allSettled(requests);
+        const [offsets, committedAnswer, metadata] = await Promise.all(requests);
         const partitionCount = metadata.topics[0]?.partitions.length ?? 0;
         const committedOf = new Map((committedAnswer[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
         const answer = offsets.map((p) => ({ partition: p.partition, low: BigInt(p.low), high: BigInt(p.high), committed: committedOf.get(p.partition) ?? -1n }));
