@@ -34,6 +34,7 @@ export const FAULT_CLASSES = [
   'contamination_user',
   'contamination_content',
   'suspicious_timestamp',
+  'late_replay',
 ] as const;
 
 export type FaultClass = (typeof FAULT_CLASSES)[number];
@@ -43,7 +44,17 @@ export type InjectedFault = FaultClass | 'missing_event';
 
 const weight = z.number().nonnegative().default(0);
 
-/** Relative weights of the fault classes; omitted keys in a given mix weigh 0. */
+/**
+ * Late replays are opt-in. Their labels assume the partitions are read in publish order (as the
+ * in-process accuracy test does): whether a record is behind the watermark depends on how far
+ * apart a consumer reads the partitions, and a Kafka consumer may read one a whole fetch ahead.
+ */
+const DEFAULT_FAULT_MIX = Object.fromEntries(FAULT_CLASSES.map((c) => [c, c === 'late_replay' ? 0 : 1])) as Record<FaultClass, number>;
+
+/** Every class, late replays included. */
+export const EVERY_FAULT_CLASS = Object.fromEntries(FAULT_CLASSES.map((c) => [c, 1])) as Record<FaultClass, number>;
+
+/** Relative weights of the fault classes; omitted keys in a given mix weigh 0. Default: every class but late_replay, weight 1. */
 export const faultMixSchema = z
   .object({
     out_of_order: weight,
@@ -60,10 +71,23 @@ export const faultMixSchema = z
     contamination_user: weight,
     contamination_content: weight,
     suspicious_timestamp: weight,
+    late_replay: weight,
   })
-  .default(Object.fromEntries(FAULT_CLASSES.map((c) => [c, 1])) as Record<FaultClass, number>);
+  .default(DEFAULT_FAULT_MIX);
 
 export type FaultMix = z.output<typeof faultMixSchema>;
+
+/** A record the chain must count as late (behind the watermark on arrival). */
+export interface ExpectedLateEvent {
+  readonly runId: string;
+  readonly type: LifecycleType;
+}
+
+/** What a late event must do to the missing_events verdict of its judged run. */
+export interface ExpectedRevision {
+  readonly runId: string;
+  readonly action: 'confirmed' | 'retracted';
+}
 
 /** One violation the detector chain must report. `subject` is the verdict's subject, always given. */
 export interface ExpectedViolation {
@@ -92,6 +116,14 @@ export const INJECTED = {
   longRunGapMs: { min: 750, max: 950 },
   /** Redeliveries and trailing events come this long after the original. */
   redeliveryDelayMs: { min: 100, max: 800 },
+  /**
+   * A late recovery replay is delivered this long after its run closed (event time). At least the
+   * 3 s out-of-orderness bound plus 12 s, so it is late in every legal interleaving that keeps
+   * partitions within a few seconds of each other; at most 30 s - 7 s, because a judged run is
+   * remembered for one run deadline (30 s) of event time and only then can a late event revise
+   * its verdict.
+   */
+  lateReplayAfterCloseMs: { min: 15_000, max: 23_000 },
   /** How far the clock of a suspicious replay is off (more than the 1 h skew). */
   clockSkewMs: { min: 3_600_000 + 60_000, max: 3_600_000 + 1_800_000 },
 } as const;

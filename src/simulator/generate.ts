@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { LIFECYCLE_TYPES, type LifecycleType } from '../contract/event.js';
+import { REFERENCE_RUN_CONTRACT, severityOf } from '../contract/run-contract.js';
 import type { RuleId } from '../contract/verdict.js';
 import {
   CONTENT_FAULTS,
@@ -20,6 +21,8 @@ import {
   timingLabels,
   timingModelled,
   wireEmittedMs,
+  type ExpectedLateEvent,
+  type ExpectedRevision,
   type ExpectedViolation,
   type FaultClass,
   type InjectedFault,
@@ -39,7 +42,7 @@ import {
   type SimToolCall,
 } from './wire-encoders.js';
 
-export { FAULT_CLASSES, type ExpectedViolation, type FaultClass, type InjectedFault } from './faults.js';
+export { FAULT_CLASSES, type ExpectedLateEvent, type ExpectedRevision, type ExpectedViolation, type FaultClass, type InjectedFault } from './faults.js';
 
 /** Fixed event-time origin so that default output never depends on when it is generated. */
 export const DEFAULT_START_TIME_MS = Date.UTC(2025, 8, 18, 12, 0, 0);
@@ -85,7 +88,8 @@ export const trafficOptionsSchema = z
      * cannot be injected into the run drawn for it (the isolation classes need another user who
      * was active 15 s to 5 min earlier, or at least two users) is replaced by a class of the mix
      * that can, duplicate_delivery if none can. Some classes override the run's shape: unpaired_tool
-     * uses at least 2 tool pairs, run_duration_warning 5-6 pairs with 750-950 ms gaps.
+     * uses at least 2 tool pairs, run_duration_warning 5-6 pairs with 750-950 ms gaps, late_replay
+     * exactly one pair.
      */
     faultMix: faultMixSchema,
     /** Heartbeat/connection records, as a fraction of the lifecycle record count. */
@@ -146,7 +150,14 @@ export interface SimulatedTraffic {
   /** Sorted by delivery time (stable: ties keep generation order). */
   readonly records: SimRecord[];
   readonly expected: {
+    /** The runs of the missing-event class (`missingEventFraction`), with the type each lost. */
     readonly missingEventRuns: MissingEventRun[];
+    /**
+     * Every run the chain must judge incomplete (a missing_events or run_never_started verdict):
+     * the missing-event runs and the late_replay runs, which lose their thinking (a late replay
+     * may then revise the verdict, it never removes it). In generation order.
+     */
+    readonly incompleteRuns: MissingEventRun[];
     /** Every injected fault, missing-event runs included, in run order. */
     readonly faultRuns: FaultRun[];
     /**
@@ -156,6 +167,13 @@ export interface SimulatedTraffic {
      * to any run, and they are listed too.
      */
     readonly violations: ExpectedViolation[];
+    /**
+     * Records the chain must count as late (late_replay faults): exactly these, as a multiset of
+     * (run, type). Every other record arrives within the out-of-orderness bound.
+     */
+    readonly lateEvents: ExpectedLateEvent[];
+    /** What those late records must do to the missing_events verdicts of their judged runs. */
+    readonly revisions: ExpectedRevision[];
     /** Expected violations per rule (rules with none omitted). */
     readonly violationCounts: Partial<Record<RuleId, number>>;
     /**
@@ -327,8 +345,34 @@ interface RunLabels {
   readonly runId: string;
   readonly labels: Label[];
   readonly pending: PendingLabel[];
-  readonly fault: Omit<FaultRun, 'violations'> | undefined;
+  fault: Omit<FaultRun, 'violations'> | undefined;
 }
+
+/**
+ * A recovery replay that arrives long after its run was judged (late_replay). It is sent, with its
+ * labels, only if enough other traffic is delivered between the run's close and its arrival for
+ * the watermark to have passed the close on every partition (see LATE_REPLAY_MIN_TRAFFIC).
+ */
+interface LateReplay {
+  readonly run: RunLabels;
+  readonly record: SimRecord;
+  /** Normalized event time of the replayed event, and of the run's close (its agent_completed). */
+  readonly emittedAtMs: number;
+  readonly closedAtMs: number;
+  readonly type: LifecycleType;
+  readonly revision: ExpectedRevision['action'];
+}
+
+/**
+ * Records delivered after the watermark could pass a late replay's run close and before the replay
+ * itself. With records keyed by thousands of threads, 400 records leave no partition of a topic of
+ * up to a dozen without one (odds of one empty: about 12 * (11/12)^400, under 1e-13).
+ */
+const LATE_REPLAY_MIN_TRAFFIC = 400;
+/** The 3 s out-of-orderness bound the labels assume, plus one 50 ms watermark step and some room. */
+const WATERMARK_LAG_MS = 3_100;
+/** The traffic counted for a late replay ends this long before it: partitions may lag each other by as much. */
+const PARTITION_SKEW_ALLOWANCE_MS = 5_000;
 
 /** What every event of one run shares. */
 interface RunContext {
@@ -458,7 +502,9 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
 
   const records: SimRecord[] = [];
   const missingEventRuns: MissingEventRun[] = [];
+  const incompleteRuns: MissingEventRun[] = [];
   const labelled: RunLabels[] = [];
+  const lateReplays: LateReplay[] = [];
   let labelsExact = true;
   let runStartOffset = 0;
   let lastDeliveryMs = options.startTimeMs;
@@ -475,7 +521,10 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     const agent = rng.pick(AGENTS);
     const task = rng.pick(agent.tasks);
     const dropped = droppedRuns.get(r);
-    if (dropped) missingEventRuns.push({ runId, userId: owner.userId, threadId, missing: [dropped] });
+    if (dropped) {
+      missingEventRuns.push({ runId, userId: owner.userId, threadId, missing: [dropped] });
+      incompleteRuns.push({ runId, userId: owner.userId, threadId, missing: [dropped] });
+    }
 
     let fault = faultedRuns.get(r);
     let mentionId: string | undefined;
@@ -493,7 +542,9 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     const pairs =
       fault === 'run_duration_warning'
         ? rng.int(INJECTED.longRunPairs.min, INJECTED.longRunPairs.max)
-        : Math.max(rng.int(options.pairRepeats.min, options.pairRepeats.max), fault === 'unpaired_tool' ? 2 : 1);
+        : fault === 'late_replay'
+          ? 1
+          : Math.max(rng.int(options.pairRepeats.min, options.pairRepeats.max), fault === 'unpaired_tool' ? 2 : 1);
     const plan: LifecycleType[] = ['agent_started'];
     for (let i = 0; i < pairs; i++) plan.push('agent_thinking', 'tool_executing', 'tool_completed');
     plan.push('agent_completed');
@@ -553,6 +604,7 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     for (const p of planned) p.body = encodeLifecycle(p.sim, p.shape);
 
     const extras: ExtraRecord[] = [];
+    let replayed: { readonly event: PlannedEvent; readonly revision: ExpectedRevision['action'] } | undefined;
     if (fault === 'content_invalid') {
       const spec = rng.pick(CONTENT_FAULTS);
       spec.apply(rng.pick(planned.filter((p) => p.sim.type === spec.type)).body);
@@ -598,6 +650,15 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
       extras.push({ body, deliveredAtMs: deliveredAt(original) + rng.int(INJECTED.redeliveryDelayMs.min, INJECTED.redeliveryDelayMs.max), emittedAtMs: undefined });
       variant = original.sim.type;
       labels.push({ rule: 'suspicious_timestamp', severity: 'WARNING', subject: 'timestamp' });
+    } else if (fault === 'late_replay') {
+      // The run's one agent_thinking never reached the user (the send failed), so the run is judged
+      // without it. Long after, a recovery replay arrives: of that thinking (the missing_events
+      // verdict is retracted) or of an event that was delivered (the verdict is confirmed).
+      const [lost] = planned.splice(1, 1) as [PlannedEvent];
+      labels.push({ rule: 'missing_events', severity: 'CRITICAL', subject: 'agent_thinking' });
+      replayed = rng.chance(0.5) ? { event: lost, revision: 'retracted' } : { event: rng.pick(planned), revision: 'confirmed' };
+      incompleteRuns.push({ runId, userId: owner.userId, threadId, missing: ['agent_thinking'] });
+      variant = replayed.revision === 'retracted' ? 'retracts' : `confirms:${replayed.event.sim.type}`;
     }
 
     if (dropped === 'agent_started') {
@@ -635,6 +696,19 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     }
     const lastEmitted = timed.at(-1)?.emittedAtMs;
     if (lastEmitted !== undefined && lastEmitted > inputEndMs) inputEndMs = lastEmitted;
+    if (replayed !== undefined && lastEmitted !== undefined) {
+      const { event, revision } = replayed;
+      const deliveredAtMs = Math.ceil(lastEmitted) + rng.int(INJECTED.lateReplayAfterCloseMs.min, INJECTED.lateReplayAfterCloseMs.max);
+      const value = JSON.stringify(asRecoveryReplay(event.body, rng.pick(RECOVERY_FAILURES)));
+      lateReplays.push({
+        run: labelled.at(-1) as RunLabels,
+        record: { key: threadId, value, timestampMs: deliveredAtMs },
+        emittedAtMs: wireEmittedMs(event.sim.emittedAtMs, event.shape),
+        closedAtMs: lastEmitted,
+        type: event.sim.type,
+        revision,
+      });
+    }
 
     if (fault !== 'contamination_thread') {
       let past = pastRunsByUser.get(owner.userId);
@@ -644,6 +718,31 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
       if (starts === undefined) pastStartsByThread.set(threadId, (starts = []));
       starts.push(startMs);
     }
+  }
+
+  // A late replay is sent only where later traffic moves the watermark past its run's close on every
+  // partition before it arrives (not near the end of the input): it is then late, and its run judged
+  // and still remembered. Else the run stays a run that lost its thinking.
+  const lateEvents: ExpectedLateEvent[] = [];
+  const revisions: ExpectedRevision[] = [];
+  const deliveries = records.map((r) => r.timestampMs).sort((a, b) => a - b);
+  const deliveredUpTo = (ms: number): number => lastAtOrBefore(deliveries, ms, (d) => d) + 1;
+  for (const replay of lateReplays) {
+    // Delivered from here on, a record was emitted after the close + the out-of-orderness bound + a watermark step.
+    const from = replay.closedAtMs + WATERMARK_LAG_MS + options.latencyMs.max;
+    const traffic = deliveredUpTo(replay.record.timestampMs - PARTITION_SKEW_ALLOWANCE_MS) - deliveredUpTo(from);
+    const fault = replay.run.fault as NonNullable<RunLabels['fault']>;
+    if (traffic < LATE_REPLAY_MIN_TRAFFIC) {
+      replay.run.fault = { ...fault, variant: `${fault.variant}:not_sent` };
+      continue;
+    }
+    records.push(replay.record);
+    if (replay.record.timestampMs > lastDeliveryMs) lastDeliveryMs = replay.record.timestampMs;
+    // Checked like any late event: its delivery latency is the time it spent failed and queued.
+    const latency = severityOf(replay.record.timestampMs - replay.emittedAtMs, REFERENCE_RUN_CONTRACT.thresholds.deliveryLatencyMs);
+    if (latency !== undefined) replay.run.labels.push({ rule: 'delivery_latency', severity: latency, subject: replay.type });
+    lateEvents.push({ runId: replay.run.runId, type: replay.type });
+    revisions.push({ runId: replay.run.runId, action: replay.revision });
   }
 
   // Timer verdicts (silence, deadline of an unfinished run) fire only if event time passes them.
@@ -679,7 +778,7 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
   return {
     options,
     records,
-    expected: { missingEventRuns, faultRuns, violations, violationCounts, labelsExact, malformedRecords, serverMessages, runs: options.runs, lifecycleEvents },
+    expected: { missingEventRuns, incompleteRuns, faultRuns, violations, lateEvents, revisions, violationCounts, labelsExact, malformedRecords, serverMessages, runs: options.runs, lifecycleEvents },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { ExpectedViolation } from './faults.js';
+import type { ExpectedLateEvent, ExpectedRevision, ExpectedViolation } from './faults.js';
 
 export interface FoundViolation {
   readonly runId: string;
@@ -17,16 +17,13 @@ export interface Score {
   readonly examples: { readonly unexpected: string[]; readonly missed: string[] };
 }
 
-const keyOf = (v: FoundViolation): string => `${v.runId}|${v.rule}|${v.severity}|${v.subject}`;
-
-/** Compares found violations with the simulator's labels as multisets of (run, rule, severity, subject). */
-export function scoreViolations(found: readonly FoundViolation[], expected: readonly ExpectedViolation[]): Score {
+/** Compares two multisets of keys: what was found against what was expected. */
+export function scoreKeys(found: readonly string[], expected: readonly string[]): Score {
   const pending = new Map<string, number>();
-  for (const e of expected) pending.set(keyOf(e), (pending.get(keyOf(e)) ?? 0) + 1);
+  for (const key of expected) pending.set(key, (pending.get(key) ?? 0) + 1);
   let truePositives = 0;
   const unexpected: string[] = [];
-  for (const f of found) {
-    const key = keyOf(f);
+  for (const key of found) {
     const left = pending.get(key) ?? 0;
     if (left > 0) {
       truePositives += 1;
@@ -42,4 +39,23 @@ export function scoreViolations(found: readonly FoundViolation[], expected: read
     recall: expected.length === 0 ? 1 : truePositives / expected.length,
     examples: { unexpected: unexpected.slice(0, 5), missed: missed.slice(0, 5) },
   };
+}
+
+const violationKey = (v: FoundViolation): string => `${v.runId}|${v.rule}|${v.severity}|${v.subject}`;
+
+/** Compares found violations with the simulator's labels as multisets of (run, rule, severity, subject). */
+export function scoreViolations(found: readonly FoundViolation[], expected: readonly ExpectedViolation[]): Score {
+  return scoreKeys(found.map(violationKey), expected.map(violationKey));
+}
+
+/** Late events as multisets of (run, type). */
+export function scoreLateEvents(found: readonly ExpectedLateEvent[], expected: readonly ExpectedLateEvent[]): Score {
+  const key = (e: ExpectedLateEvent): string => `${e.runId}|${e.type}`;
+  return scoreKeys(found.map(key), expected.map(key));
+}
+
+/** Revisions of missing_events verdicts as multisets of (run, action). */
+export function scoreRevisions(found: readonly ExpectedRevision[], expected: readonly ExpectedRevision[]): Score {
+  const key = (r: ExpectedRevision): string => `${r.runId}|${r.action}`;
+  return scoreKeys(found.map(key), expected.map(key));
 }

@@ -60,9 +60,9 @@ describe('the pipeline, end to end through Kafka and ClickHouse', () => {
   it('reports exactly the injected incomplete runs, with owner, thread and what was missing', async () => {
     const rows = await queryRows(client, `SELECT violation_id, run_id, user_id, thread_id, missing, severity, source_offsets FROM runwatch_e2e.violations FINAL WHERE rule = 'missing_events' ORDER BY run_id`, violationRow);
     // A run without agent_started is reported as run_never_started (sequence rule) instead.
-    const expected = traffic.expected.missingEventRuns.filter((r) => !r.missing.includes('agent_started')).sort((a, b) => (a.runId < b.runId ? -1 : 1));
+    const expected = traffic.expected.incompleteRuns.filter((r) => !r.missing.includes('agent_started')).sort((a, b) => (a.runId < b.runId ? -1 : 1));
     const neverStarted = await queryRows(client, `SELECT run_id FROM runwatch_e2e.violations FINAL WHERE rule = 'run_never_started' ORDER BY run_id`, z.object({ run_id: z.string() }));
-    expect(neverStarted.map((r) => r.run_id)).toEqual(traffic.expected.missingEventRuns.filter((r) => r.missing.includes('agent_started')).map((r) => r.runId).sort());
+    expect(neverStarted.map((r) => r.run_id)).toEqual(traffic.expected.incompleteRuns.filter((r) => r.missing.includes('agent_started')).map((r) => r.runId).sort());
     expect(rows.map((r) => r.run_id)).toEqual(expected.map((r) => r.runId));
     for (const [i, row] of rows.entries()) {
       const want = expected[i]!;

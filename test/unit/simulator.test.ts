@@ -4,6 +4,7 @@ import type { Producer } from 'kafkajs';
 import { LIFECYCLE_TYPES, type LifecycleType, type SourceRecord } from '../../src/contract/event.js';
 import { normalizeRecord } from '../../src/contract/normalize.js';
 import { CONTENT_FAULTS } from '../../src/simulator/faults.js';
+import { EVERY_FAULT_CLASS } from '../../src/simulator/faults.js';
 import { FAULT_CLASSES, generateTraffic, trafficOptionsSchema, type FaultRun, type SimRecord, type SimulatedTraffic, type TrafficOptions } from '../../src/simulator/generate.js';
 import { createRng } from '../../src/simulator/random.js';
 import { publishTraffic } from '../../src/simulator/publish.js';
@@ -102,7 +103,7 @@ describe('createRng', () => {
 });
 
 describe('generateTraffic', () => {
-  const traffic = generateTraffic({ seed: 5, runs: 2000 });
+  const traffic = generateTraffic({ seed: 5, runs: 2000, faultMix: EVERY_FAULT_CLASS });
   // Without the faults of faultFraction (the missing-event runs stay): the plain wire contract.
   const clean = generateTraffic({ seed: 5, runs: 2000, faultFraction: 0 });
 
@@ -114,15 +115,19 @@ describe('generateTraffic', () => {
   });
 
   it('reports exactly the runs that lack a lifecycle type', () => {
+    // Recovery replays left out: a late one does not make its run complete (its verdict stands, revised).
     const recomputed = [...runsOf(traffic)]
       .map(([runId, run]) => {
-        const seen = new Set(run.events.map((e) => e.type));
+        const seen = new Set(run.events.filter((e) => e.body['recovered'] !== true).map((e) => e.type));
         return { runId, userId: [...run.users][0], threadId: [...run.threadKeys][0], missing: LIFECYCLE_TYPES.filter((t) => !seen.has(t)) };
       })
       .filter((r) => r.missing.length > 0);
     const byRun = (a: { runId: string }, b: { runId: string }) => a.runId.localeCompare(b.runId);
-    expect(recomputed.sort(byRun)).toEqual([...traffic.expected.missingEventRuns].sort(byRun));
+    expect(recomputed.sort(byRun)).toEqual([...traffic.expected.incompleteRuns].sort(byRun));
     expect(traffic.expected.missingEventRuns).toHaveLength(100); // 5% of 2000, exactly
+    const lateReplayRuns = traffic.expected.faultRuns.filter((f) => f.fault === 'late_replay').map((f) => f.runId);
+    expect(lateReplayRuns.length).toBeGreaterThan(0);
+    expect(traffic.expected.incompleteRuns.map((r) => r.runId).sort()).toEqual([...traffic.expected.missingEventRuns.map((r) => r.runId), ...lateReplayRuns].sort());
     // Dropped types are drawn over all five lifecycle types.
     expect(new Set(traffic.expected.missingEventRuns.flatMap((r) => r.missing))).toEqual(new Set(LIFECYCLE_TYPES));
   });
@@ -181,7 +186,7 @@ describe('generateTraffic', () => {
     const rules = new Set(clean.expected.violations.map((v) => v.rule));
     for (const rule of rules) expect(['event_gap', 'missing_events', 'run_duration', 'run_never_started', 'unpaired_tool']).toContain(rule);
     const none = generateTraffic({ seed: 5, runs: 2000, faultFraction: 0, missingEventFraction: 0 });
-    expect(none.expected).toMatchObject({ violations: [], faultRuns: [], violationCounts: {}, labelsExact: true });
+    expect(none.expected).toMatchObject({ violations: [], faultRuns: [], incompleteRuns: [], lateEvents: [], revisions: [], violationCounts: {}, labelsExact: true });
   });
 
   it('emits the "reasoning" wire-type bug on some thinking events', () => {
@@ -210,7 +215,7 @@ describe('generateTraffic', () => {
     expect(() => generateTraffic({ latencyMs: { min: 0, max: 5 } })).toThrow();
     expect(() => generateTraffic({ faultFraction: 0.1, faultMix: {} })).toThrow(/faultMix/);
     expect(generateTraffic({ runs: 10, faultFraction: 0, faultMix: {}, missingEventFraction: 0 }).expected.faultRuns).toEqual([]);
-    expect(trafficOptionsSchema.parse({}).faultMix).toEqual(Object.fromEntries(FAULT_CLASSES.map((c) => [c, 1])));
+    expect(trafficOptionsSchema.parse({}).faultMix).toEqual(Object.fromEntries(FAULT_CLASSES.map((c) => [c, c === 'late_replay' ? 0 : 1])));
     expect(trafficOptionsSchema.parse({}).startTimeMs).toBe(Date.UTC(2025, 8, 18, 12));
   });
 });
@@ -376,11 +381,28 @@ function checkFaultOnWire(f: FaultRun, run: RunView, ids: Map<string, string>): 
     case 'suspicious_timestamp':
       expect(byTime.filter((e) => e.deliveredMs - e.emittedMs > 3_600_000), ctx).toHaveLength(1);
       return;
+    case 'late_replay': {
+      // One pair, its thinking lost; then (unless too near the end of the input) one recovery
+      // replay delivered 15-23 s after the run's completion.
+      expect(types, ctx).toEqual(['agent_started', 'tool_executing', 'tool_completed', 'agent_completed']);
+      const replays = byTime.filter((e) => e.body['recovered'] === true);
+      if (f.variant.endsWith(':not_sent')) {
+        expect(replays, ctx).toHaveLength(0);
+        return;
+      }
+      expect(replays, ctx).toHaveLength(1);
+      const replay = replays[0]!;
+      expect(replay.type, ctx).toBe(f.variant === 'retracts' ? 'agent_thinking' : f.variant.slice('confirms:'.length));
+      const afterClose = replay.deliveredMs - (normal.at(-1)?.emittedMs ?? 0);
+      expect(afterClose, ctx).toBeGreaterThanOrEqual(15_000 - 1);
+      expect(afterClose, ctx).toBeLessThanOrEqual(23_000 + 1);
+      return;
+    }
   }
 }
 
 describe('generateTraffic fault injection', () => {
-  const traffic = generateTraffic({ seed: 11, runs: 6000, meanRunStartSpacingMs: 20, faultFraction: 0.4 });
+  const traffic = generateTraffic({ seed: 11, runs: 6000, meanRunStartSpacingMs: 20, faultFraction: 0.4, faultMix: EVERY_FAULT_CLASS });
   const runs = runsOf(traffic);
 
   it('injects exactly round(faultFraction * runs) faults, one per run, disjoint from the missing-event runs, every class', () => {
@@ -420,6 +442,7 @@ describe('generateTraffic fault injection', () => {
       contamination_user: 'cross_user_contamination CRITICAL user_id',
       contamination_content: 'cross_user_contamination CRITICAL content',
       suspicious_timestamp: 'suspicious_timestamp WARNING timestamp',
+      late_replay: 'missing_events CRITICAL agent_thinking',
     };
     for (const f of traffic.expected.faultRuns) {
       const labels = labelsOf.get(f.runId) ?? [];
@@ -429,6 +452,21 @@ describe('generateTraffic fault injection', () => {
         continue;
       }
       expect(labels.filter((l) => l.startsWith(signature[f.fault]!)), `${f.fault}:${f.variant} ${f.runId}`).toHaveLength(1);
+    }
+  });
+
+  it('expects each late replay sent to be counted late and to revise its run\'s missing_events verdict', () => {
+    const replays = traffic.expected.faultRuns.filter((f) => f.fault === 'late_replay');
+    const sent = replays.filter((f) => !f.variant.endsWith(':not_sent'));
+    // 6000 runs over ~120 s: only the runs of the last ~20 s lack the traffic that makes a replay late.
+    expect(sent.length).toBeGreaterThan(0.7 * replays.length);
+    expect(new Set(sent.map((f) => f.variant.split(':')[0]))).toEqual(new Set(['retracts', 'confirms']));
+    expect(traffic.expected.lateEvents.map((e) => e.runId)).toEqual(sent.map((f) => f.runId));
+    expect(traffic.expected.revisions).toEqual(sent.map((f) => ({ runId: f.runId, action: f.variant === 'retracts' ? 'retracted' : 'confirmed' })));
+    for (const f of sent) {
+      const labels = traffic.expected.violations.filter((v) => v.runId === f.runId).map((v) => `${v.rule} ${v.severity} ${v.subject}`);
+      const type = f.variant === 'retracts' ? 'agent_thinking' : f.variant.slice('confirms:'.length);
+      expect(labels, f.runId).toContain(`delivery_latency CRITICAL ${type}`);
     }
   });
 
