@@ -41,13 +41,14 @@ export function simulateCommand(): Command {
   return command.action(async (raw: RawOptions) => {
     const logger = createLogger();
     const kafka = kafkaConfigFrom(raw, 'runwatch-simulator');
+    const trafficOptions = trafficOptionsFrom(raw); // a bad option fails before anything touches Kafka
     await ensureTopic(kafka.brokers, kafka.topic, Number(raw.partitions), { keepHistoricalRecords: true });
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
     const { traffic, published } = await simulate({
       brokers: kafka.brokers,
       topic: kafka.topic,
-      traffic: trafficOptionsFrom(raw),
+      traffic: trafficOptions,
       ...(typeof raw.rate === 'number' ? { ratePerSecond: raw.rate } : {}),
       logger,
       signal: abort.signal,
