@@ -679,9 +679,11 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     if (!timingModelled(timed, extras.filter((e) => e.emittedAtMs !== undefined).map((e) => e.deliveredAtMs - (e.emittedAtMs as number)))) labelsExact = false;
 
     const injected: InjectedFault | undefined = dropped !== undefined ? 'missing_event' : fault;
+    let runLabels: RunLabels | undefined;
     if (labels.length > 0 || timing.pending.length > 0 || injected !== undefined) {
       const faultRun = injected === undefined ? undefined : { runId, userId: owner.userId, threadId, fault: injected, variant: dropped !== undefined ? `drop:${dropped}` : variant };
-      labelled.push({ runId, labels, pending: timing.pending, fault: faultRun });
+      runLabels = { runId, labels, pending: timing.pending, fault: faultRun };
+      labelled.push(runLabels);
     }
 
     for (const p of planned) {
@@ -696,12 +698,12 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     }
     const lastEmitted = timed.at(-1)?.emittedAtMs;
     if (lastEmitted !== undefined && lastEmitted > inputEndMs) inputEndMs = lastEmitted;
-    if (replayed !== undefined && lastEmitted !== undefined) {
+    if (replayed !== undefined && lastEmitted !== undefined && runLabels !== undefined) {
       const { event, revision } = replayed;
       const deliveredAtMs = Math.ceil(lastEmitted) + rng.int(INJECTED.lateReplayAfterCloseMs.min, INJECTED.lateReplayAfterCloseMs.max);
       const value = JSON.stringify(asRecoveryReplay(event.body, rng.pick(RECOVERY_FAILURES)));
       lateReplays.push({
-        run: labelled.at(-1) as RunLabels,
+        run: runLabels,
         record: { key: threadId, value, timestampMs: deliveredAtMs },
         emittedAtMs: wireEmittedMs(event.sim.emittedAtMs, event.shape),
         closedAtMs: lastEmitted,
