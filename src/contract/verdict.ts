@@ -72,7 +72,6 @@ export interface RunSummary {
   readonly completedAtMs?: number;
   readonly eventCount: number;
   readonly duplicateCount: number;
-  readonly lateEventCount: number;
   readonly typesSeen: readonly LifecycleType[];
   readonly outcome: RunOutcome;
   /** started → completed, when both came. */
@@ -103,7 +102,8 @@ export interface UserGrade {
   readonly securityGrade: Grade;
 }
 
-export type LateEventRunState = 'open' | 'closed' | 'unknown';
+/** Whether the late event's run had been judged ('closed') or is not known ('unknown', never seen or forgotten). */
+export type LateEventRunState = 'closed' | 'unknown';
 
 export type Verdict =
   | { readonly kind: 'violation'; readonly violation: Violation }

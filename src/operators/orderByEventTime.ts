@@ -6,8 +6,13 @@ import type { StreamItem } from './stream-item.js';
  * Releases events in event-time order: buffers them until the watermark passes their time, then
  * emits them sorted by (event time, partition, offset), followed by the watermark. Ties break on
  * the source position, so the order — and every verdict computed from it — does not depend on how
- * partitions were interleaved or records chunked. An event at or below the watermark on arrival
- * cannot be ordered any more and is emitted as `late`. At completion the buffer is flushed in order.
+ * partitions were interleaved or records chunked. At completion the buffer is flushed in order.
+ *
+ * Late events keep a place in that order too. One that withWatermark found behind its own
+ * partition's watermark w is held until the watermark reaches w and released after every event at
+ * or before w and before any later one: downstream sees it at event time w, whatever the other
+ * partitions were doing when it arrived. An event at or below the overall watermark on arrival is
+ * emitted as `late` at once (it can only happen in live mode, after a heartbeat or an idle hint).
  *
  * ```
  * input:   -e(3)-e(1)-W(2)-e(2)-W(5)-|
@@ -17,20 +22,34 @@ import type { StreamItem } from './stream-item.js';
 export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
   return (source) =>
     new Observable<StreamItem>((subscriber) => {
-      const buffer = new EventHeap();
+      const buffer = new EventHeap<EventItem>();
+      /** Late items, keyed by the watermark of their partition when they arrived. */
+      const heldLate = new EventHeap<LateItem>();
       let watermarkMs = Number.NEGATIVE_INFINITY;
       const releaseUpTo = (limit: number): void => {
-        while (buffer.size > 0 && buffer.peekTime() <= limit) subscriber.next(buffer.pop());
+        for (;;) {
+          const eventTime = buffer.size > 0 ? buffer.peekTime() : Number.POSITIVE_INFINITY;
+          const lateTime = heldLate.size > 0 ? heldLate.peekTime() : Number.POSITIVE_INFINITY;
+          if (lateTime < eventTime) {
+            if (lateTime > limit) return;
+            subscriber.next(heldLate.pop());
+          } else {
+            if (eventTime > limit || eventTime === Number.POSITIVE_INFINITY) return;
+            subscriber.next(buffer.pop());
+          }
+        }
       };
       return source.subscribe({
         next: (item) => {
           if (item.kind === 'event') {
             if (item.event.emittedAtMs <= watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs });
-            else buffer.push(item); // the item itself is re-emitted: no allocation per event
+            else buffer.push(item, item.event.emittedAtMs); // the item itself is re-emitted: no allocation per event
           } else if (item.kind === 'watermark') {
             watermarkMs = item.watermarkMs;
             releaseUpTo(watermarkMs);
             subscriber.next(item);
+          } else if (item.kind === 'late' && item.watermarkMs > watermarkMs) {
+            heldLate.push(item, item.watermarkMs);
           } else {
             subscriber.next(item);
           }
@@ -45,13 +64,15 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
 }
 
 type EventItem = Extract<StreamItem, { kind: 'event' }>;
+type LateItem = Extract<StreamItem, { kind: 'late' }>;
+type Positioned = { readonly event: AgentEvent };
 
 /**
- * Min-heap of event items on (emittedAtMs, partition, offset). Times sit in their own number
- * array: most comparisons are decided by time alone, without touching the event objects.
+ * Min-heap of items on (time, partition, offset). Times sit in their own number array: most
+ * comparisons are decided by time alone, without touching the event objects.
  */
-class EventHeap {
-  private readonly items: EventItem[] = [];
+class EventHeap<T extends Positioned> {
+  private readonly items: T[] = [];
   private readonly times: number[] = [];
 
   get size(): number {
@@ -62,16 +83,15 @@ class EventHeap {
     return this.times[0] as number;
   }
 
-  push(item: EventItem): void {
+  push(item: T, time: number): void {
     const { items, times } = this;
-    const time = item.event.emittedAtMs;
     let i = items.length;
     items.push(item);
     times.push(time);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(time, item, times[parent] as number, items[parent] as EventItem)) break;
-      items[i] = items[parent] as EventItem;
+      if (!before(time, item, times[parent] as number, items[parent] as T)) break;
+      items[i] = items[parent] as T;
       times[i] = times[parent] as number;
       i = parent;
     }
@@ -79,10 +99,10 @@ class EventHeap {
     times[i] = time;
   }
 
-  pop(): EventItem {
+  pop(): T {
     const { items, times } = this;
-    const top = items[0] as EventItem;
-    const last = items.pop() as EventItem;
+    const top = items[0] as T;
+    const last = items.pop() as T;
     const lastTime = times.pop() as number;
     const n = items.length;
     if (n > 0) {
@@ -91,9 +111,9 @@ class EventHeap {
         const left = 2 * i + 1;
         if (left >= n) break;
         const right = left + 1;
-        const child = right < n && before(times[right] as number, items[right] as EventItem, times[left] as number, items[left] as EventItem) ? right : left;
-        if (!before(times[child] as number, items[child] as EventItem, lastTime, last)) break;
-        items[i] = items[child] as EventItem;
+        const child = right < n && before(times[right] as number, items[right] as T, times[left] as number, items[left] as T) ? right : left;
+        if (!before(times[child] as number, items[child] as T, lastTime, last)) break;
+        items[i] = items[child] as T;
         times[i] = times[child] as number;
         i = child;
       }
@@ -104,7 +124,7 @@ class EventHeap {
   }
 }
 
-function before(timeA: number, a: EventItem, timeB: number, b: EventItem): boolean {
+function before(timeA: number, a: Positioned, timeB: number, b: Positioned): boolean {
   if (timeA !== timeB) return timeA < timeB;
   const pa = a.event.source;
   const pb = b.event.source;

@@ -31,6 +31,9 @@ export interface WithWatermarkOptions {
  * another. So each partition p tracks its highest event time max(p), and the watermark is
  * W = min over partitions of max(p) − maxOutOfOrdernessMs: "no event older than W is expected".
  * It is emitted right after the event (or heartbeat) that advanced it and never decreases.
+ * An event at or behind its own partition's watermark (max(p) − maxOutOfOrdernessMs) is passed on
+ * as `late`: that depends only on the partition's own order, not on how far ahead of the others
+ * it was read (orderByEventTime also calls late what is behind the overall watermark).
  * Live mode only (processing-time hints, not forwarded): a heartbeat (the whole input idle)
  * advances every partition; `partition_idle` leaves a quiet partition out of the minimum until it
  * delivers again (its later events may then be late), as Flink's `withIdleness` does.
@@ -38,7 +41,7 @@ export interface WithWatermarkOptions {
  * ```
  * maxOutOfOrdernessMs = 2, one partition
  * input:   --e(5)--e(3)--e(9)--h(12)--|
- * output:  --e5,W3--e3--e9,W7--W10----|
+ * output:  --e5,W3--l3--e9,W7--W10----|     l3: late (3 <= 5 - 2)
  *
  * two partitions, bound 0; i1 = partition 1 idle
  * input:   --a(p0,5)--b(p1,2)--c(p0,9)--i1--d(p1,4)--|
@@ -87,10 +90,16 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
             subscriber.next({ kind: 'suspicious', event: input });
             return;
           }
-          subscriber.next({ kind: 'event', event: input });
           const partition = input.source.partition;
           if (idle.size > 0) idle.delete(partition);
           const max = maxByPartition.get(partition);
+          if (max !== undefined && input.emittedAtMs <= max - bound) {
+            // Behind its own partition's watermark: late however far ahead of the other partitions
+            // this one is read, so a replay calls the same records late whatever its fetch sizes.
+            subscriber.next({ kind: 'late', event: input, watermarkMs: max - bound });
+            return;
+          }
+          subscriber.next({ kind: 'event', event: input });
           if (max === undefined || input.emittedAtMs > max) {
             maxByPartition.set(partition, input.emittedAtMs);
             // Only a change to the slowest partition can move the watermark; checking is cheap anyway.

@@ -31,7 +31,6 @@ const verdicts: Verdict[] = [
       completedAtMs: undefined,
       eventCount: 2,
       duplicateCount: 0,
-      lateEventCount: 1,
       typesSeen: ['agent_started', 'agent_thinking'],
       outcome: 'deadline',
       durationMs: undefined,

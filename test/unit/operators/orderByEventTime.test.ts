@@ -46,16 +46,35 @@ describe('orderByEventTime', () => {
     });
   });
 
-  it('passes late and suspicious items on at once, without buffering them', () => {
+  it('passes suspicious items, and late items already behind the watermark, on at once', () => {
     const [late, odd, e9] = [at(1, 0, 1), at(99_999, 0, 2), at(9, 0, 3)];
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot<StreamItem>('-a-l-s-w----|', { a: ev(e9), l: { kind: 'late', event: late, watermarkMs: 3 }, s: { kind: 'suspicious', event: odd }, w: wm(9) });
-      const expected = '  ---l-s-(aw)-|';
+      const source = hot<StreamItem>('-w-a-l-s-x-----|', { w: wm(3), a: ev(e9), l: { kind: 'late', event: late, watermarkMs: 3 }, s: { kind: 'suspicious', event: odd }, x: wm(9) });
+      const expected = '  -w---l-s-(ax)--|';
       expectObservable(source.pipe(orderByEventTime())).toBe(expected, {
+        w: wm(3),
         l: { kind: 'late', event: late, watermarkMs: 3 },
         s: { kind: 'suspicious', event: odd },
         a: ev(e9),
-        w: wm(9),
+        x: wm(9),
+      });
+    });
+  });
+
+  it('holds a late item until the watermark reaches the one it was found behind, then places it after the events up to there', () => {
+    // Found behind its partition's watermark 5 while the overall watermark was still at 2.
+    const [e4, e5, e7, late] = [at(4, 1, 1), at(5, 1, 2), at(7, 1, 3), at(1, 0, 9)];
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot<StreamItem>('-w-a-b-c-l-x-----y-----|', { w: wm(2), a: ev(e7), b: ev(e5), c: ev(e4), l: { kind: 'late', event: late, watermarkMs: 5 }, x: wm(4), y: wm(8) });
+      const expected = '  -w---------(cx)--(blay)|';
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, {
+        w: wm(2),
+        c: ev(e4),
+        x: wm(4),
+        b: ev(e5),
+        l: { kind: 'late', event: late, watermarkMs: 5 },
+        a: ev(e7),
+        y: wm(8),
       });
     });
   });

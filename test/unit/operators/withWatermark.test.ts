@@ -12,14 +12,14 @@ describe('withWatermark', () => {
   const e3 = agentEvent('agent_thinking', 'r1', 3);
   const e9 = agentEvent('agent_completed', 'r1', 9);
 
-  it('forwards events and emits a watermark each time (highest event time − bound) advances', () => {
+  it('forwards events and emits a watermark each time (highest event time − bound) advances; an event behind it is late', () => {
     scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
       const source = hot('-a-----b-----c-----|', { a: e5, b: e3, c: e9 });
-      const expected = '  -(xy)--b-----(uv)--|';
+      const expected = '  -(xy)--l-----(uv)--|';
       expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 2 }))).toBe(expected, {
         x: ev(e5),
         y: wm(3),
-        b: ev(e3), // older than the highest seen: forwarded, watermark unchanged
+        l: { kind: 'late', event: e3, watermarkMs: 3 }, // 3 <= 5 - 2: behind its partition's watermark
         u: ev(e9),
         v: wm(7),
       });
