@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS ${database}.run_summaries
     completed_at          Nullable(DateTime64(3, 'UTC')),
     event_count           UInt32,
     duplicate_count       UInt32,
+    late_event_count      UInt32,
     types_seen            Array(LowCardinality(String)),
     outcome               LowCardinality(String),
     duration_ms           Nullable(Float64),

@@ -72,6 +72,7 @@ export interface RunSummary {
   readonly completedAtMs?: number;
   readonly eventCount: number;
   readonly duplicateCount: number;
+  readonly lateEventCount: number;
   readonly typesSeen: readonly LifecycleType[];
   readonly outcome: RunOutcome;
   /** started → completed, when both came. */
@@ -102,8 +103,7 @@ export interface UserGrade {
   readonly securityGrade: Grade;
 }
 
-/** Whether the late event's run had been judged ('closed') or is not known ('unknown', never seen or forgotten). */
-export type LateEventRunState = 'closed' | 'unknown';
+export type LateEventRunState = 'open' | 'closed' | 'unknown';
 
 export type Verdict =
   | { readonly kind: 'violation'; readonly violation: Violation }

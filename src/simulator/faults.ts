@@ -44,17 +44,10 @@ export type InjectedFault = FaultClass | 'missing_event';
 
 const weight = z.number().nonnegative().default(0);
 
-/**
- * Late replays are opt-in. Their labels assume the partitions are read in publish order (as the
- * in-process accuracy test does): whether a record is behind the watermark depends on how far
- * apart a consumer reads the partitions, and a Kafka consumer may read one a whole fetch ahead.
- */
-const DEFAULT_FAULT_MIX = Object.fromEntries(FAULT_CLASSES.map((c) => [c, c === 'late_replay' ? 0 : 1])) as Record<FaultClass, number>;
-
-/** Every class, late replays included. */
+/** Every class, weight 1 (the default mix). */
 export const EVERY_FAULT_CLASS = Object.fromEntries(FAULT_CLASSES.map((c) => [c, 1])) as Record<FaultClass, number>;
 
-/** Relative weights of the fault classes; omitted keys in a given mix weigh 0. Default: every class but late_replay, weight 1. */
+/** Relative weights of the fault classes; omitted keys in a given mix weigh 0. */
 export const faultMixSchema = z
   .object({
     out_of_order: weight,
@@ -73,7 +66,7 @@ export const faultMixSchema = z
     suspicious_timestamp: weight,
     late_replay: weight,
   })
-  .default(DEFAULT_FAULT_MIX);
+  .default(EVERY_FAULT_CLASS);
 
 export type FaultMix = z.output<typeof faultMixSchema>;
 

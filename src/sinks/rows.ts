@@ -41,6 +41,7 @@ export function runSummaryRow(s: RunSummary, recordedAtMs: number) {
     completed_at: msOrNull(s.completedAtMs),
     event_count: s.eventCount,
     duplicate_count: s.duplicateCount,
+    late_event_count: s.lateEventCount,
     types_seen: s.typesSeen,
     outcome: s.outcome,
     duration_ms: orNull(s.durationMs),

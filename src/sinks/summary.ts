@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
+import { LIFECYCLE_TYPES, type LifecycleType } from '../contract/event.js';
 
 /** What `runwatch summary` and the demo print: read back from ClickHouse, never from memory. */
 export interface StoredSummary {
@@ -41,6 +42,29 @@ export async function readSummary(client: ClickHouseClient, database: string): P
   const userSecurityGrades = await rows(client, `SELECT security_grade AS grade, count() AS userWindows FROM ${database}.user_grades FINAL GROUP BY grade ORDER BY grade`, userGradeRow);
   const revisions = await rows(client, `SELECT action, count() AS revisions FROM ${database}.verdict_revisions FINAL GROUP BY action ORDER BY action`, revisionRow);
   return { runsChecked: runs?.n ?? 0, runsByOutcome, violationsByRule, deadLettersByReason, lateEvents: late?.n ?? 0, performanceGrades, userSecurityGrades, revisions };
+}
+
+/** Every stored late event as (run, type): for comparing with the late replays a simulation injected. */
+export async function storedLateEvents(client: ClickHouseClient, database: string): Promise<Array<{ runId: string; type: LifecycleType }>> {
+  const found = await rows(client, `SELECT run_id, type FROM ${database}.late_events FINAL ORDER BY run_id, type`, z.object({ run_id: z.string(), type: z.enum(LIFECYCLE_TYPES) }));
+  return found.map((r) => ({ runId: r.run_id, type: r.type }));
+}
+
+/**
+ * Every stored revision as (run, action), with the rule of the verdict it revises, joined on the
+ * violation id (undefined when that verdict is not stored, which an audit must never find).
+ */
+export async function storedRevisions(client: ClickHouseClient, database: string): Promise<Array<{ runId: string; action: 'confirmed' | 'retracted'; rule: string | undefined }>> {
+  const found = await rows(
+    client,
+    `SELECT r.run_id AS run_id, r.action AS action, v.rule AS rule
+       FROM ${database}.verdict_revisions AS r FINAL
+       LEFT JOIN (SELECT violation_id, rule FROM ${database}.violations FINAL) AS v ON v.violation_id = r.violation_id
+      ORDER BY run_id, action`,
+    z.object({ run_id: z.string(), action: z.enum(['confirmed', 'retracted']), rule: z.string() }),
+  );
+  // A LEFT JOIN without a match gives the column's default, the empty string.
+  return found.map((r) => ({ runId: r.run_id, action: r.action, rule: r.rule === '' ? undefined : r.rule }));
 }
 
 /** Every stored violation as (run, rule, severity, subject): for comparing with what a simulation injected. */

@@ -31,6 +31,7 @@ const verdicts: Verdict[] = [
       completedAtMs: undefined,
       eventCount: 2,
       duplicateCount: 0,
+      lateEventCount: 1,
       typesSeen: ['agent_started', 'agent_thinking'],
       outcome: 'deadline',
       durationMs: undefined,

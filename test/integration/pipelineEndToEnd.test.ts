@@ -13,9 +13,9 @@ import { createLogger } from '../../src/observability/logger.js';
 import type { MonitorStats } from '../../src/pipeline/monitor.js';
 import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
 import type { SimulatedTraffic } from '../../src/simulator/generate.js';
-import { scoreViolations } from '../../src/simulator/score.js';
+import { scoreLateEvents, scoreRevisions, scoreViolations } from '../../src/simulator/score.js';
 import { simulate } from '../../src/simulator/simulate.js';
-import { storedViolations } from '../../src/sinks/summary.js';
+import { storedLateEvents, storedRevisions, storedViolations } from '../../src/sinks/summary.js';
 import { embeddedClickHouse, queryRows, replayTopic } from '../support/monitor-run.js';
 
 const brokers = inject('kafkaBrokers');
@@ -29,7 +29,8 @@ const violationRow = z.object({ violation_id: z.string(), run_id: z.string(), us
 
 beforeAll(async () => {
   await ensureTopic(brokers, topic, 4, { keepHistoricalRecords: true });
-  const published = await simulate({ brokers, topic, traffic: { seed: 20261125, runs: 1_500, users: 120, missingEventFraction: 0.05 }, logger: createLogger('warn') });
+  // 40 s of event time (a run every 20 ms): long enough for late recovery replays to be sent.
+  const published = await simulate({ brokers, topic, traffic: { seed: 20261125, runs: 2_000, users: 120, meanRunStartSpacingMs: 20, missingEventFraction: 0.05, faultFraction: 0.2 }, logger: createLogger('warn') });
   traffic = published.traffic;
   clickhouse = await embeddedClickHouse('runwatch_e2e');
   firstPass = await replayTopic(brokers, topic, `e2e-${randomUUID()}`, clickhouse);
@@ -71,6 +72,20 @@ describe('the pipeline, end to end through Kafka and ClickHouse', () => {
     }
   });
 
+  it('stores exactly the injected late replays as late events, each revising its run\'s missing_events verdict as labelled', async () => {
+    expect(traffic.expected.lateEvents.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(traffic.expected.revisions.map((r) => r.action))).toEqual(new Set(['confirmed', 'retracted']));
+    const late = scoreLateEvents(await storedLateEvents(client, 'runwatch_e2e'), traffic.expected.lateEvents);
+    expect(late.examples).toEqual({ unexpected: [], missed: [] });
+    expect(late.truePositives).toBe(traffic.expected.lateEvents.length);
+    const stored = await storedRevisions(client, 'runwatch_e2e');
+    const revisions = scoreRevisions(stored, traffic.expected.revisions);
+    expect(revisions.examples).toEqual({ unexpected: [], missed: [] });
+    expect(revisions.truePositives).toBe(traffic.expected.revisions.length);
+    // Each revision names a verdict the audit trail holds: the missing_events verdict of its run.
+    expect(stored.map((r) => r.rule)).toEqual(stored.map(() => 'missing_events'));
+  });
+
   it('summarizes every run once and dead-letters every malformed record with a reason', async () => {
     const [runs] = await queryRows(client, 'SELECT count() AS n FROM runwatch_e2e.run_summaries FINAL', z.object({ n: z.coerce.number() }));
     expect(runs?.n).toBe(traffic.expected.runs);
@@ -86,7 +101,8 @@ describe('the pipeline, end to end through Kafka and ClickHouse', () => {
     const secondPass = await replayTopic(brokers, topic, `e2e-replay-${randomUUID()}`, clickhouse);
     client = createClickHouseClient(clickhouse);
     // The whole stats object, so that a failure shows what the replay read.
-    expect(secondPass).toMatchObject({ records: firstPass.records, violations: firstPass.violations, runSummaries: firstPass.runSummaries });
+    expect(secondPass).toMatchObject({ records: firstPass.records, violations: firstPass.violations, runSummaries: firstPass.runSummaries, lateEvents: firstPass.lateEvents, revisions: firstPass.revisions });
+    expect(firstPass.lateEvents).toBe(traffic.expected.lateEvents.length);
     const after = await queryRows(client, 'SELECT violation_id FROM runwatch_e2e.violations FINAL ORDER BY violation_id', z.object({ violation_id: z.string() }));
     expect(after).toEqual(before);
   }, 120_000); // beyond the source's 60 s stall timeout, so a stuck replay fails with its diagnosis

@@ -215,7 +215,7 @@ describe('generateTraffic', () => {
     expect(() => generateTraffic({ latencyMs: { min: 0, max: 5 } })).toThrow();
     expect(() => generateTraffic({ faultFraction: 0.1, faultMix: {} })).toThrow(/faultMix/);
     expect(generateTraffic({ runs: 10, faultFraction: 0, faultMix: {}, missingEventFraction: 0 }).expected.faultRuns).toEqual([]);
-    expect(trafficOptionsSchema.parse({}).faultMix).toEqual(Object.fromEntries(FAULT_CLASSES.map((c) => [c, c === 'late_replay' ? 0 : 1])));
+    expect(trafficOptionsSchema.parse({}).faultMix).toEqual(Object.fromEntries(FAULT_CLASSES.map((c) => [c, 1])));
     expect(trafficOptionsSchema.parse({}).startTimeMs).toBe(Date.UTC(2025, 8, 18, 12));
   });
 });

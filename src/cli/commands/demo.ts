@@ -5,8 +5,8 @@ import { startLocalBroker } from '../../infra/local-broker.js';
 import { createLogger } from '../../observability/logger.js';
 import { startMonitorJob } from '../../pipeline/job.js';
 import { createClickHouseClient } from '../../sinks/clickhouse-client.js';
-import { formatSummary, readSummary, storedViolations } from '../../sinks/summary.js';
-import { scoreViolations } from '../../simulator/score.js';
+import { formatSummary, readSummary, storedLateEvents, storedRevisions, storedViolations } from '../../sinks/summary.js';
+import { scoreLateEvents, scoreRevisions, scoreViolations } from '../../simulator/score.js';
 import { simulate } from '../../simulator/simulate.js';
 import { addClickHouseOptions, addDetectionOptions, clickHouseConfigFrom, detectionConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
 import { addTrafficOptions, trafficOptionsFrom } from './simulate.js';
@@ -51,13 +51,19 @@ export function demoCommand(): Command {
       try {
         const summary = await readSummary(client, clickhouse.database);
         const score = scoreViolations(await storedViolations(client, clickhouse.database), sent.expected.violations);
-        const exact = score.falsePositives === 0 && score.falseNegatives === 0 && stats.deadLetters === sent.expected.malformedRecords;
+        const late = scoreLateEvents(await storedLateEvents(client, clickhouse.database), sent.expected.lateEvents);
+        const revisions = scoreRevisions(await storedRevisions(client, clickhouse.database), sent.expected.revisions);
+        const lateExact = late.falsePositives + late.falseNegatives + revisions.falsePositives + revisions.falseNegatives === 0;
+        const exact = score.falsePositives === 0 && score.falseNegatives === 0 && lateExact && stats.deadLetters === sent.expected.malformedRecords;
+        const revisionsThat = (action: string): number => sent.expected.revisions.filter((r) => r.action === action).length;
         const faultyRuns = sent.expected.faultRuns.length + sent.expected.missingEventRuns.length;
         const out = [
           `runwatch demo: ${published.sent} records (${sent.expected.runs} runs, ${sent.expected.lifecycleEvents} lifecycle events) through Kafka topic ${topic}`,
           formatSummary(summary),
           `injected: ${faultyRuns} faulty runs -> ${sent.expected.violations.length} expected violations; found ${score.truePositives + score.falsePositives}: precision ${score.precision.toFixed(4)}, recall ${score.recall.toFixed(4)} -> ${exact ? 'exact match' : 'MISMATCH'}`,
-          ...(exact ? [] : [`  unexpected: ${score.examples.unexpected.join('; ')}`, `  missed: ${score.examples.missed.join('; ')}`]),
+          ...(score.falsePositives + score.falseNegatives === 0 ? [] : [`  unexpected: ${score.examples.unexpected.join('; ')}`, `  missed: ${score.examples.missed.join('; ')}`]),
+          `injected late recovery replays: ${sent.expected.lateEvents.length} (${revisionsThat('retracted')} must retract a missing_events verdict, ${revisionsThat('confirmed')} confirm one); found ${late.truePositives + late.falsePositives} late events, ${revisions.truePositives + revisions.falsePositives} revisions -> ${lateExact ? 'exact match' : 'MISMATCH'}`,
+          ...(lateExact ? [] : [`  unexpected: ${[...late.examples.unexpected, ...revisions.examples.unexpected].join('; ')}`, `  missed: ${[...late.examples.missed, ...revisions.examples.missed].join('; ')}`]),
           `injected malformed records: ${sent.expected.malformedRecords}; dead letters: ${stats.deadLetters}`,
           `ClickHouse (${clickhouse.mode}) database ${clickhouse.database}; total time ${((Date.now() - started) / 1000).toFixed(1)} s`,
         ];

@@ -1,7 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/event.js';
 import type { CompiledRunContract } from '../../contract/run-contract.js';
-import { RULES, type Grade, type LateEventRunState, type RuleId, type RunOutcome, type RunSummary, type Severity, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
+import { RULES, type Grade, type RuleId, type RunOutcome, type RunSummary, type Severity, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
 import type { StreamItem } from '../stream-item.js';
 import { RunFacts } from './run-facts.js';
 import { RunTable } from './run-table.js';
@@ -131,8 +131,6 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const scheduledAt = table.float64();
       const timerVersion = table.int32();
       const missingVerdicts = table.refs<MissingVerdict>();
-      /** Late events of a run still open, applied when it closes (see onLate). */
-      const heldLate = table.sparse<AgentEvent[]>();
 
       const openRuns = new Map<string, number>();
       const closedRuns = new Map<string, ClosedRun>(); // insertion order == closing time order
@@ -210,7 +208,6 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
 
       const close = (runId: string, slot: number, outcome: RunOutcome, atMs: number): void => {
         openRuns.delete(runId);
-        const held = heldLate.get(slot);
         timerVersion.values[slot] = (nextVersion = (nextVersion + 1) | 0); // any heap entry left is stale
         const closing: RunClosing = { outcome, atMs };
         for (const rule of closeRules) rule.onClose?.(slot, closing, out);
@@ -219,16 +216,14 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           for (const rule of summaryRules) rule.summarize?.(slot, parts);
           emit({ kind: 'run_summary', summary: summaryOf(facts, slot, closing, parts, Math.max(nowMs, atMs)) });
         }
-        const closed: ClosedRun = {
+        closedRuns.set(runId, {
           closedAtMs: atMs,
           completedAtMs: facts.completedAtMs(slot),
           missingVerdict: missingVerdicts.get(slot),
           threadId: facts.threadIdOf(slot),
           ownerUserId: facts.ownerOf(slot),
-        };
-        closedRuns.set(runId, closed);
+        });
         table.release(slot);
-        if (held !== undefined) for (const event of held) judgeLate(event, closed);
       };
 
       /** Fires every timer due at or before `limit` (inclusive) or strictly before it (exclusive). */
@@ -305,7 +300,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         table.release(slot);
       };
 
-      const reportLate = (event: AgentEvent, runState: LateEventRunState, closed: ClosedRun | undefined, couldRetract: boolean): void => {
+      const reportLate = (event: AgentEvent, runState: 'open' | 'closed' | 'unknown', closed: ClosedRun | undefined, couldRetract: boolean): void => {
         emit({ kind: 'late_event', runId: event.runId, type: event.type, eventTimeMs: event.emittedAtMs, watermarkMs: Math.max(nowMs, event.emittedAtMs), runState, source: event.source });
         const verdict = closed?.missingVerdict;
         if (verdict === undefined) return;
@@ -329,23 +324,21 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         return slot;
       };
 
-      /** A late event of a judged (or unknown) run: reported, revises a missing_events verdict, and gets the per-event checks. */
-      const judgeLate = (event: AgentEvent, closed: ClosedRun | undefined): void => {
+      const onLate = (event: AgentEvent): void => {
+        const open = openRuns.get(event.runId);
+        if (open !== undefined) {
+          // Too late to be ordered, not too late to count: it is no longer missing, but order rules never see it.
+          facts.learnIds(open, event);
+          facts.addLate(open, event);
+          reportLate(event, 'open', undefined, false);
+          for (const rule of lateRules) rule.onLateEvent?.(event, open, out);
+          return;
+        }
+        const closed = closedRuns.get(event.runId);
         reportLate(event, closed === undefined ? 'unknown' : 'closed', closed, true);
         const slot = closed === undefined ? detachedSlot(event) : standInFor(closed, event);
         for (const rule of lateRules) rule.onLateEvent?.(event, slot, out);
         table.release(slot);
-      };
-
-      const onLate = (event: AgentEvent): void => {
-        const open = openRuns.get(event.runId);
-        if (open === undefined) return judgeLate(event, closedRuns.get(event.runId));
-        // Too late to be ordered. Whether its run is still open when it arrives depends on how far
-        // apart the partitions are read, so it waits for the run's close and is then judged as if it
-        // had come after: the verdicts are the same either way.
-        const held = heldLate.get(open);
-        if (held === undefined) heldLate.set(open, [event]);
-        else held.push(event);
       };
 
       // A suspicious event arrives outside event-time order, so it is judged on its own: attaching it
@@ -386,8 +379,9 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
             case 'watermark':
               return onWatermark(item.watermarkMs);
             case 'late':
-              // Every event up to the watermark it was found behind has been processed (the
-              // ordering holds it until then): event time is there, whatever the interleaving.
+              // Every event up to the watermark it was found behind has been processed (ordering
+              // holds it until then), so event time is there: the run is open or judged, and shared
+              // state expired, the same way whatever the interleaving of the partitions.
               onWatermark(item.watermarkMs);
               return onLate(item.event);
             case 'suspicious':
@@ -450,6 +444,7 @@ function summaryOf(facts: RunFacts, slot: number, closing: RunClosing, parts: Su
     completedAtMs: facts.completedAtMs(slot),
     eventCount: facts.eventCount.values[slot] as number,
     duplicateCount: facts.duplicateCount.values[slot] as number,
+    lateEventCount: facts.lateCount.values[slot] as number,
     typesSeen: facts.seenTypes(slot),
     outcome: closing.outcome,
     durationMs: parts.durationMs,

@@ -38,6 +38,8 @@ export class RunFacts {
   private readonly topics: RefColumn<string>;
   readonly seenMask: Int8Column;
   readonly eventCount: Int32Column;
+  /** Events that arrived too late to be ordered (counted for presence, not for order). */
+  readonly lateCount: Int32Column;
   readonly duplicateCount: Int32Column;
   readonly firstEventMs: Float64Column;
   readonly lastEventMs: Float64Column;
@@ -61,6 +63,7 @@ export class RunFacts {
     this.topics = table.refs();
     this.seenMask = table.int8();
     this.eventCount = table.int32();
+    this.lateCount = table.int32();
     this.duplicateCount = table.int32();
     this.firstEventMs = table.float64();
     this.lastEventMs = table.float64();
@@ -84,6 +87,7 @@ export class RunFacts {
     this.topics.set(slot, event.source.topic);
     this.seenMask.values[slot] = 0;
     this.eventCount.values[slot] = 0;
+    this.lateCount.values[slot] = 0;
     this.duplicateCount.values[slot] = 0;
     this.firstEventMs.values[slot] = event.emittedAtMs;
     this.lastEventMs.values[slot] = event.emittedAtMs;
@@ -153,6 +157,13 @@ export class RunFacts {
     if (time > (this.lastEventMs.values[slot] as number)) this.lastEventMs.values[slot] = time;
     if (event.type === 'agent_started' && !(time >= (this.startedAt.values[slot] as number))) this.startedAt.values[slot] = time;
     if (event.type === 'agent_completed' && !(time <= (this.completedAt.values[slot] as number))) this.completedAt.values[slot] = time;
+    this.positions.push(slot, event.source.offset, event.source.partition);
+  }
+
+  /** A late event still proves its type arrived, and its offset belongs to the run. */
+  addLate(slot: number, event: AgentEvent): void {
+    this.lateCount.values[slot] = (this.lateCount.values[slot] as number) + 1;
+    this.seenMask.values[slot] = (this.seenMask.values[slot] as number) | TYPE_BIT[event.type];
     this.positions.push(slot, event.source.offset, event.source.partition);
   }
 

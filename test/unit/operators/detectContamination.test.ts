@@ -179,12 +179,12 @@ describe('detectContamination', () => {
     });
   });
 
-  it('reports an event that arrives after the watermark as a late event once its run is judged (here: at end of input)', () => {
+  it('reports an event that arrives after the watermark as a late event', () => {
     const start = asUser(ALICE, 'agent_started', 'run_alice_1', 0);
     const late = viaEmitter(ALICE.thread, 'agent_thinking', 'run_alice_1', 1, { reasoning: 'fine' });
     scheduler().run(({ hot, expectObservable }) => {
       const source = hot('-a-w-b-|', { a: ev(start), w: wm(3), b: ev(late) });
-      expectObservable(source.pipe(detect())).toBe('-------(l|)', { l: lateEvent(late, 3, 'closed') });
+      expectObservable(source.pipe(detect())).toBe('-----l-|', { l: lateEvent(late, 3, 'open') });
     });
   });
 
@@ -193,7 +193,7 @@ describe('detectContamination', () => {
     const bobStart = asUser(BOB, 'agent_started', 'run_bob_1', 1);
     const lateLeak = viaEmitter(BOB.thread, 'agent_thinking', 'run_bob_1', 2, { reasoning: 'Copying thread_alice' });
     const verdicts = await replay([ev(aliceStart), ev(bobStart), wm(5), ev(lateLeak)], detectContamination(SMALL_CONTRACT));
-    expect(verdicts).toEqual(expect.arrayContaining([lateEvent(lateLeak, 5, 'closed'), violation({ rule: 'cross_user_contamination', subject: 'content', runId: 'run_bob_1', eventTimeMs: 2 })]));
+    expect(verdicts).toEqual(expect.arrayContaining([lateEvent(lateLeak, 5, 'open'), violation({ rule: 'cross_user_contamination', subject: 'content', runId: 'run_bob_1', eventTimeMs: 2 })]));
   });
 
   it('still scans an event that comes after its run was judged (its deadline passed), in event-time order', async () => {

@@ -141,12 +141,12 @@ describe('detectContent', () => {
     });
   });
 
-  it('reports an event that arrives after the watermark as a late event once its run is judged (here: at end of input)', () => {
+  it('reports an event that arrives after the watermark as a late event', () => {
     const s = good('agent_started', 'r1', 0);
     const late = good('agent_thinking', 'r1', 1);
     scheduler().run(({ hot, expectObservable }) => {
       const source = hot('-a-w-b-|', { a: ev(s), w: wm(5), b: ev(late) });
-      expectObservable(source.pipe(detect())).toBe('-------(l|)', { l: lateEvent(late, 5, 'closed') });
+      expectObservable(source.pipe(detect())).toBe('-----l-|', { l: lateEvent(late, 5, 'open') });
     });
   });
 
@@ -169,7 +169,7 @@ describe('detectContent', () => {
     const s = good('agent_started', 'r1', 0);
     const late = agentEvent('agent_thinking', 'r1', 1, { body: { reasoning: '' } });
     const verdicts: Verdict[] = await replay([ev(s), wm(5), ev(late)], detectContent(SMALL_CONTRACT));
-    expect(verdicts).toEqual(expect.arrayContaining([lateEvent(late, 5, 'closed'), violation({ rule: 'content_invalid', subject: 'reasoning', runId: 'r1', eventTimeMs: 1 })]));
+    expect(verdicts).toEqual(expect.arrayContaining([lateEvent(late, 5, 'open'), violation({ rule: 'content_invalid', subject: 'reasoning', runId: 'r1', eventTimeMs: 1 })]));
   });
 
   it('propagates errors and releases the source', () => {

@@ -148,4 +148,57 @@ describe('detectMissingEvents (properties)', () => {
       { numRuns: 200 },
     );
   });
+
+  it('gives the same verdicts, late events and revisions however far apart the partitions are read, late records included', async () => {
+    const bound = 1_000;
+    const PARTITIONS = [0, 1, 2];
+    /** Missing-events verdicts, late events and revisions, order-free. */
+    const outcome = async (input: AgentEvent[]): Promise<string[]> => {
+      const verdicts: Verdict[] = await lastValueFrom(
+        from(input).pipe(withWatermark({ maxOutOfOrdernessMs: bound, partitions: PARTITIONS }), orderByEventTime(), detectMissingEvents(testContract()), toArray()),
+      );
+      return verdicts
+        .flatMap((v) => {
+          if (v.kind === 'violation') return [`violation ${v.violation.violationId} ${v.violation.runId} ${v.violation.missing.join('+')}`];
+          if (v.kind === 'late_event') return [`late ${v.runId} ${v.type} ${v.runState}`];
+          if (v.kind === 'revision') return [`revision ${v.violationId} ${v.action}`];
+          return [];
+        })
+        .sort();
+    };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(runArb, { minLength: 2, maxLength: 24 }),
+        // How the consumer reads: which partition next, and how many records of it (a long streak lets one run far ahead).
+        fc.array(fc.record({ partition: fc.constantFrom(...PARTITIONS), records: fc.integer({ min: 1, max: 60 }) }), { minLength: 1, maxLength: 60 }),
+        async (runs, reads) => {
+          const byPartition: AgentEvent[][] = PARTITIONS.map(() => []);
+          runs.forEach((run, i) => {
+            let t = run.start;
+            const times = [t, ...run.steps.map((step) => (t += step))];
+            const all = completeRun(`run_${i}`, 0).map((e, k) => ({ ...e, emittedAtMs: times[k] as number }));
+            (byPartition[i % PARTITIONS.length] as AgentEvent[]).push(...all.filter((e) => e.type !== run.drop));
+          });
+          PARTITIONS.forEach((p) => {
+            const queue = (byPartition[p] as AgentEvent[]).sort((a, b) => a.emittedAtMs - b.emittedAtMs);
+            // Every dropped event is re-sent at the end of its partition: late unless its run is among the last.
+            const resent = runs.flatMap((run, i) => (i % PARTITIONS.length === p && run.drop !== undefined ? [agentEvent(run.drop, `run_${i}`, run.drop === 'agent_started' ? run.start : run.start + 1)] : []));
+            byPartition[p] = [...queue, ...resent].map((e, offset) => ({ ...e, source: { topic: 't', partition: p, offset } }));
+          });
+          const inOrder = await outcome(byPartition.flatMap((q) => q));
+          const next = PARTITIONS.map(() => 0);
+          const interleaved: AgentEvent[] = [];
+          for (const read of reads) {
+            const queue = byPartition[read.partition] as AgentEvent[];
+            const from = next[read.partition] as number;
+            interleaved.push(...queue.slice(from, from + read.records));
+            next[read.partition] = Math.min(queue.length, from + read.records);
+          }
+          PARTITIONS.forEach((p) => interleaved.push(...(byPartition[p] as AgentEvent[]).slice(next[p])));
+          expect(await outcome(interleaved)).toEqual(inOrder);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
 });

@@ -83,12 +83,12 @@ describe('detectPartitioning', () => {
     });
   });
 
-  it('reports an event that arrives after the watermark as a late event once its run is judged (here: at end of input)', () => {
+  it('reports an event that arrives after the watermark as a late event', () => {
     const s = on(0, 'agent_started', 'r1', 0);
     const late = on(1, 'agent_thinking', 'r1', 1);
     scheduler().run(({ hot, expectObservable }) => {
       const source = hot('-a-w-b-|', { a: ev(s), w: wm(4), b: ev(late) });
-      expectObservable(source.pipe(detect())).toBe('-------(l|)', { l: lateEvent(late, 4, 'closed') });
+      expectObservable(source.pipe(detect())).toBe('-----l-|', { l: lateEvent(late, 4, 'open') });
     });
   });
 

@@ -24,6 +24,7 @@ function summary(userId: string | undefined, firstEventMs: number, decidedAtWate
     completedAtMs: firstEventMs + 1,
     eventCount: 5,
     duplicateCount: 0,
+    lateEventCount: 0,
     typesSeen: ['agent_started', 'agent_thinking', 'tool_executing', 'tool_completed', 'agent_completed'],
     outcome: 'completed',
     durationMs: 1,
