@@ -40,7 +40,9 @@ import type { Verdict } from '../src/contract/verdict.js';
 import { detectVerdicts } from '../src/pipeline/detect.js';
 import { generateTraffic } from '../src/simulator/generate.js';
 import { runBaseline, type BaselineOutput } from './baseline-detector.js';
-import { placeRecords, sourceRecord, type MemoryResult } from './memory.js';
+import { resolveExpected } from '../src/simulator/score.js';
+import type { ExpectedViolation } from '../src/simulator/faults.js';
+import { partitionOf, placeRecords, sourceRecord, type MemoryResult } from './memory.js';
 
 const intEnv = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -91,6 +93,13 @@ interface Dataset {
 
 function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+/** Expected violations per rule, with the labels that depend on partitioning resolved for this bench's placement. */
+function expectedCounts(violations: readonly ExpectedViolation[]): Partial<Record<string, number>> {
+  const counts: Partial<Record<string, number>> = {};
+  for (const v of resolveExpected(violations, (key) => partitionOf(key, PARTITIONS))) counts[v.rule] = (counts[v.rule] ?? 0) + 1;
+  return counts;
 }
 
 function prepare(config: DetectionConfig): Dataset {
@@ -163,7 +172,7 @@ function prepare(config: DetectionConfig): Dataset {
     raw,
     records,
     events,
-    expected: { ...traffic.expected.violationCounts, run_summary: perRun.size },
+    expected: { ...expectedCounts(traffic.expected.violations), run_summary: perRun.size },
     stats: [
       ['lifecycle events (records)', fmt(events.length)],
       ['runs', fmt(perRun.size)],

@@ -16,8 +16,9 @@ import { epochSeconds, isoMicros, type JsonObject, type JsonValue, type Lifecycl
 /**
  * Fault classes a run can get through `faultFraction` (exactly one per faulted run). The existing
  * "missing event type" class is driven by `missingEventFraction` and labelled `missing_event`.
- * partitioning_broken is not injected: records are keyed by thread, so every run of a thread
- * lands on one partition by construction; breaking that needs a second producer with another key.
+ * Records are keyed by thread, so every run of a thread lands on one partition; partitioning_broken
+ * sends one event of a run as a second producer keyed by run id would. Whether that lands on
+ * another partition is the partitioner's call, so its label is conditional (`onlyIfApart`).
  */
 export const FAULT_CLASSES = [
   'out_of_order',
@@ -35,6 +36,7 @@ export const FAULT_CLASSES = [
   'contamination_content',
   'suspicious_timestamp',
   'late_replay',
+  'partitioning_broken',
 ] as const;
 
 export type FaultClass = (typeof FAULT_CLASSES)[number];
@@ -65,6 +67,7 @@ export const faultMixSchema = z
     contamination_content: weight,
     suspicious_timestamp: weight,
     late_replay: weight,
+    partitioning_broken: weight,
   })
   .default(EVERY_FAULT_CLASS);
 
@@ -88,6 +91,11 @@ export interface ExpectedViolation {
   readonly rule: RuleId;
   readonly severity: Severity;
   readonly subject: string;
+  /**
+   * Expected only if records with these two keys land on different partitions: the topic's
+   * partitioner decides, so whoever reads the traffic resolves it (score.ts `resolveExpected`).
+   */
+  readonly onlyIfApart?: readonly [string, string];
 }
 
 /** A label before it is attached to its run. */

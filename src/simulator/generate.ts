@@ -174,7 +174,7 @@ export interface SimulatedTraffic {
     readonly lateEvents: ExpectedLateEvent[];
     /** What those late records must do to the missing_events verdicts of their judged runs. */
     readonly revisions: ExpectedRevision[];
-    /** Expected violations per rule (rules with none omitted). */
+    /** Expected violations per rule (rules with none omitted), conditional ones (`onlyIfApart`) left out. */
     readonly violationCounts: Partial<Record<RuleId, number>>;
     /**
      * False when some run leaves what the labels model (a run lasting about 30 s or more, or a
@@ -330,6 +330,8 @@ interface PlannedEvent {
   readonly shape: LifecycleShape;
   latencyMs: number;
   body: JsonObject;
+  /** The record key when it is not the run's thread (partitioning_broken). */
+  key?: string;
 }
 
 /** A record beyond the run's own events: a redelivery, a trailing event, a replay with a bad clock. */
@@ -659,6 +661,12 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
       replayed = rng.chance(0.5) ? { event: lost, revision: 'retracted' } : { event: rng.pick(planned), revision: 'confirmed' };
       incompleteRuns.push({ runId, userId: owner.userId, threadId, missing: ['agent_thinking'] });
       variant = replayed.revision === 'retracted' ? 'retracts' : `confirms:${replayed.event.sim.type}`;
+    } else if (fault === 'partitioning_broken') {
+      // One event, never the first (that one places the run), sent by a producer that keys by run id.
+      const stray = planned[rng.int(1, planned.length - 1)] as PlannedEvent;
+      stray.key = runId;
+      variant = stray.sim.type;
+      labels.push({ rule: 'partitioning_broken', severity: 'WARNING', subject: 'partition', onlyIfApart: [threadId, runId] });
     }
 
     if (dropped === 'agent_started') {
@@ -689,7 +697,7 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     for (const p of planned) {
       const timestampMs = deliveredAt(p);
       if (timestampMs > lastDeliveryMs) lastDeliveryMs = timestampMs;
-      records.push({ key: threadId, value: JSON.stringify(p.body), timestampMs });
+      records.push({ key: p.key ?? threadId, value: JSON.stringify(p.body), timestampMs });
     }
     for (const e of extras) {
       if (e.deliveredAtMs > lastDeliveryMs) lastDeliveryMs = e.deliveredAtMs;
@@ -755,7 +763,7 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     const labels = [...run.labels, ...run.pending.filter((p) => p.dueMs < inputEndMs).map((p) => p.label)];
     for (const label of labels) {
       violations.push({ runId: run.runId, ...label });
-      violationCounts[label.rule] = (violationCounts[label.rule] ?? 0) + 1;
+      if (label.onlyIfApart === undefined) violationCounts[label.rule] = (violationCounts[label.rule] ?? 0) + 1;
     }
     if (run.fault !== undefined) faultRuns.push({ ...run.fault, violations: labels.length });
   }

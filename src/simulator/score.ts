@@ -43,9 +43,12 @@ export function scoreKeys(found: readonly string[], expected: readonly string[])
 
 const violationKey = (v: FoundViolation): string => `${v.runId}|${v.rule}|${v.severity}|${v.subject}`;
 
-/** Compares found violations with the simulator's labels as multisets of (run, rule, severity, subject). */
-export function scoreViolations(found: readonly FoundViolation[], expected: readonly ExpectedViolation[]): Score {
-  return scoreKeys(found.map(violationKey), expected.map(violationKey));
+/**
+ * Compares found violations with the simulator's labels as multisets of (run, rule, severity,
+ * subject). `partitionOf` resolves the labels that depend on partitioning (see resolveExpected).
+ */
+export function scoreViolations(found: readonly FoundViolation[], expected: readonly ExpectedViolation[], partitionOf?: (key: string) => number): Score {
+  return scoreKeys(found.map(violationKey), resolveExpected(expected, partitionOf).map(violationKey));
 }
 
 /** Late events as multisets of (run, type). */
@@ -58,4 +61,16 @@ export function scoreLateEvents(found: readonly ExpectedLateEvent[], expected: r
 export function scoreRevisions(found: readonly ExpectedRevision[], expected: readonly ExpectedRevision[]): Score {
   const key = (r: ExpectedRevision): string => `${r.runId}|${r.action}`;
   return scoreKeys(found.map(key), expected.map(key));
+}
+
+/**
+ * The expected violations for a topic whose partitioner maps a record key to `partitionOf(key)`:
+ * a conditional label (`onlyIfApart`) stays only if its two keys land on different partitions.
+ */
+export function resolveExpected(expected: readonly ExpectedViolation[], partitionOf?: (key: string) => number): ExpectedViolation[] {
+  return expected.flatMap(({ onlyIfApart, ...label }) => {
+    if (onlyIfApart === undefined) return [label];
+    if (partitionOf === undefined) throw new Error(`the expected ${label.rule} of run ${label.runId} depends on partitioning: pass the topic's partitioner`);
+    return partitionOf(onlyIfApart[0]) === partitionOf(onlyIfApart[1]) ? [] : [label];
+  });
 }

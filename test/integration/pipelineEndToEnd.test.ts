@@ -13,7 +13,8 @@ import { createLogger } from '../../src/observability/logger.js';
 import type { MonitorStats } from '../../src/pipeline/monitor.js';
 import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
 import type { SimulatedTraffic } from '../../src/simulator/generate.js';
-import { scoreLateEvents, scoreRevisions, scoreViolations } from '../../src/simulator/score.js';
+import { kafkaPartitionOf } from '../../src/simulator/partitioner.js';
+import { resolveExpected, scoreLateEvents, scoreRevisions, scoreViolations } from '../../src/simulator/score.js';
 import { simulate } from '../../src/simulator/simulate.js';
 import { storedLateEvents, storedRevisions, storedViolations } from '../../src/sinks/summary.js';
 import { embeddedClickHouse, queryRows, replayTopic } from '../support/monitor-run.js';
@@ -50,11 +51,14 @@ describe('the pipeline, end to end through Kafka and ClickHouse', () => {
   });
 
   it('stores exactly the injected violations (precision = recall = 1)', async () => {
-    const score = scoreViolations(await storedViolations(client, 'runwatch_e2e'), traffic.expected.violations);
+    // A stray record of a partitioning fault breaks partitioning only where murmur2 puts it elsewhere.
+    const expected = resolveExpected(traffic.expected.violations, kafkaPartitionOf(4));
+    const score = scoreViolations(await storedViolations(client, 'runwatch_e2e'), expected);
     expect(traffic.expected.labelsExact).toBe(true);
     expect(score.examples).toEqual({ unexpected: [], missed: [] });
-    expect(score.truePositives).toBe(traffic.expected.violations.length);
-    const rules = new Set(traffic.expected.violations.map((v) => v.rule));
+    expect(score.truePositives).toBe(expected.length);
+    const rules = new Set(expected.map((v) => v.rule));
+    expect(rules.has('partitioning_broken')).toBe(true);
     expect(rules.size).toBeGreaterThanOrEqual(10);
   });
 

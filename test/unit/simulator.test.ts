@@ -5,6 +5,8 @@ import { LIFECYCLE_TYPES, type LifecycleType, type SourceRecord } from '../../sr
 import { normalizeRecord } from '../../src/contract/normalize.js';
 import { CONTENT_FAULTS } from '../../src/simulator/faults.js';
 import { EVERY_FAULT_CLASS } from '../../src/simulator/faults.js';
+import { kafkaPartitionOf } from '../../src/simulator/partitioner.js';
+import { resolveExpected } from '../../src/simulator/score.js';
 import { FAULT_CLASSES, generateTraffic, trafficOptionsSchema, type FaultRun, type SimRecord, type SimulatedTraffic, type TrafficOptions } from '../../src/simulator/generate.js';
 import { createRng } from '../../src/simulator/random.js';
 import { publishTraffic } from '../../src/simulator/publish.js';
@@ -60,7 +62,7 @@ function decode(record: SimRecord): Decoded {
 interface RunView {
   threadKeys: Set<string>;
   users: Set<string>;
-  events: Array<{ type: LifecycleType; emittedMs: number; deliveredMs: number; body: Obj }>;
+  events: Array<{ type: LifecycleType; emittedMs: number; deliveredMs: number; body: Obj; key: string }>;
 }
 
 function runsOf(traffic: SimulatedTraffic): Map<string, RunView> {
@@ -72,8 +74,10 @@ function runsOf(traffic: SimulatedTraffic): Map<string, RunView> {
     if (!run) runs.set(d.runId, (run = { threadKeys: new Set(), users: new Set(), events: [] }));
     run.threadKeys.add(record.key);
     // Emitter-path thinking/completed carry user_id == thread_id: the owner is the other value.
-    if (d.userId !== undefined && d.userId !== record.key) run.users.add(d.userId);
-    run.events.push({ type: d.type, emittedMs: d.emittedMs, deliveredMs: record.timestampMs, body: d.body });
+    // (A partitioning fault keys one record by run id: its thread is in the body, not the key.)
+    const threadId = field(d.body, 'thread_id');
+    if (d.userId !== undefined && d.userId !== record.key && d.userId !== threadId) run.users.add(d.userId);
+    run.events.push({ type: d.type, emittedMs: d.emittedMs, deliveredMs: record.timestampMs, body: d.body, key: record.key });
   }
   return runs;
 }
@@ -381,6 +385,14 @@ function checkFaultOnWire(f: FaultRun, run: RunView, ids: Map<string, string>): 
     case 'suspicious_timestamp':
       expect(byTime.filter((e) => e.deliveredMs - e.emittedMs > 3_600_000), ctx).toHaveLength(1);
       return;
+    case 'partitioning_broken': {
+      // One record (never the run's first event) keyed by the run id, every other by the thread.
+      const stray = run.events.filter((e) => e.key === f.runId);
+      expect(stray.map((e) => e.type), ctx).toEqual([f.variant]);
+      expect(stray[0]?.emittedMs, ctx).toBeGreaterThan(Math.min(...run.events.map((e) => e.emittedMs)));
+      expect(new Set(run.events.filter((e) => e.key !== f.runId).map((e) => e.key)), ctx).toEqual(new Set([f.threadId]));
+      return;
+    }
     case 'late_replay': {
       // One pair, its thinking lost; then (unless too near the end of the input) one recovery
       // replay delivered 15-23 s after the run's completion.
@@ -420,7 +432,7 @@ describe('generateTraffic fault injection', () => {
     for (const f of traffic.expected.faultRuns) expect(perRun.get(f.runId) ?? 0, `${f.fault} ${f.runId}`).toBe(f.violations);
     expect([...perRun.keys()].every((id) => traffic.expected.faultRuns.some((f) => f.runId === id))).toBe(true);
     const counts: Record<string, number> = {};
-    for (const v of traffic.expected.violations) counts[v.rule] = (counts[v.rule] ?? 0) + 1;
+    for (const v of traffic.expected.violations) if (v.onlyIfApart === undefined) counts[v.rule] = (counts[v.rule] ?? 0) + 1;
     expect(traffic.expected.violationCounts).toEqual(counts);
   });
 
@@ -443,6 +455,7 @@ describe('generateTraffic fault injection', () => {
       contamination_content: 'cross_user_contamination CRITICAL content',
       suspicious_timestamp: 'suspicious_timestamp WARNING timestamp',
       late_replay: 'missing_events CRITICAL agent_thinking',
+      partitioning_broken: 'partitioning_broken WARNING partition',
     };
     for (const f of traffic.expected.faultRuns) {
       const labels = labelsOf.get(f.runId) ?? [];
@@ -501,6 +514,29 @@ describe('generateTraffic fault injection', () => {
       expect(t.expected.faultRuns.filter((f) => f.fault !== 'missing_event')).toHaveLength(150);
       expect(new Set(t.expected.faultRuns.map((f) => f.fault))).toEqual(new Set(['delivery_latency_warning', 'missing_event']));
     }
+  });
+});
+
+describe('resolveExpected', () => {
+  const plain = { runId: 'r1', rule: 'missing_events', severity: 'CRITICAL', subject: 'agent_thinking' } as const;
+  const conditional = { runId: 'r2', rule: 'partitioning_broken', severity: 'WARNING', subject: 'partition', onlyIfApart: ['thread_a', 'r2'] } as const;
+
+  it('keeps a conditional label only where its two keys land on different partitions', () => {
+    expect(resolveExpected([plain, conditional], (key) => (key === 'r2' ? 1 : 0))).toEqual([plain, { runId: 'r2', rule: 'partitioning_broken', severity: 'WARNING', subject: 'partition' }]);
+    expect(resolveExpected([plain, conditional], () => 3)).toEqual([plain]);
+  });
+
+  it('refuses to guess without the partitioner', () => {
+    expect(resolveExpected([plain])).toEqual([plain]);
+    expect(() => resolveExpected([plain, conditional])).toThrow(/partitioner/);
+  });
+
+  it('resolves with the partition KafkaJS\'s default partitioner gives a key (murmur2, as Java clients)', () => {
+    const partitionOf = kafkaPartitionOf(4);
+    const keys = Array.from({ length: 200 }, (_, i) => `thread_${i}`);
+    const partitions = keys.map(partitionOf);
+    expect(new Set(partitions)).toEqual(new Set([0, 1, 2, 3]));
+    expect(keys.map(partitionOf)).toEqual(partitions); // stable
   });
 });
 
