@@ -172,7 +172,7 @@ function prepare(config: DetectionConfig): Dataset {
     raw,
     records,
     events,
-    expected: { ...expectedCounts(traffic.expected.violations), run_summary: perRun.size },
+    expected: { ...expectedCounts(traffic.expected.violations), late_event: traffic.expected.lateEvents.length, revision: traffic.expected.revisions.length, run_summary: perRun.size },
     stats: [
       ['lifecycle events (records)', fmt(events.length)],
       ['runs', fmt(perRun.size)],
