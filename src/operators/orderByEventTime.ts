@@ -12,7 +12,8 @@ import type { StreamItem } from './stream-item.js';
  * partition's watermark w is held until the watermark reaches w and released after every event at
  * or before w and before any later one: downstream sees it at event time w, whatever the other
  * partitions were doing when it arrived. An event at or below the overall watermark on arrival is
- * emitted as `late` at once (it can only happen in live mode, after a heartbeat or an idle hint).
+ * emitted as `late` at once (behind withWatermark that happens only in live mode, after a heartbeat
+ * or an idle hint).
  *
  * ```
  * input:   -e(3)-e(1)-W(2)-e(2)-W(5)-|

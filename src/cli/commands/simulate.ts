@@ -19,15 +19,16 @@ export function addTrafficOptions(command: Command): Command {
 }
 
 export function trafficOptionsFrom(raw: RawOptions) {
-  return parseConfig(trafficOptionsSchema, {
-      runs: raw.runs,
-      users: raw.users,
-      seed: raw.seed,
-      meanRunStartSpacingMs: raw.runSpacingMs,
-      missingEventFraction: raw.missingFraction,
-      faultFraction: raw.faultFraction,
-      malformedFraction: raw.malformedFraction,
-    }, 'simulator');
+  const options = {
+    runs: raw.runs,
+    users: raw.users,
+    seed: raw.seed,
+    meanRunStartSpacingMs: raw.runSpacingMs,
+    missingEventFraction: raw.missingFraction,
+    faultFraction: raw.faultFraction,
+    malformedFraction: raw.malformedFraction,
+  };
+  return parseConfig(trafficOptionsSchema, options, 'simulator');
 }
 
 export function simulateCommand(): Command {

@@ -16,7 +16,7 @@ import { verdictId } from './verdict-id.js';
  * what made groupBy slow, and an object per run per rule is what made memory grow).
  *
  * Input must be in event-time order (orderByEventTime). Time only moves through events and
- * watermarks. A timer due at d fires once every event with time <= d has been processed: before
+ * watermarks (a late item carries the watermark it was found behind). A timer due at d fires once every event with time <= d has been processed: before
  * the first event later than d, or when the watermark reaches d. So verdicts do not depend on how
  * the input was chunked or when watermarks happened to be emitted.
  *
