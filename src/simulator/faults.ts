@@ -248,8 +248,8 @@ export function timingLabels(events: readonly TimedEvent[]): { labels: Label[]; 
   let completed = false;
   let previous: TimedEvent | undefined;
   for (const event of events) {
-    const latency = severityOf(event.deliveredAtMs - event.emittedAtMs, deliveryLatencyMs);
-    if (latency !== undefined) labels.push({ rule: 'delivery_latency', severity: latency, subject: event.type });
+    const latency = deliveryLatencyLabel(event);
+    if (latency !== undefined) labels.push(latency);
     if (previous !== undefined) {
       const gap = severityOf(event.emittedAtMs - previous.emittedAtMs, gapMs);
       if (gap === 'CRITICAL') labels.push({ rule: 'event_gap', severity: 'CRITICAL', subject: 'silence' });
@@ -270,6 +270,12 @@ export function timingLabels(events: readonly TimedEvent[]): { labels: Label[]; 
     pending.push({ dueMs: deadlineMs, label: { rule: 'run_duration', severity: 'CRITICAL', subject: 'deadline' } });
   }
   return { labels, pending };
+}
+
+/** The delivery_latency verdict of one event (strict >), in order or late alike; undefined if within both levels. */
+export function deliveryLatencyLabel(event: TimedEvent): Label | undefined {
+  const severity = severityOf(event.deliveredAtMs - event.emittedAtMs, deliveryLatencyMs);
+  return severity === undefined ? undefined : { rule: 'delivery_latency', severity, subject: event.type };
 }
 
 /** Whether a run's timing stays inside what timingLabels models (see SimulatedTraffic.expected.labelsExact). */

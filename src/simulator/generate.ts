@@ -7,7 +7,6 @@
  */
 import { z } from 'zod';
 import { LIFECYCLE_TYPES, type LifecycleType } from '../contract/event.js';
-import { REFERENCE_RUN_CONTRACT, severityOf } from '../contract/run-contract.js';
 import type { RuleId } from '../contract/verdict.js';
 import {
   CONTENT_FAULTS,
@@ -15,6 +14,7 @@ import {
   INJECTED,
   RECOVERY_FAILURES,
   asRecoveryReplay,
+  deliveryLatencyLabel,
   faultMixSchema,
   replaceField,
   rewriteTimestamps,
@@ -524,8 +524,9 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     const task = rng.pick(agent.tasks);
     const dropped = droppedRuns.get(r);
     if (dropped) {
-      missingEventRuns.push({ runId, userId: owner.userId, threadId, missing: [dropped] });
-      incompleteRuns.push({ runId, userId: owner.userId, threadId, missing: [dropped] });
+      const incomplete: MissingEventRun = { runId, userId: owner.userId, threadId, missing: [dropped] };
+      missingEventRuns.push(incomplete);
+      incompleteRuns.push(incomplete);
     }
 
     let fault = faultedRuns.get(r);
@@ -749,8 +750,8 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     records.push(replay.record);
     if (replay.record.timestampMs > lastDeliveryMs) lastDeliveryMs = replay.record.timestampMs;
     // Checked like any late event: its delivery latency is the time it spent failed and queued.
-    const latency = severityOf(replay.record.timestampMs - replay.emittedAtMs, REFERENCE_RUN_CONTRACT.thresholds.deliveryLatencyMs);
-    if (latency !== undefined) replay.run.labels.push({ rule: 'delivery_latency', severity: latency, subject: replay.type });
+    const latency = deliveryLatencyLabel({ type: replay.type, emittedAtMs: replay.emittedAtMs, deliveredAtMs: replay.record.timestampMs });
+    if (latency !== undefined) replay.run.labels.push(latency);
     lateEvents.push({ runId: replay.run.runId, type: replay.type });
     revisions.push({ runId: replay.run.runId, action: replay.revision });
   }
