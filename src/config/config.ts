@@ -32,6 +32,11 @@ export const detectionConfigSchema = z
   .object({
     /** Bounded out-of-orderness: the watermark trails the highest event time by this much. */
     maxOutOfOrdernessMs: z.number().int().nonnegative().default(3_000),
+    /**
+     * How long after its end (completion or deadline) a run still takes events that arrived behind
+     * the watermark (Flink's allowed lateness). Must cover the critical delivery latency.
+     */
+    allowedLatenessMs: z.number().int().nonnegative().default(5_000),
     /** Strict-greater-than levels; the critical run duration is also the run deadline. Reference values by default. */
     thresholds: z
       .object({
@@ -48,7 +53,14 @@ export const detectionConfigSchema = z
     /** How long a user's ids count as active for the content contamination check. */
     activeUserWindowMs: positiveMs.default(600_000),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // An event delayed by up to the critical latency must still count in its run, not be late.
+    const critical = config.thresholds.deliveryLatencyMs.critical;
+    if (config.allowedLatenessMs < critical) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['allowedLatenessMs'], message: `must be at least the critical delivery latency (${critical} ms)` });
+    }
+  });
 
 export const kafkaConfigSchema = z
   .object({

@@ -1,12 +1,12 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { RunSummary, UserGrade, Verdict } from '../contract/verdict.js';
-import { securityGrade } from './internal/run-engine.js';
+import { securityGrade } from './engine/grade-policy.js';
 
 export interface GradeUsersOptions {
   /** Tumbling event-time window per user, by run start. Default 1 hour. */
   readonly windowMs: number;
-  /** Runs close at most this long after they start: a window is final once verdicts pass its end by this. */
-  readonly runDeadlineMs: number;
+  /** Runs are final at most this long after they start (deadline + allowed lateness): a window is final once verdicts pass its end by this. */
+  readonly runFinalWithinMs: number;
 }
 
 interface UserWindow {
@@ -47,7 +47,7 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
         };
         subscriber.next({ kind: 'user_grade', grade });
       };
-      const finalAt = (w: UserWindow): number => w.windowStartMs + options.windowMs + options.runDeadlineMs;
+      const finalAt = (w: UserWindow): number => w.windowStartMs + options.windowMs + options.runFinalWithinMs;
       /** The earliest time any open window becomes final: checking windows only then keeps this O(1) per verdict. */
       let nextFinalAtMs = Number.POSITIVE_INFINITY;
       const closeUpTo = (decidedAtMs: number): void => {

@@ -8,7 +8,8 @@ import type { StreamItem } from './stream-item.js';
  * the source position, so the order — and every verdict computed from it — does not depend on how
  * partitions were interleaved or records chunked. At completion the buffer is flushed in order.
  *
- * Late events keep a place in that order too. One that withWatermark found behind its own
+ * Late events keep a place in that order too (and so do suspicious ones, which cannot be placed by
+ * their own time). One that withWatermark found behind its own
  * partition's watermark w is held until the watermark reaches w and released after every event at
  * or before w and before any later one: downstream sees it at event time w, whatever the other
  * partitions were doing when it arrived. An event at or below the overall watermark on arrival is
@@ -24,8 +25,8 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
   return (source) =>
     new Observable<StreamItem>((subscriber) => {
       const buffer = new EventHeap<EventItem>();
-      /** Late items, keyed by the watermark of their partition when they arrived. */
-      const heldLate = new EventHeap<LateItem>();
+      /** Late and suspicious items, keyed by the watermark of their partition when they arrived. */
+      const heldLate = new EventHeap<PlacedItem>();
       let watermarkMs = Number.NEGATIVE_INFINITY;
       const releaseUpTo = (limit: number): void => {
         for (;;) {
@@ -49,8 +50,8 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
             watermarkMs = item.watermarkMs;
             releaseUpTo(watermarkMs);
             subscriber.next(item);
-          } else if (item.kind === 'late' && item.watermarkMs > watermarkMs) {
-            heldLate.push(item, item.watermarkMs);
+          } else if ((item.kind === 'late' || item.kind === 'suspicious') && placeOf(item) > watermarkMs) {
+            heldLate.push(item, placeOf(item));
           } else {
             subscriber.next(item);
           }
@@ -65,7 +66,12 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
 }
 
 type EventItem = Extract<StreamItem, { kind: 'event' }>;
-type LateItem = Extract<StreamItem, { kind: 'late' }>;
+type PlacedItem = Extract<StreamItem, { kind: 'late' } | { kind: 'suspicious' }>;
+
+/** Where a late or suspicious item belongs on the event-time line: its partition's watermark when it arrived. */
+function placeOf(item: PlacedItem): number {
+  return (item as { readonly watermarkMs?: number }).watermarkMs ?? Number.NEGATIVE_INFINITY;
+}
 type Positioned = { readonly event: AgentEvent };
 
 /**

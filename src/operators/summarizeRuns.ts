@@ -1,20 +1,21 @@
 import type { OperatorFunction } from 'rxjs';
 import type { CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
-import { runEngine, type RuleFactory } from './internal/run-engine.js';
+import { runEngine, type RuleFactory } from './engine/run-engine.js';
 import type { StreamItem } from './stream-item.js';
 
 /**
- * Runs the given rules and emits, besides their verdicts, one `run_summary` per run when it closes:
- * ids, owner, counts, types seen, outcome, duration, max gap, latency percentiles, warnings and
- * criticals, performance grade and security grade. Also `late_event` / `revision` for events of
- * runs already judged.
+ * The run engine with every given rule, emitting besides their verdicts one `run_summary` per run
+ * when it becomes final: ids, owner, counts, types seen, outcome, duration, max gap, latency
+ * percentiles, warnings and criticals, performance and security grade. Also `late_event` and
+ * `revision` for events of runs already final.
  *
  * ```
- * input:   -S(0)-T(1)-C(2)-W(2)-|
- * output:  ---------------R-----|     R = summary { outcome: completed, eventCount: 3 }
+ * allowedLatenessMs = 2
+ * input:   -S(0)-T(1)-C(2)-W(4)-W(5)-|
+ * output:  ---------------------R----|     R = summary { outcome: completed, eventCount: 3 }, final after 2 + 2
  * ```
  */
-export function summarizeRuns(contract: CompiledRunContract, createRules: () => readonly RuleFactory[] = () => []): OperatorFunction<StreamItem, Verdict> {
-  return runEngine(contract, createRules, { summaries: true });
+export function summarizeRuns(contract: CompiledRunContract, createRules: () => readonly RuleFactory[] = () => [], options: { readonly allowedLatenessMs?: number } = {}): OperatorFunction<StreamItem, Verdict> {
+  return runEngine(contract, createRules, { summaries: true, ...options });
 }

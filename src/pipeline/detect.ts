@@ -3,17 +3,16 @@ import type { DetectionConfig } from '../config/config.js';
 import type { AgentEvent } from '../contract/event.js';
 import { compileRunContract, REFERENCE_RUN_CONTRACT, type CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
-import { contaminationRule } from '../operators/detectContamination.js';
-import { contentRule } from '../operators/detectContent.js';
-import { deliveryLatencyRule } from '../operators/detectDeliveryLatency.js';
-import { duplicatesRule } from '../operators/detectDuplicates.js';
-import { gapRule } from '../operators/detectGaps.js';
-import { missingEventsRule } from '../operators/detectMissingEvents.js';
-import { partitioningRule } from '../operators/detectPartitioning.js';
-import { runDurationRule } from '../operators/detectRunDuration.js';
-import { sequenceRule } from '../operators/detectSequence.js';
 import { gradeUsers } from '../operators/gradeUsers.js';
-import type { RuleFactory } from '../operators/internal/run-engine.js';
+import type { RuleFactory } from '../operators/engine/run-engine.js';
+import { contaminationRule } from '../operators/rules/contamination.js';
+import { contentRule } from '../operators/rules/content.js';
+import { deliveryLatencyRule } from '../operators/rules/delivery-latency.js';
+import { gapRule } from '../operators/rules/event-gaps.js';
+import { missingEventsRule } from '../operators/rules/missing-events.js';
+import { partitioningRule } from '../operators/rules/partitioning.js';
+import { runDurationRule } from '../operators/rules/run-duration.js';
+import { sequenceRule } from '../operators/rules/sequence.js';
 import { orderByEventTime } from '../operators/orderByEventTime.js';
 import type { ChainInput } from '../operators/stream-item.js';
 import { summarizeRuns } from '../operators/summarizeRuns.js';
@@ -27,10 +26,13 @@ export function contractFor(config: DetectionConfig): CompiledRunContract {
   return compileRunContract({ ...REFERENCE_RUN_CONTRACT, thresholds: config.thresholds, suspiciousSkewMs: config.suspiciousSkewMs });
 }
 
-/** Every per-run rule, in the order they see an event (duplicates first: a copy reaches no other rule). */
+/**
+ * Every rule the engine runs (src/operators/rules/). Order only decides the order of verdicts:
+ * each rule reads the engine's run facts, never another rule's state. The engine's duplicate
+ * filter runs before all of them.
+ */
 export function allRules(contract: CompiledRunContract, config: DetectionConfig): () => readonly RuleFactory[] {
   return () => [
-    duplicatesRule(),
     contentRule(),
     sequenceRule(contract),
     missingEventsRule(contract),
@@ -38,7 +40,7 @@ export function allRules(contract: CompiledRunContract, config: DetectionConfig)
     gapRule(contract),
     runDurationRule(contract),
     contaminationRule({ activeForMs: config.activeUserWindowMs }),
-    partitioningRule({ activeForMs: config.activeUserWindowMs }),
+    partitioningRule(),
   ];
 }
 
@@ -47,7 +49,7 @@ export function allRules(contract: CompiledRunContract, config: DetectionConfig)
  * No I/O and no clock: the same events give the same verdicts whatever their chunking or their
  * interleaving across partitions (within the out-of-orderness bound).
  *
- * events → withWatermark → orderByEventTime → rules (one keyed engine) → run summaries → user grades
+ * events → withWatermark → orderByEventTime → run engine (duplicate filter, rules, run summaries) → user grades
  */
 export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[]): OperatorFunction<ChainInput, Verdict> {
   const contract = contractFor(config);
@@ -60,7 +62,7 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
         ...(partitions === undefined ? {} : { partitions }),
       }),
       orderByEventTime(),
-      summarizeRuns(contract, allRules(contract, config)),
-      gradeUsers({ windowMs: config.userGradeWindowMs, runDeadlineMs: contract.runDeadlineMs }),
+      summarizeRuns(contract, allRules(contract, config), { allowedLatenessMs: config.allowedLatenessMs }),
+      gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs }),
     );
 }

@@ -1,8 +1,8 @@
 /**
- * Fault injection for the traffic generator: the fault classes, the edits they make to encoded
- * records, and the ground truth they imply. Every label here is derived from the rule definitions
- * (src/operators/detect*.ts, the run engine) and the reference contract, never from running them:
- * the accuracy test compares the two.
+ * Fault injection for the traffic generator: the fault classes, the record edits and injected
+ * values the injectors (injectors.ts) use, and the timing ground truth every run gets. Every label
+ * here and in injectors.ts is derived from the rule definitions (src/operators/detect*.ts, the run
+ * engine) and the reference contract, never from running them: the accuracy test compares the two.
  *
  * Pure: randomness comes from the caller's Rng, nothing reads a clock.
  */
@@ -14,8 +14,9 @@ import { timestampToMs } from '../contract/wire.js';
 import { epochSeconds, isoMicros, type JsonObject, type JsonValue, type LifecycleShape } from './wire-encoders.js';
 
 /**
- * Fault classes a run can get through `faultFraction` (exactly one per faulted run). The existing
- * "missing event type" class is driven by `missingEventFraction` and labelled `missing_event`.
+ * Fault classes a run can get through `faultFraction` (exactly one per faulted run); their order
+ * is part of the generator's draws. The "missing event type" class is driven by
+ * `missingEventFraction` and labelled `missing_event`.
  * Records are keyed by thread, so every run of a thread lands on one partition; partitioning_broken
  * sends one event of a run as a second producer keyed by run id would. Whether that lands on
  * another partition is the partitioner's call, so its label is conditional (`onlyIfApart`).

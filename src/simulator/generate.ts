@@ -2,22 +2,17 @@
  * Deterministic traffic generator: thousands of interleaved agent runs encoded in every real wire
  * shape, plus the ground truth that tests and the demo check the detectors against: which runs
  * lack which event type, which faults were injected where, and the exact set of violations the
- * detector chain must report (src/simulator/faults.ts). Pure: no clock, no Math.random, no I/O;
- * one seed -> one byte stream.
+ * detector chain must report. Each fault class is one injector (injectors.ts), on the labelling
+ * rules of faults.ts. Pure: no clock, no Math.random, no I/O; one seed -> one byte stream.
  */
 import { z } from 'zod';
 import { LIFECYCLE_TYPES, type LifecycleType } from '../contract/event.js';
 import type { RuleId } from '../contract/verdict.js';
 import {
-  CONTENT_FAULTS,
   FAULT_CLASSES,
   INJECTED,
-  RECOVERY_FAILURES,
-  asRecoveryReplay,
   deliveryLatencyLabel,
   faultMixSchema,
-  replaceField,
-  rewriteTimestamps,
   timingLabels,
   timingModelled,
   wireEmittedMs,
@@ -30,6 +25,17 @@ import {
   type PendingLabel,
   type TimedEvent,
 } from './faults.js';
+import {
+  FAULT_INJECTORS,
+  deliveredAt,
+  drawToolPairs,
+  missingEvent,
+  type Borrowed,
+  type FaultInjector,
+  type LateReplay,
+  type OtherUsers,
+  type PlannedEvent,
+} from './injectors.js';
 import { createRng, type Rng } from './random.js';
 import {
   LIFECYCLE_SHAPES,
@@ -76,7 +82,10 @@ export const trafficOptionsSchema = z
      * carry up to 0.5 ms of extra microseconds: delivery must never precede emission.
      */
     latencyMs: range(5, 300, 600_000, 1),
-    /** Fraction of runs that lose every event of one lifecycle type (fault class `missing_event`). */
+    /**
+     * Fraction of runs that lose every event of one lifecycle type (fault class `missing_event`),
+     * labelled with that type only: no unpaired_tool for the pairs a lost tool type leaves open.
+     */
     missingEventFraction: z.number().min(0).max(1).default(0.05),
     /**
      * Fraction of runs that get exactly one fault of `faultMix` (on top of, and disjoint from, the
@@ -324,45 +333,12 @@ interface PastRun {
  */
 const ACTIVE_ID_MAX_AGE_MS = 300_000;
 
-/** One event of the run being built; `body` is set once encoded. */
-interface PlannedEvent {
-  sim: SimLifecycleEvent;
-  readonly shape: LifecycleShape;
-  latencyMs: number;
-  body: JsonObject;
-  /** The record key when it is not the run's thread (partitioning_broken). */
-  key?: string;
-}
-
-/** A record beyond the run's own events: a redelivery, a trailing event, a replay with a bad clock. */
-interface ExtraRecord {
-  readonly body: JsonObject;
-  readonly deliveredAtMs: number;
-  /** As normalized; undefined for a suspicious replay (the chain never places it in time). */
-  readonly emittedAtMs: number | undefined;
-}
-
 /** Labels of one run, resolved once the end of the input (in event time) is known. */
 interface RunLabels {
   readonly runId: string;
   readonly labels: Label[];
   readonly pending: PendingLabel[];
   fault: Omit<FaultRun, 'violations'> | undefined;
-}
-
-/**
- * A recovery replay that arrives long after its run was judged (late_replay). It is sent, with its
- * labels, only if enough other traffic is delivered between the run's close and its arrival for
- * the watermark to have passed the close on every partition (see LATE_REPLAY_MIN_TRAFFIC).
- */
-interface LateReplay {
-  readonly run: RunLabels;
-  readonly record: SimRecord;
-  /** Normalized event time of the replayed event, and of the run's close (its agent_completed). */
-  readonly emittedAtMs: number;
-  readonly closedAtMs: number;
-  readonly type: LifecycleType;
-  readonly revision: ExpectedRevision['action'];
 }
 
 /**
@@ -412,14 +388,6 @@ function simEvent(rng: Rng, run: RunContext, type: LifecycleType, shape: Lifecyc
   };
 }
 
-function swapTimes(a: PlannedEvent, b: PlannedEvent): void {
-  const t = a.sim.emittedAtMs;
-  a.sim = { ...a.sim, emittedAtMs: b.sim.emittedAtMs };
-  b.sim = { ...b.sim, emittedAtMs: t };
-}
-
-const deliveredAt = (p: PlannedEvent): number => p.sim.emittedAtMs + p.latencyMs;
-
 /** Index of the last item whose value is <= limit in an ascending array, or -1. */
 function lastAtOrBefore<T>(items: readonly T[], limit: number, valueOf: (item: T) => number): number {
   let lo = 0;
@@ -432,11 +400,59 @@ function lastAtOrBefore<T>(items: readonly T[], limit: number, valueOf: (item: T
   return lo - 1;
 }
 
-const MENTIONS: readonly ((id: string) => string)[] = [
-  (id) => `Reusing the cost breakdown prepared for ${id}, it matches this workload.`,
-  (id) => `The same latency pattern showed up in ${id} last week.`,
-  (id) => `(see the notes attached to ${id})`,
-];
+/**
+ * The runs generated so far, as the isolation faults need them: they only name ids the detector
+ * already knows as active, i.e. registered by a run of their user that started at least
+ * `registrationLagMs` and at most ACTIVE_ID_MAX_AGE_MS before.
+ */
+function createRunHistory(rng: Rng, owners: readonly Owner[], registrationLagMs: number) {
+  const pastRunsByUser = new Map<string, PastRun[]>();
+  const pastStartsByThread = new Map<string, number[]>();
+  const otherOwner = (ownerIndex: number): Owner => owners[(ownerIndex + rng.int(1, owners.length - 1)) % owners.length] as Owner;
+  return {
+    /** Other users than owners[ownerIndex], as seen by a run starting at startMs. */
+    othersThan(ownerIndex: number, startMs: number): OtherUsers {
+      return {
+        recentThread() {
+          for (let attempt = 0; attempt < 8; attempt++) {
+            const thread = rng.pick(otherOwner(ownerIndex).threads);
+            const starts = pastStartsByThread.get(thread) ?? [];
+            const i = lastAtOrBefore(starts, startMs - registrationLagMs, (s) => s);
+            if (i >= 0 && (starts[i] as number) >= startMs - ACTIVE_ID_MAX_AGE_MS) return thread;
+          }
+          return undefined;
+        },
+        activeId() {
+          for (let attempt = 0; attempt < 8; attempt++) {
+            const other = otherOwner(ownerIndex);
+            const past = pastRunsByUser.get(other.userId) ?? [];
+            const run = past[lastAtOrBefore(past, startMs - registrationLagMs, (p) => p.startMs)];
+            if (run === undefined || run.startMs < startMs - ACTIVE_ID_MAX_AGE_MS) continue;
+            const kind = rng.int(0, 2);
+            return kind === 0 ? other.userId : kind === 1 ? run.runId : run.threadId;
+          }
+          return undefined;
+        },
+        anyUserId: () => otherOwner(ownerIndex).userId,
+      };
+    },
+    remember(userId: string, run: PastRun): void {
+      let past = pastRunsByUser.get(userId);
+      if (past === undefined) pastRunsByUser.set(userId, (past = []));
+      past.push(run);
+      let starts = pastStartsByThread.get(run.threadId);
+      if (starts === undefined) pastStartsByThread.set(run.threadId, (starts = []));
+      starts.push(run.startMs);
+    },
+  };
+}
+
+/** A run's fault, ready to inject. */
+interface RunFault {
+  readonly fault: InjectedFault;
+  readonly injector: FaultInjector;
+  readonly borrowed: Borrowed;
+}
 
 export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
   const options = trafficOptionsSchema.parse(input);
@@ -468,45 +484,42 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     return LIFECYCLE_SHAPES[rng.weighted(weights)] ?? 'flat';
   };
 
-  // Isolation faults need ids the detector has registered: a run registers its owner's ids at its
-  // first event naming the owner, at most a few gaps after it starts.
+  // A run registers its owner's ids at its first event naming the owner, at most a few gaps after it starts.
   const registrationLagMs = Math.max(15_000, 2 * options.gapMs.max + INJECTED.gapCriticalMs.max + 1_000);
-  const pastRunsByUser = new Map<string, PastRun[]>();
-  const pastStartsByThread = new Map<string, number[]>();
-  const otherOwner = (ownerIndex: number): Owner => owners[(ownerIndex + rng.int(1, owners.length - 1)) % owners.length] as Owner;
-  /** A thread of another user, registered to that user recently enough (contamination_thread). */
-  const foreignThread = (ownerIndex: number, startMs: number): string | undefined => {
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const thread = rng.pick(otherOwner(ownerIndex).threads);
-      const starts = pastStartsByThread.get(thread) ?? [];
-      const i = lastAtOrBefore(starts, startMs - registrationLagMs, (s) => s);
-      if (i >= 0 && (starts[i] as number) >= startMs - ACTIVE_ID_MAX_AGE_MS) return thread;
-    }
-    return undefined;
+  const history = createRunHistory(rng, owners, registrationLagMs);
+
+  /** What the class takes from other users for this run; undefined if this run cannot take the class. */
+  const borrowFor = (fault: FaultClass, others: OtherUsers): Borrowed | undefined => {
+    const injector = FAULT_INJECTORS[fault];
+    if (owners.length < (injector.minUsers ?? 1)) return undefined;
+    return injector.borrow === undefined ? {} : injector.borrow(others);
   };
-  /** A user, run or thread id of another user who is active (contamination_content). */
-  const foreignActiveId = (ownerIndex: number, startMs: number): string | undefined => {
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const other = otherOwner(ownerIndex);
-      const past = pastRunsByUser.get(other.userId) ?? [];
-      const run = past[lastAtOrBefore(past, startMs - registrationLagMs, (p) => p.startMs)];
-      if (run === undefined || run.startMs < startMs - ACTIVE_ID_MAX_AGE_MS) continue;
-      const kind = rng.int(0, 2);
-      return kind === 0 ? other.userId : kind === 1 ? run.runId : run.threadId;
-    }
-    return undefined;
-  };
-  /** A class of the mix that can be injected into any run (isolation faults that need history cannot). */
+  /** A class of the mix that can be injected into any run. */
   const fallbackFault = (): FaultClass => {
-    const weights = FAULT_CLASSES.map((c) => (c === 'contamination_thread' || c === 'contamination_content' || (c === 'contamination_user' && owners.length < 2) ? 0 : options.faultMix[c]));
+    const injectable = (c: FaultClass): boolean => !FAULT_INJECTORS[c].needsPastRuns && owners.length >= (FAULT_INJECTORS[c].minUsers ?? 1);
+    const weights = FAULT_CLASSES.map((c) => (injectable(c) ? options.faultMix[c] : 0));
     return weights.some((w) => w > 0) ? (FAULT_CLASSES[rng.weighted(weights)] ?? 'duplicate_delivery') : 'duplicate_delivery';
+  };
+  /** The fault of run r, if any: a class this run cannot take is replaced by one it can. */
+  const faultOf = (r: number, ownerIndex: number, startMs: number): RunFault | undefined => {
+    const dropped = droppedRuns.get(r);
+    if (dropped !== undefined) return { fault: 'missing_event', injector: missingEvent(dropped), borrowed: {} };
+    const drawn = faultedRuns.get(r);
+    if (drawn === undefined) return undefined;
+    const others = history.othersThan(ownerIndex, startMs);
+    const borrowed = borrowFor(drawn, others);
+    if (borrowed !== undefined) return { fault: drawn, injector: FAULT_INJECTORS[drawn], borrowed };
+    const fallback = fallbackFault();
+    const fallbackBorrowed = borrowFor(fallback, others);
+    if (fallbackBorrowed === undefined) throw new Error(`fallback fault ${fallback} cannot be injected`);
+    return { fault: fallback, injector: FAULT_INJECTORS[fallback], borrowed: fallbackBorrowed };
   };
 
   const records: SimRecord[] = [];
   const missingEventRuns: MissingEventRun[] = [];
   const incompleteRuns: MissingEventRun[] = [];
   const labelled: RunLabels[] = [];
-  const lateReplays: LateReplay[] = [];
+  const lateReplays: (LateReplay & { readonly run: RunLabels })[] = [];
   let labelsExact = true;
   let runStartOffset = 0;
   let lastDeliveryMs = options.startTimeMs;
@@ -518,47 +531,23 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     const startMs = options.startTimeMs + Math.round(runStartOffset);
     const ownerIndex = rng.int(0, owners.length - 1);
     const owner = owners[ownerIndex] as Owner;
-    let threadId = rng.pick(owner.threads);
+    const ownThreadId = rng.pick(owner.threads);
     const runId = rng.chance(0.5) ? uuidLike(rng, r) : `run_${tag}_${r.toString(36)}_${rng.hex(6)}`;
     const agent = rng.pick(AGENTS);
     const task = rng.pick(agent.tasks);
-    const dropped = droppedRuns.get(r);
-    if (dropped) {
-      const incomplete: MissingEventRun = { runId, userId: owner.userId, threadId, missing: [dropped] };
-      missingEventRuns.push(incomplete);
-      incompleteRuns.push(incomplete);
-    }
+    const runFault = faultOf(r, ownerIndex, startMs);
+    const injector = runFault?.injector;
+    const threadId = runFault?.borrowed.threadId ?? ownThreadId;
 
-    let fault = faultedRuns.get(r);
-    let mentionId: string | undefined;
-    if (fault === 'contamination_thread') {
-      const foreign = foreignThread(ownerIndex, startMs);
-      if (foreign === undefined) fault = fallbackFault();
-      else threadId = foreign;
-    } else if (fault === 'contamination_content') {
-      mentionId = foreignActiveId(ownerIndex, startMs);
-      if (mentionId === undefined) fault = fallbackFault();
-    }
-    if (fault === 'contamination_user' && owners.length < 2) fault = fallbackFault();
-    const otherUserId = fault === 'contamination_user' ? otherOwner(ownerIndex).userId : undefined;
-
-    const pairs =
-      fault === 'run_duration_warning'
-        ? rng.int(INJECTED.longRunPairs.min, INJECTED.longRunPairs.max)
-        : fault === 'late_replay'
-          ? 1
-          : Math.max(rng.int(options.pairRepeats.min, options.pairRepeats.max), fault === 'unpaired_tool' ? 2 : 1);
+    const pairs = injector?.toolPairs === undefined ? drawToolPairs(rng, options.pairRepeats, 1) : injector.toolPairs(rng, options.pairRepeats);
     const plan: LifecycleType[] = ['agent_started'];
     for (let i = 0; i < pairs; i++) plan.push('agent_thinking', 'tool_executing', 'tool_completed');
     plan.push('agent_completed');
 
     // gaps[i] precedes event i; drawn up front so a tool call knows its running time (the next gap).
-    const gapRange = fault === 'run_duration_warning' ? INJECTED.longRunGapMs : options.gapMs;
+    const gapRange = injector?.gapRangeMs ?? options.gapMs;
     const gaps = plan.map((_, i) => (i === 0 ? 0 : Math.max(1, rng.int(gapRange.min, gapRange.max))));
-    if (fault === 'event_gap_warning' || fault === 'event_gap_critical') {
-      const band = fault === 'event_gap_warning' ? INJECTED.gapWarningMs : INJECTED.gapCriticalMs;
-      gaps[rng.int(1, plan.length - 1)] = rng.int(band.min, band.max);
-    }
+    injector?.reshapeGaps?.(gaps, rng);
 
     const run: RunContext = { runId, threadId, owner, agent, task, startMs, totalSteps: plan.length, reasoningTypeFraction: options.reasoningTypeFraction };
     const planned: PlannedEvent[] = [];
@@ -568,118 +557,34 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
       const type = plan[step - 1] as LifecycleType;
       emittedAtMs += gaps[step - 1] ?? 0;
       if (type === 'tool_executing') tool = buildToolCall(rng, agent, gaps[step] ?? options.gapMs.min);
-      if (type === dropped) continue;
+      if (type === injector?.omits) continue;
       const shape = pickShape(type);
       const sim = simEvent(rng, run, type, shape, emittedAtMs, step, tool);
-      planned.push({ sim, shape, latencyMs: rng.int(options.latencyMs.min, options.latencyMs.max), body: {} });
+      planned.push({ sim, shape, latencyMs: rng.int(options.latencyMs.min, options.latencyMs.max), body: encodeLifecycle(sim, shape) });
     }
 
-    // Faulted runs drop nothing: planned[i] is plan[i] (S = 0, then T/X/C of pair k at 1+3k, 2+3k, 3+3k).
-    const labels: Label[] = [];
-    let variant = '';
-    if (fault === 'out_of_order') {
-      if (rng.chance(0.5)) {
-        // The completion is emitted before its call: the sequence rule pairs them and reports the completion.
-        const k = rng.int(0, pairs - 1);
-        swapTimes(planned[2 + 3 * k] as PlannedEvent, planned[3 + 3 * k] as PlannedEvent);
-        variant = 'tool_completed_first';
-        labels.push({ rule: 'out_of_order', severity: 'CRITICAL', subject: 'tool_completed' });
-      } else {
-        // The first thought precedes agent_started: reported when agent_started arrives.
-        swapTimes(planned[0] as PlannedEvent, planned[1] as PlannedEvent);
-        variant = 'thinking_before_start';
-        labels.push({ rule: 'out_of_order', severity: 'CRITICAL', subject: 'agent_thinking' });
-      }
-    } else if (fault === 'unpaired_tool') {
-      // One call of several never completes: no type goes missing, one call stays open.
-      planned.splice(3 + 3 * rng.int(0, pairs - 1), 1);
-      variant = 'drop_one_tool_completed';
-      labels.push({ rule: 'unpaired_tool', severity: 'CRITICAL', subject: 'tool_executing' });
-    } else if (fault === 'delivery_latency_warning' || fault === 'delivery_latency_critical') {
-      const slow = rng.pick(planned);
-      const band = fault === 'delivery_latency_warning' ? INJECTED.latencyWarningMs : INJECTED.latencyCriticalMs;
-      slow.latencyMs = rng.int(band.min, band.max);
-      variant = slow.sim.type;
-    } else if (fault === 'event_gap_warning' || fault === 'event_gap_critical' || fault === 'run_duration_warning') {
-      variant = fault === 'run_duration_warning' ? `${pairs}_pairs` : 'one_slow_gap';
-    }
-
-    for (const p of planned) p.body = encodeLifecycle(p.sim, p.shape);
-
-    const extras: ExtraRecord[] = [];
-    let replayed: { readonly event: PlannedEvent; readonly revision: ExpectedRevision['action'] } | undefined;
-    if (fault === 'content_invalid') {
-      const spec = rng.pick(CONTENT_FAULTS);
-      spec.apply(rng.pick(planned.filter((p) => p.sim.type === spec.type)).body);
-      variant = spec.variant;
-      labels.push({ rule: 'content_invalid', severity: 'CRITICAL', subject: spec.subject });
-    } else if (fault === 'contamination_thread') {
-      // Generated on another user's thread (threadId above): the thread now has two owners.
-      variant = 'foreign_thread';
-      labels.push({ rule: 'cross_user_contamination', severity: 'CRITICAL', subject: 'thread_id' });
-    } else if (fault === 'contamination_user' && otherUserId !== undefined) {
-      // Any event after agent_started (which names the real owner first) addressed to another user.
-      const target = planned[rng.int(1, planned.length - 1)] as PlannedEvent;
-      if (replaceField(target.body, 'user_id', () => otherUserId) === 0) throw new Error(`${target.shape} ${target.sim.type} carries no user_id`);
-      variant = target.sim.type;
-      labels.push({ rule: 'cross_user_contamination', severity: 'CRITICAL', subject: 'user_id' });
-    } else if (fault === 'contamination_content' && mentionId !== undefined) {
-      const id = mentionId;
-      const mention = rng.pick(MENTIONS);
-      replaceField(rng.pick(planned.filter((p) => p.sim.type === 'agent_thinking')).body, 'reasoning', (old) => `${String(old)} ${mention(id)}`);
-      variant = id.startsWith('user_') ? 'user_id' : id.startsWith('thread_') ? 'thread_id' : 'run_id';
-      labels.push({ rule: 'cross_user_contamination', severity: 'CRITICAL', subject: 'content' });
-    } else if (fault === 'duplicate_delivery') {
-      const original = rng.pick(planned);
-      const replay = rng.chance(0.5);
-      const body = replay ? asRecoveryReplay(original.body, rng.pick(RECOVERY_FAILURES)) : original.body;
-      const delay = rng.int(INJECTED.redeliveryDelayMs.min, INJECTED.redeliveryDelayMs.max);
-      extras.push({ body, deliveredAtMs: deliveredAt(original) + delay, emittedAtMs: wireEmittedMs(original.sim.emittedAtMs, original.shape) });
-      variant = `${replay ? 'recovery_replay' : 'producer_retry'}:${original.sim.type}`;
-      labels.push({ rule: 'duplicate_delivery', severity: 'WARNING', subject: original.sim.type });
-    } else if (fault === 'event_after_completion') {
-      const completed = planned.at(-1) as PlannedEvent;
-      const at = completed.sim.emittedAtMs + rng.int(INJECTED.redeliveryDelayMs.min, INJECTED.redeliveryDelayMs.max);
-      const shape = pickShape('agent_thinking');
-      const body = encodeLifecycle(simEvent(rng, run, 'agent_thinking', shape, at, plan.length, undefined), shape);
-      extras.push({ body, deliveredAtMs: at + rng.int(options.latencyMs.min, options.latencyMs.max), emittedAtMs: wireEmittedMs(at, shape) });
-      variant = 'agent_thinking';
-      labels.push({ rule: 'event_after_completion', severity: 'CRITICAL', subject: 'agent_thinking' });
-    } else if (fault === 'suspicious_timestamp') {
-      // A replay from a host whose clock is over an hour off: reported, never placed in time.
-      const original = rng.pick(planned);
-      const body = asRecoveryReplay(original.body, rng.pick(RECOVERY_FAILURES));
-      rewriteTimestamps(body, original.sim.emittedAtMs - rng.int(INJECTED.clockSkewMs.min, INJECTED.clockSkewMs.max));
-      extras.push({ body, deliveredAtMs: deliveredAt(original) + rng.int(INJECTED.redeliveryDelayMs.min, INJECTED.redeliveryDelayMs.max), emittedAtMs: undefined });
-      variant = original.sim.type;
-      labels.push({ rule: 'suspicious_timestamp', severity: 'WARNING', subject: 'timestamp' });
-    } else if (fault === 'late_replay') {
-      // The run's one agent_thinking never reached the user (the send failed), so the run is judged
-      // without it. Long after, a recovery replay arrives: of that thinking (the missing_events
-      // verdict is retracted) or of an event that was delivered (the verdict is confirmed).
-      const [lost] = planned.splice(1, 1) as [PlannedEvent];
-      labels.push({ rule: 'missing_events', severity: 'CRITICAL', subject: 'agent_thinking' });
-      replayed = rng.chance(0.5) ? { event: lost, revision: 'retracted' } : { event: rng.pick(planned), revision: 'confirmed' };
-      incompleteRuns.push({ runId, userId: owner.userId, threadId, missing: ['agent_thinking'] });
-      variant = replayed.revision === 'retracted' ? 'retracts' : `confirms:${replayed.event.sim.type}`;
-    } else if (fault === 'partitioning_broken') {
-      // One event, never the first (that one places the run), sent by a producer that keys by run id.
-      const stray = planned[rng.int(1, planned.length - 1)] as PlannedEvent;
-      stray.key = runId;
-      variant = stray.sim.type;
-      labels.push({ rule: 'partitioning_broken', severity: 'WARNING', subject: 'partition', onlyIfApart: [threadId, runId] });
-    }
-
-    if (dropped === 'agent_started') {
-      labels.push({ rule: 'run_never_started', severity: 'CRITICAL', subject: 'agent_started' });
-    } else if (dropped !== undefined) {
-      labels.push({ rule: 'missing_events', severity: 'CRITICAL', subject: dropped });
-      // Every remaining half of a tool pair is unpaired: each call, or each completion.
-      const unpaired = dropped === 'tool_completed' ? 'tool_executing' : dropped === 'tool_executing' ? 'tool_completed' : undefined;
-      if (unpaired !== undefined) for (let i = 0; i < pairs; i++) labels.push({ rule: 'unpaired_tool', severity: 'CRITICAL', subject: unpaired });
+    const injection = injector?.inject({
+      rng,
+      runId,
+      threadId,
+      planned,
+      pairs,
+      borrowed: runFault?.borrowed ?? {},
+      newEvent: (type, at) => {
+        const shape = pickShape(type);
+        const body = encodeLifecycle(simEvent(rng, run, type, shape, at, plan.length, undefined), shape);
+        return { body, deliveredAtMs: at + rng.int(options.latencyMs.min, options.latencyMs.max), emittedAtMs: wireEmittedMs(at, shape) };
+      },
+    });
+    const extras = injection?.extras ?? [];
+    if (injection?.missing !== undefined) {
+      const incomplete: MissingEventRun = { runId, userId: owner.userId, threadId, missing: [...injection.missing] };
+      if (runFault?.fault === 'missing_event') missingEventRuns.push(incomplete);
+      incompleteRuns.push(incomplete);
     }
 
     // Timing verdicts follow from the times every rule sees (redeliveries and extras excluded).
+    const labels: Label[] = [...(injection?.labels ?? [])];
     const timed: TimedEvent[] = planned
       .map((p) => ({ type: p.sim.type, emittedAtMs: wireEmittedMs(p.sim.emittedAtMs, p.shape), deliveredAtMs: deliveredAt(p) }))
       .sort((a, b) => a.emittedAtMs - b.emittedAtMs);
@@ -687,12 +592,11 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     labels.push(...timing.labels);
     if (!timingModelled(timed, extras.filter((e) => e.emittedAtMs !== undefined).map((e) => e.deliveredAtMs - (e.emittedAtMs as number)))) labelsExact = false;
 
-    const injected: InjectedFault | undefined = dropped !== undefined ? 'missing_event' : fault;
-    let runLabels: RunLabels | undefined;
-    if (labels.length > 0 || timing.pending.length > 0 || injected !== undefined) {
-      const faultRun = injected === undefined ? undefined : { runId, userId: owner.userId, threadId, fault: injected, variant: dropped !== undefined ? `drop:${dropped}` : variant };
-      runLabels = { runId, labels, pending: timing.pending, fault: faultRun };
+    if (labels.length > 0 || timing.pending.length > 0 || runFault !== undefined) {
+      const fault = runFault === undefined || injection === undefined ? undefined : { runId, userId: owner.userId, threadId, fault: runFault.fault, variant: injection.variant };
+      const runLabels: RunLabels = { runId, labels, pending: timing.pending, fault };
       labelled.push(runLabels);
+      if (injection?.lateReplay !== undefined) lateReplays.push({ ...injection.lateReplay, run: runLabels });
     }
 
     for (const p of planned) {
@@ -707,28 +611,9 @@ export function generateTraffic(input: TrafficOptions = {}): SimulatedTraffic {
     }
     const lastEmitted = timed.at(-1)?.emittedAtMs;
     if (lastEmitted !== undefined && lastEmitted > inputEndMs) inputEndMs = lastEmitted;
-    if (replayed !== undefined && lastEmitted !== undefined && runLabels !== undefined) {
-      const { event, revision } = replayed;
-      const deliveredAtMs = Math.ceil(lastEmitted) + rng.int(INJECTED.lateReplayAfterCloseMs.min, INJECTED.lateReplayAfterCloseMs.max);
-      const value = JSON.stringify(asRecoveryReplay(event.body, rng.pick(RECOVERY_FAILURES)));
-      lateReplays.push({
-        run: runLabels,
-        record: { key: threadId, value, timestampMs: deliveredAtMs },
-        emittedAtMs: wireEmittedMs(event.sim.emittedAtMs, event.shape),
-        closedAtMs: lastEmitted,
-        type: event.sim.type,
-        revision,
-      });
-    }
 
-    if (fault !== 'contamination_thread') {
-      let past = pastRunsByUser.get(owner.userId);
-      if (past === undefined) pastRunsByUser.set(owner.userId, (past = []));
-      past.push({ startMs, runId, threadId });
-      let starts = pastStartsByThread.get(threadId);
-      if (starts === undefined) pastStartsByThread.set(threadId, (starts = []));
-      starts.push(startMs);
-    }
+    // A run on another user's thread is not its owner's: remembered, it would let a later fault name that thread as the owner's.
+    if (runFault?.borrowed.threadId === undefined) history.remember(owner.userId, { startMs, runId, threadId });
   }
 
   // A late replay is sent only where later traffic moves the watermark past its run's close on every

@@ -188,9 +188,23 @@ describe('generateTraffic', () => {
     expect(clean.expected.violations.filter((v) => !missing.has(v.runId))).toEqual([]);
     // A lost type also merges two gaps (maybe > 1 s) and, for agent_completed, leaves the run to its deadline.
     const rules = new Set(clean.expected.violations.map((v) => v.rule));
-    for (const rule of rules) expect(['event_gap', 'missing_events', 'run_duration', 'run_never_started', 'unpaired_tool']).toContain(rule);
+    for (const rule of rules) expect(['event_gap', 'missing_events', 'run_duration', 'run_never_started']).toContain(rule);
     const none = generateTraffic({ seed: 5, runs: 2000, faultFraction: 0, missingEventFraction: 0 });
     expect(none.expected).toMatchObject({ violations: [], faultRuns: [], incompleteRuns: [], lateEvents: [], revisions: [], violationCounts: {}, labelsExact: true });
+  });
+
+  it('labels a run that lost a tool type with the missing type only, not the calls it leaves unpaired', () => {
+    const runs = runsOf(clean);
+    const toolDrops = clean.expected.faultRuns.filter((f) => f.variant === 'drop:tool_completed' || f.variant === 'drop:tool_executing');
+    expect(new Set(toolDrops.map((f) => f.variant))).toEqual(new Set(['drop:tool_completed', 'drop:tool_executing']));
+    for (const f of toolDrops) {
+      const lost = f.variant.slice('drop:'.length);
+      const other = lost === 'tool_completed' ? 'tool_executing' : 'tool_completed';
+      // The other half of every pair is still on the wire, unpaired: the missing type names the fault.
+      expect(runs.get(f.runId)!.events.some((e) => e.type === other), f.runId).toBe(true);
+      const labels = clean.expected.violations.filter((v) => v.runId === f.runId && v.rule !== 'event_gap');
+      expect(labels.map((v) => `${v.rule} ${v.subject}`), f.runId).toEqual([`missing_events ${lost}`]);
+    }
   });
 
   it('emits the "reasoning" wire-type bug on some thinking events', () => {
@@ -460,8 +474,10 @@ describe('generateTraffic fault injection', () => {
     for (const f of traffic.expected.faultRuns) {
       const labels = labelsOf.get(f.runId) ?? [];
       if (f.fault === 'missing_event') {
+        // One fault, one verdict: besides the timing verdicts its lost events cause, only the missing type.
         const dropped = f.variant.slice('drop:'.length);
-        expect(labels, f.runId).toContain(dropped === 'agent_started' ? 'run_never_started CRITICAL agent_started' : `missing_events CRITICAL ${dropped}`);
+        const timing = /^(event_gap|run_duration|delivery_latency) /;
+        expect(labels.filter((l) => !timing.test(l)), f.runId).toEqual([dropped === 'agent_started' ? 'run_never_started CRITICAL agent_started' : `missing_events CRITICAL ${dropped}`]);
         continue;
       }
       expect(labels.filter((l) => l.startsWith(signature[f.fault]!)), `${f.fault}:${f.variant} ${f.runId}`).toHaveLength(1);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent, LifecycleType } from '../../../src/contract/event.js';
 import { detectContamination } from '../../../src/operators/detectContamination.js';
-import { verdictId } from '../../../src/operators/internal/verdict-id.js';
+import { verdictId } from '../../../src/operators/engine/verdict-id.js';
 import { lateEvent, ordered, redelivered, replay, scheduler, SMALL_CONTRACT, violation } from '../../support/detectors.js';
 import { ev, agentEvent, wm } from '../../support/events.js';
 

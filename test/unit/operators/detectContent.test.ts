@@ -3,7 +3,7 @@ import type { AgentEvent, LifecycleType } from '../../../src/contract/event.js';
 import type { Verdict } from '../../../src/contract/verdict.js';
 import fc from 'fast-check';
 import { CONTENT_CHECKS, detectContent } from '../../../src/operators/detectContent.js';
-import { verdictId } from '../../../src/operators/internal/verdict-id.js';
+import { verdictId } from '../../../src/operators/engine/verdict-id.js';
 import { lateEvent, ordered, redelivered, replay, scheduler, SMALL_CONTRACT, violation } from '../../support/detectors.js';
 import { agentEvent, ev, wm } from '../../support/events.js';
 

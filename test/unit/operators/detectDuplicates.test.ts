@@ -1,8 +1,8 @@
 import { describe, it } from 'vitest';
 import { detectDuplicates, duplicatesRule } from '../../../src/operators/detectDuplicates.js';
 import { missingEventsRule } from '../../../src/operators/detectMissingEvents.js';
-import { runEngine } from '../../../src/operators/internal/run-engine.js';
-import { verdictId } from '../../../src/operators/internal/verdict-id.js';
+import { runEngine } from '../../../src/operators/engine/run-engine.js';
+import { verdictId } from '../../../src/operators/engine/verdict-id.js';
 import { lateEvent, ordered, redelivered, revision, scheduler, SMALL_CONTRACT, violation } from '../../support/detectors.js';
 import { agentEvent, completeRun, ev, wm } from '../../support/events.js';
 

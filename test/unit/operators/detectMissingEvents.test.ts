@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentEvent, LifecycleType } from '../../../src/contract/event.js';
 import type { Verdict } from '../../../src/contract/verdict.js';
 import { detectMissingEvents } from '../../../src/operators/detectMissingEvents.js';
-import { verdictId } from '../../../src/operators/internal/verdict-id.js';
+import { verdictId } from '../../../src/operators/engine/verdict-id.js';
 import { orderByEventTime } from '../../../src/operators/orderByEventTime.js';
 import type { StreamItem } from '../../../src/operators/stream-item.js';
 import { withWatermark } from '../../../src/operators/withWatermark.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'vitest';
 import type { LifecycleType } from '../../../src/contract/event.js';
 import { detectRunDuration } from '../../../src/operators/detectRunDuration.js';
-import { verdictId } from '../../../src/operators/internal/verdict-id.js';
+import { verdictId } from '../../../src/operators/engine/verdict-id.js';
 import { lateEvent, ordered, redelivered, scheduler, SMALL_CONTRACT, violation } from '../../support/detectors.js';
 import { agentEvent, ev, wm } from '../../support/events.js';
 

@@ -3,9 +3,9 @@ import type { LifecycleType } from '../../../src/contract/event.js';
 import { compileRunContract, REFERENCE_RUN_CONTRACT } from '../../../src/contract/run-contract.js';
 import { detectDuplicates, duplicatesRule } from '../../../src/operators/detectDuplicates.js';
 import { detectSequence, sequenceRule } from '../../../src/operators/detectSequence.js';
-import { runEngine } from '../../../src/operators/internal/run-engine.js';
+import { runEngine } from '../../../src/operators/engine/run-engine.js';
 import type { StreamItem } from '../../../src/operators/stream-item.js';
-import { verdictId } from '../../../src/operators/internal/verdict-id.js';
+import { verdictId } from '../../../src/operators/engine/verdict-id.js';
 import { lateEvent, ordered, redelivered, scheduler, SMALL_CONTRACT, violation } from '../../support/detectors.js';
 import { agentEvent, completeRun, ev, wm } from '../../support/events.js';
 

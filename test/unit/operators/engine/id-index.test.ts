@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ActiveIdIndex } from '../../../../src/operators/internal/id-index.js';
+import { ActiveIdIndex } from '../../../../src/operators/engine/id-index.js';
 
 /** The specification the scanner must equal: maximal [A-Za-z0-9_-] runs of >= 8 chars that are known ids. */
 function reference(known: ReadonlyMap<string, string>, text: string): [string, string][] {

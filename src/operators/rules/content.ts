@@ -1,11 +1,7 @@
-import type { OperatorFunction } from 'rxjs';
 import { z } from 'zod';
-import type { AgentEvent, LifecycleType } from '../contract/event.js';
-import type { CompiledRunContract } from '../contract/run-contract.js';
-import type { Verdict } from '../contract/verdict.js';
-import { lookupField } from '../contract/wire.js';
-import { runEngine, type RuleFactory, type RuleOutput } from './internal/run-engine.js';
-import type { StreamItem } from './stream-item.js';
+import type { AgentEvent, LifecycleType } from '../../contract/event.js';
+import { lookupField } from '../../contract/wire.js';
+import type { RuleFactory, RuleOutput } from '../engine/rule.js';
 
 const text = z.string({ required_error: 'required', invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty');
 const present = z.unknown().refine((v) => v !== undefined && v !== null, 'required');
@@ -68,11 +64,11 @@ function rawValue(event: AgentEvent, name: string): unknown {
 }
 
 /**
- * Rule: each event carries the content its type requires. One CRITICAL `content_invalid` per
- * failing field, naming the field path and what was wrong. Also applied to late events.
+ * Rule `content_invalid` (per event, every arrival): each event carries the content its type
+ * requires. One CRITICAL verdict per failing field, naming the field path and what was wrong.
  */
 export function contentRule(): RuleFactory {
-  const check = (event: AgentEvent, slot: number, out: RuleOutput): void => {
+  const check = (slot: number, event: AgentEvent, out: RuleOutput): void => {
     for (const fieldCheck of CONTENT_CHECKS[event.type]) {
       const value = read(event, fieldCheck);
       if (fieldCheck.accepts(value)) continue;
@@ -89,21 +85,5 @@ export function contentRule(): RuleFactory {
       });
     }
   };
-  return () => ({
-    name: 'content_invalid',
-    onEvent: (slot, event, out) => check(event, slot, out),
-    onLateEvent: check,
-  });
-}
-
-/**
- * Emits `content_invalid` for events without the content their type requires.
- *
- * ```
- * input:   -T(reasoning: "")-|
- * output:  -v----------------|     v: agent_thinking.reasoning: must not be empty
- * ```
- */
-export function detectContent(contract: CompiledRunContract): OperatorFunction<StreamItem, Verdict> {
-  return runEngine(contract, () => [contentRule()]);
+  return () => ({ name: 'content_invalid', onArrival: check });
 }

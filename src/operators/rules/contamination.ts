@@ -1,17 +1,12 @@
-import type { OperatorFunction } from 'rxjs';
-import type { AgentEvent } from '../contract/event.js';
-import type { CompiledRunContract } from '../contract/run-contract.js';
-import type { Verdict } from '../contract/verdict.js';
-import { isWireObject } from '../contract/wire.js';
-import { ActiveIdIndex } from './internal/id-index.js';
-import { runEngine, type RuleFactory, type RuleOutput } from './internal/run-engine.js';
-import type { StreamItem } from './stream-item.js';
+import type { AgentEvent } from '../../contract/event.js';
+import { isWireObject } from '../../contract/wire.js';
+import { ActiveIdIndex } from '../engine/id-index.js';
+import type { RuleFactory, RuleOutput } from '../engine/rule.js';
 
 export interface ContaminationOptions {
   /** How long (event time) a user's ids stay "active" after their last run started. Default 10 min. */
   readonly activeForMs?: number;
 }
-
 
 /**
  * The user an event claims to be for. Emitter paths send user_id == thread_id: that is the thread,
@@ -24,11 +19,13 @@ function claimedUser(event: AgentEvent, runThreadId: string | undefined): string
 }
 
 /**
- * Rule, zero tolerance (CRITICAL `cross_user_contamination`):
+ * Rule `cross_user_contamination` (per event, every arrival; zero tolerance, CRITICAL):
  * (a) a thread seen with two different owners (thread ids belong to one user);
  * (b) an event whose recipient user differs from its run's owner;
  * (c) another active user's user, thread or run id anywhere inside an event's content.
- * The owner is learned from the run's first event that names a real user.
+ * The owner is learned from the run's first event (in event-time placement) that names a real user.
+ * Ids are registered, and expire, at the engine's place in event time, never at an event's own
+ * (possibly late) time: what is active when an event is checked does not depend on interleaving.
  */
 export function contaminationRule(options: ContaminationOptions = {}): RuleFactory {
   const activeForMs = options.activeForMs ?? 600_000;
@@ -37,6 +34,7 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
     const activeIds = new ActiveIdIndex(activeForMs);
     const owners = table.refs<string>();
     const threadChecked = table.int8();
+    let nowMs = Number.NEGATIVE_INFINITY;
 
     const report = (slot: number, out: RuleOutput, event: AgentEvent, subject: string, detail: string, key: string): void =>
       out.violation(slot, { rule: 'cross_user_contamination', severity: 'CRITICAL', subject, detail, eventTimeMs: event.emittedAtMs, event, key });
@@ -47,8 +45,8 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
         report(slot, out, event, 'thread_id', `thread ${thread} belongs to user ${previous} but run ${facts.runIdOf(slot)} is user ${owner}'s`, `thread:${thread}`);
         return;
       }
-      threadOwners.register(thread, owner, event.emittedAtMs);
-      activeIds.register(thread, owner, event.emittedAtMs);
+      threadOwners.register(thread, owner, nowMs);
+      activeIds.register(thread, owner, nowMs);
     };
 
     /** (b) and (c), and (a) for an event carrying a thread other than its run's: checks once the owner is known. */
@@ -80,17 +78,27 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
     return {
       name: 'cross_user_contamination',
       open: (slot) => {
+        owners.set(slot, undefined);
         threadChecked.values[slot] = 0;
       },
-      onEvent: (slot, event, out) => {
+      onArrival: (slot, event, out, arrival) => {
+        if (arrival !== 'in_run') {
+          // A stand-in or detached slot: its owner may be only a thread id (emitter paths); the
+          // thread's learned owner is the user then.
+          const thread = facts.threadIdOf(slot) ?? event.threadId;
+          let owner = facts.ownerOf(slot);
+          if (owner !== undefined && owner === thread) owner = threadOwners.ownerOf(thread);
+          if (owner !== undefined) checkEvent(event, slot, owner, out);
+          return;
+        }
         let owner = owners.get(slot);
         if (owner === undefined) {
           const claim = claimedUser(event, event.threadId ?? facts.threadIdOf(slot));
           if (claim === undefined) return;
           owner = claim;
           owners.set(slot, owner);
-          activeIds.register(owner, owner, event.emittedAtMs);
-          activeIds.register(facts.runIdOf(slot), owner, event.emittedAtMs);
+          activeIds.register(owner, owner, nowMs);
+          activeIds.register(facts.runIdOf(slot), owner, nowMs);
         }
         const thread = facts.threadIdOf(slot);
         if (threadChecked.values[slot] === 0 && thread !== undefined) {
@@ -99,17 +107,10 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
         }
         checkEvent(event, slot, owner, out);
       },
-      // Late, suspicious or after-judgement events: the slot is the open run or a stand-in whose
-      // owner may be only a thread id (emitter paths); the thread's learned owner is the user then.
-      onLateEvent: (event, slot, out) => {
-        const thread = facts.threadIdOf(slot) ?? event.threadId;
-        let owner = facts.ownerOf(slot);
-        if (owner !== undefined && owner === thread) owner = threadOwners.ownerOf(thread);
-        if (owner !== undefined) checkEvent(event, slot, owner, out);
-      },
-      onWatermark: (watermarkMs) => {
-        threadOwners.expire(watermarkMs);
-        activeIds.expire(watermarkMs);
+      onTime: (now) => {
+        nowMs = now;
+        threadOwners.expire(now);
+        activeIds.expire(now);
       },
     };
   };
@@ -141,16 +142,4 @@ function scanValue(node: unknown, visit: (text: string) => void): void {
       for (const key in object) scanValue(object[key], visit);
     }
   }
-}
-
-/**
- * Emits `cross_user_contamination` for events of one user's run that reach or name another user.
- *
- * ```
- * input:   -S(run r1, user A)-T(run r1, user B)-|
- * output:  -------------------c-----------------|     c: addressed to user B
- * ```
- */
-export function detectContamination(contract: CompiledRunContract, options: ContaminationOptions = {}): OperatorFunction<StreamItem, Verdict> {
-  return runEngine(contract, () => [contaminationRule(options)]);
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RunTable } from '../../../../src/operators/internal/run-table.js';
-import { TimerHeap } from '../../../../src/operators/internal/timer-heap.js';
+import { RunTable } from '../../../../src/operators/engine/run-table.js';
+import { TimerHeap } from '../../../../src/operators/engine/timer-heap.js';
 
 describe('RunTable', () => {
   it('keeps each slot\'s columns and lists apart through growth, release and reuse (model-based)', () => {

@@ -1,4 +1,4 @@
-import { LIFECYCLE_TYPES, type AgentEvent, type LifecycleType, type SourcePosition } from '../../contract/event.js';
+import { LIFECYCLE_TYPES, type AgentEvent, type LifecycleType } from '../../contract/event.js';
 import type { RuleCategory, SourceOffsets } from '../../contract/verdict.js';
 import type { Float64Column, Int32Column, Int8Column, NumberLists, RefColumn, RunTable } from './run-table.js';
 
@@ -38,7 +38,7 @@ export class RunFacts {
   private readonly topics: RefColumn<string>;
   readonly seenMask: Int8Column;
   readonly eventCount: Int32Column;
-  /** Events that arrived too late to be ordered (counted for presence, not for order). */
+  /** Events that arrived behind their partition's watermark and still joined the run (allowed lateness). */
   readonly lateCount: Int32Column;
   readonly duplicateCount: Int32Column;
   readonly firstEventMs: Float64Column;
@@ -148,22 +148,16 @@ export class RunFacts {
     this.ownerUserIds.set(slot, ownerUserId);
   }
 
-  /** Counts an event the rules accepted (a duplicate delivery is not counted). */
-  addEvent(slot: number, event: AgentEvent): void {
+  /** Counts an event of the run (a duplicate delivery is not counted). */
+  addEvent(slot: number, event: AgentEvent, arrivedLate = false): void {
     const time = event.emittedAtMs;
     this.eventCount.values[slot] = (this.eventCount.values[slot] as number) + 1;
+    if (arrivedLate) this.lateCount.values[slot] = (this.lateCount.values[slot] as number) + 1;
     this.seenMask.values[slot] = (this.seenMask.values[slot] as number) | TYPE_BIT[event.type];
     if (time < (this.firstEventMs.values[slot] as number)) this.firstEventMs.values[slot] = time;
     if (time > (this.lastEventMs.values[slot] as number)) this.lastEventMs.values[slot] = time;
     if (event.type === 'agent_started' && !(time >= (this.startedAt.values[slot] as number))) this.startedAt.values[slot] = time;
     if (event.type === 'agent_completed' && !(time <= (this.completedAt.values[slot] as number))) this.completedAt.values[slot] = time;
-    this.positions.push(slot, event.source.offset, event.source.partition);
-  }
-
-  /** A late event still proves its type arrived, and its offset belongs to the run. */
-  addLate(slot: number, event: AgentEvent): void {
-    this.lateCount.values[slot] = (this.lateCount.values[slot] as number) + 1;
-    this.seenMask.values[slot] = (this.seenMask.values[slot] as number) | TYPE_BIT[event.type];
     this.positions.push(slot, event.source.offset, event.source.partition);
   }
 
@@ -187,6 +181,14 @@ export class RunFacts {
     };
   }
 
+  hasSeen(slot: number, type: LifecycleType): boolean {
+    return ((this.seenMask.values[slot] as number) & TYPE_BIT[type]) !== 0;
+  }
+
+  firstEventAt(slot: number): number {
+    return this.firstEventMs.values[slot] as number;
+  }
+
   seenTypes(slot: number): LifecycleType[] {
     const mask = this.seenMask.values[slot] as number;
     return LIFECYCLE_TYPES.filter((type) => (mask & TYPE_BIT[type]) !== 0);
@@ -206,18 +208,4 @@ export class RunFacts {
     const order = offsets.map((_, i) => i).sort((a, b) => (partitions[a] as number) - (partitions[b] as number) || (offsets[a] as number) - (offsets[b] as number));
     return { topic, partitions: order.map((i) => partitions[i] as number), offsets: order.map((i) => offsets[i] as number) };
   }
-}
-
-/** The few fields of an event that rules keep across events: keeping the event would keep its body. */
-export interface EventRef {
-  readonly type: AgentEvent['type'];
-  readonly emittedAtMs: number;
-  readonly toolName?: string | undefined;
-  readonly executionId?: string | undefined;
-  readonly eventId?: string | undefined;
-  readonly source: SourcePosition;
-}
-
-export function refOf(event: AgentEvent): EventRef {
-  return { type: event.type, emittedAtMs: event.emittedAtMs, toolName: event.toolName, executionId: event.executionId, eventId: event.eventId, source: event.source };
 }

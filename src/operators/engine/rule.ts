@@ -1,0 +1,104 @@
+/**
+ * What a rule is to the run engine (run-engine.ts). A rule is a small object with up to three
+ * hooks, each a different moment of a run's life:
+ *
+ * - `onArrival`: a per-event check (content, delivery latency, isolation, partitioning), run once
+ *   for every event as it takes its place in event time, whether its run is open, already final,
+ *   unknown, or the event's timestamp cannot be trusted (`arrival` says which).
+ * - `judge`: a per-run check (order, pairing, missing types, gaps, duration), run once when the run
+ *   is final, over all of its events sorted by event time — whenever each of them arrived.
+ * - `onTime`: event time moved on; the place to expire state shared across runs.
+ *
+ * Rules never see a redelivered copy: the engine's duplicate filter reports and drops it first.
+ */
+import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/event.js';
+import type { RuleId, RunOutcome, Severity } from '../../contract/verdict.js';
+import type { RunFacts } from './run-facts.js';
+import type { RunTable } from './run-table.js';
+
+/** Where an event stands when it arrives (in event-time order: see docs/detection.md, "Time model"). */
+export type Arrival =
+  /** It joins an open run (in order, or behind the watermark within the allowed lateness). */
+  | 'in_run'
+  /** Its run is already final: the event is late. The slot is a stand-in with the run's ids. */
+  | 'after_final'
+  /** No open or remembered run, and it is too old to open one: late for a run long judged. */
+  | 'unknown_run'
+  /** Its timestamp cannot be trusted: it is not placed in its run. */
+  | 'suspicious';
+
+/** The few fields of an event that judging a run needs: keeping the event would keep its body. */
+export interface EventRef {
+  readonly type: LifecycleType;
+  readonly emittedAtMs: number;
+  readonly toolName?: string | undefined;
+  readonly executionId?: string | undefined;
+  readonly eventId?: string | undefined;
+  readonly source: SourcePosition;
+}
+
+export function refOf(event: AgentEvent): EventRef {
+  return { type: event.type, emittedAtMs: event.emittedAtMs, toolName: event.toolName, executionId: event.executionId, eventId: event.eventId, source: event.source };
+}
+
+/** A run at the moment it is judged. */
+export interface FinalRun {
+  readonly slot: number;
+  /** Every accepted event of the run, sorted by (event time, partition, offset). */
+  readonly events: readonly EventRef[];
+  readonly outcome: RunOutcome;
+  /**
+   * Where the run ends for judging: its completion, or its deadline (first event + critical run
+   * duration), or where event time stood at the end of input.
+   */
+  readonly endMs: number;
+}
+
+/** What a violation needs beyond what the engine fills in (ids, owner, offsets, decision time). */
+export interface ViolationSpec {
+  readonly rule: RuleId;
+  readonly severity: Severity;
+  readonly subject?: string;
+  readonly detail: string;
+  readonly eventTimeMs: number;
+  /** The event it is about (its offset becomes the verdict's source and id); else the whole run. */
+  readonly event?: { readonly source: SourcePosition };
+  /** Distinguishes several violations of one rule in one run when there is no event. */
+  readonly key?: string;
+  readonly missing?: readonly LifecycleType[];
+  /**
+   * A verdict that a late event can take back: it is retracted once late events have brought
+   * every type listed, and confirmed by any other late event of its run.
+   */
+  readonly retractedBy?: readonly LifecycleType[];
+}
+
+export interface RuleOutput {
+  violation(slot: number, spec: ViolationSpec): void;
+}
+
+export interface SummaryParts {
+  maxGapMs: number;
+  latencyP50Ms?: number;
+  latencyP95Ms?: number;
+  latencyP99Ms?: number;
+  durationMs?: number;
+}
+
+export interface RunRule {
+  readonly name: string;
+  /** Sets this rule's columns for a new slot (a run, or a stand-in). Slots are reused: set every column read later. */
+  open?(slot: number, first: AgentEvent): void;
+  onArrival?(slot: number, event: AgentEvent, out: RuleOutput, arrival: Arrival): void;
+  judge?(run: FinalRun, out: RuleOutput, summary: SummaryParts): void;
+  onTime?(nowMs: number): void;
+}
+
+/** What a rule is built from, once per subscription: the table to declare its columns in, and the shared run facts. */
+export interface RuleContext {
+  readonly table: RunTable;
+  readonly facts: RunFacts;
+}
+
+/** Makes a rule for one subscription of the engine (rules may keep state shared across runs). */
+export type RuleFactory = (context: RuleContext) => RunRule;

@@ -1,0 +1,409 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/event.js';
+import type { CompiledRunContract } from '../../contract/run-contract.js';
+import { RULES, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
+import type { StreamItem } from '../stream-item.js';
+import { findOriginal } from './duplicate-filter.js';
+import { performanceGrade, securityGrade } from './grade-policy.js';
+import { refOf, type Arrival, type EventRef, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts } from './rule.js';
+import { RunFacts } from './run-facts.js';
+import { RunTable } from './run-table.js';
+import { TimerHeap } from './timer-heap.js';
+import { verdictId } from './verdict-id.js';
+
+export type { Arrival, EventRef, FinalRun, RuleContext, RuleFactory, RuleOutput, RunRule, SummaryParts, ViolationSpec } from './rule.js';
+export { performanceGrade, securityGrade } from './grade-policy.js';
+
+/**
+ * The keyed (run_id) event-time engine every rule plugs into (rules: src/operators/rules/, the
+ * hooks: rule.ts). One Map from run id to a slot of the run table, one timer per run, one pass.
+ *
+ * Input is in event-time order (withWatermark → orderByEventTime). Each item has a place τ on the
+ * event-time line: its own time, or, for an event that arrived behind its partition's watermark,
+ * that watermark (ordering holds it until then). τ depends only on the order within partitions,
+ * so everything below is the same whatever the partitions' interleaving or the input's chunking.
+ *
+ * Allowed lateness, as in Flink: a run *ends* at its completion or at its deadline (first event +
+ * critical run duration), whichever is first, and becomes *final* when event time passes its end
+ * plus `allowedLatenessMs`. Every event placed before that joins the run like any other, whenever
+ * it arrived: the run is then judged once, over its events sorted by event time. Only an event
+ * after that is late: a `late_events` row (or `event_after_completion`), a revision of the run's
+ * revisable verdicts, and the per-event checks.
+ */
+export interface RunEngineOptions {
+  /** How long after its end a run still takes events (default 0). */
+  readonly allowedLatenessMs?: number;
+  /** Emit a run summary per final run (the production chain does; single-rule tests need not). */
+  readonly summaries?: boolean;
+}
+
+/** A verdict of a judged run that late events may retract (declared by its rule: `retractedBy`). */
+interface RevisableVerdict {
+  readonly id: string;
+  /** Types still absent; the verdict is retracted once late events brought them all. */
+  readonly stillMissing: Set<LifecycleType>;
+}
+
+interface FinalRunMemory {
+  readonly finalAtMs: number;
+  readonly completedAtMs: number | undefined;
+  readonly revisable: readonly RevisableVerdict[];
+  readonly threadId: string | undefined;
+  readonly ownerUserId: string | undefined;
+}
+
+const NO_REVISABLE: readonly RevisableVerdict[] = [];
+
+/** Sort order of a run's events: event time, then source position (the same set always sorts the same way). */
+function before(a: EventRef, b: EventRef): boolean {
+  if (a.emittedAtMs !== b.emittedAtMs) return a.emittedAtMs < b.emittedAtMs;
+  if (a.source.partition !== b.source.partition) return a.source.partition < b.source.partition;
+  return a.source.offset < b.source.offset;
+}
+
+/** Inserts keeping the list sorted; events mostly arrive in order, so the search starts at the back. */
+function insertSorted(events: EventRef[], ref: EventRef): void {
+  let i = events.length;
+  while (i > 0 && before(ref, events[i - 1] as EventRef)) i -= 1;
+  if (i === events.length) events.push(ref);
+  else events.splice(i, 0, ref);
+}
+
+/**
+ * @param createRules makes the rules for each subscription: rules may keep state shared across
+ *   runs (owners of threads, ...) that must not leak between two uses of the operator.
+ */
+export function runEngine(contract: CompiledRunContract, createRules: () => readonly RuleFactory[], options: RunEngineOptions = {}): OperatorFunction<StreamItem, Verdict> {
+  const withSummaries = options.summaries ?? false;
+  const deadlineMs = contract.runDeadlineMs;
+  const latenessMs = options.allowedLatenessMs ?? 0;
+  if (!(latenessMs >= 0) || !Number.isFinite(latenessMs)) throw new RangeError(`allowedLatenessMs must be a finite number >= 0, got ${latenessMs}`);
+  return (source) =>
+    new Observable<Verdict>((subscriber) => {
+      const table = new RunTable();
+      const facts = new RunFacts(table);
+      const rules = createRules().map((create) => create({ table, facts }));
+      const openers = rules.filter((rule) => rule.open !== undefined);
+      const arrivalRules = rules.filter((rule) => rule.onArrival !== undefined);
+      const judges = rules.filter((rule) => rule.judge !== undefined);
+      const clockRules = rules.filter((rule) => rule.onTime !== undefined);
+      /** The run's accepted events, sorted (see `before`). */
+      const events = table.refs<EventRef[]>();
+      /** Due time of the run's live heap entry; its finalization time only moves earlier. */
+      const finalAt = table.float64();
+      const timerVersion = table.int32();
+      const revisable = table.sparse<RevisableVerdict[]>();
+
+      const openRuns = new Map<string, number>();
+      const finalRuns = new Map<string, FinalRunMemory>(); // insertion order == finalization order
+      const timers = new TimerHeap();
+      let nextVersion = 0;
+      /** Where the engine stands on the event-time line: the last item, finalization or watermark processed. */
+      let nowMs = Number.NEGATIVE_INFINITY;
+      const emit = (verdict: Verdict): void => subscriber.next(verdict);
+
+      const out: RuleOutput = {
+        violation: (slot, spec) => {
+          facts.countViolation(slot, RULES[spec.rule], spec.severity === 'CRITICAL');
+          const position = spec.event?.source;
+          const key = position === undefined ? (spec.key ?? '') : spec.key === undefined ? `${position.partition}:${position.offset}` : `${position.partition}:${position.offset}:${spec.key}`;
+          const runId = facts.runIdOf(slot);
+          const violationId = verdictId(spec.rule, runId, key);
+          if (spec.retractedBy !== undefined) {
+            const entry: RevisableVerdict = { id: violationId, stillMissing: new Set(spec.retractedBy) };
+            const list = revisable.get(slot);
+            if (list === undefined) revisable.set(slot, [entry]);
+            else list.push(entry);
+          }
+          emit({
+            kind: 'violation',
+            violation: {
+              violationId,
+              rule: spec.rule,
+              severity: spec.severity,
+              runId,
+              threadId: facts.threadIdOf(slot),
+              userId: facts.ownerOf(slot),
+              missing: spec.missing ?? [],
+              subject: spec.subject ?? '',
+              detail: spec.detail,
+              eventTimeMs: spec.eventTimeMs,
+              decidedAtWatermarkMs: Math.max(nowMs, spec.eventTimeMs),
+              source: position === undefined ? facts.sourceOffsets(slot) : single(position),
+            },
+          });
+        },
+      };
+
+      /** Where the run ends: its completion, else its deadline, whichever is first. */
+      const endOf = (slot: number): number => {
+        const byDeadline = facts.firstEventAt(slot) + deadlineMs;
+        const completedAt = facts.completedAtMs(slot);
+        return completedAt !== undefined && completedAt < byDeadline ? completedAt : byDeadline;
+      };
+
+      const schedule = (slot: number): void => {
+        const due = endOf(slot) + latenessMs;
+        if (due >= (finalAt.values[slot] as number)) return;
+        finalAt.values[slot] = due;
+        nextVersion = (nextVersion + 1) | 0;
+        timerVersion.values[slot] = nextVersion;
+        timers.push(due, slot, nextVersion);
+      };
+
+      /** A slot for a new run (or a stand-in), every rule's columns set from its first event. */
+      const openSlot = (event: AgentEvent): number => {
+        const slot = table.allocate();
+        facts.open(slot, event);
+        events.set(slot, []);
+        finalAt.values[slot] = Number.POSITIVE_INFINITY;
+        timerVersion.values[slot] = 0;
+        revisable.set(slot, undefined);
+        for (const rule of openers) (rule.open as NonNullable<RunRule['open']>)(slot, event);
+        return slot;
+      };
+
+      const runArrivalRules = (slot: number, event: AgentEvent, arrival: Arrival): void => {
+        for (const rule of arrivalRules) (rule.onArrival as NonNullable<RunRule['onArrival']>)(slot, event, out, arrival);
+      };
+
+      /** Judges the run once, over all its events in event-time order, then remembers what late events may revise. */
+      const finalize = (runId: string, slot: number, outcome: RunOutcome, endMs: number): void => {
+        openRuns.delete(runId);
+        timerVersion.values[slot] = nextVersion = (nextVersion + 1) | 0; // any heap entry left is stale
+        const run: FinalRun = { slot, events: events.get(slot) as EventRef[], outcome, endMs };
+        const parts: SummaryParts = { maxGapMs: 0 };
+        for (const rule of judges) (rule.judge as NonNullable<RunRule['judge']>)(run, out, parts);
+        if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, nowMs) });
+        finalRuns.set(runId, {
+          finalAtMs: nowMs,
+          completedAtMs: facts.completedAtMs(slot),
+          revisable: revisable.get(slot) ?? NO_REVISABLE,
+          threadId: facts.threadIdOf(slot),
+          ownerUserId: facts.ownerOf(slot),
+        });
+        events.set(slot, undefined);
+        revisable.set(slot, undefined);
+        table.release(slot);
+      };
+
+      /** Moves event time to `t`: every run final strictly before `t` is judged first, then shared state expires. */
+      const advanceTo = (t: number): void => {
+        for (;;) {
+          const due = timers.peekDue();
+          if (!(due < t)) break;
+          const slot = timers.peekSlot();
+          const version = timers.peekVersion();
+          timers.pop();
+          if (timerVersion.values[slot] !== version) continue;
+          if (due > nowMs) nowMs = due;
+          finalize(facts.runIdOf(slot), slot, facts.isCompleted(slot) ? 'completed' : 'deadline', endOf(slot));
+        }
+        if (t <= nowMs) return;
+        nowMs = t;
+        for (const rule of clockRules) (rule.onTime as NonNullable<RunRule['onTime']>)(nowMs);
+        const forgetBefore = nowMs - deadlineMs;
+        for (const [runId, memory] of finalRuns) {
+          if (memory.finalAtMs >= forgetBefore) break;
+          finalRuns.delete(runId);
+        }
+      };
+
+      const onEvent = (event: AgentEvent, placedAtMs: number): void => {
+        advanceTo(placedAtMs);
+        const runId = event.runId;
+        let slot = openRuns.get(runId);
+        if (slot === undefined) {
+          const memory = finalRuns.get(runId);
+          if (memory !== undefined) return afterFinal(memory, event);
+          // Its run ended by emitted + deadline at the latest: if that plus the allowed lateness is
+          // behind us, the run was judged (and forgotten); the event must not open a phantom run.
+          if (event.emittedAtMs + deadlineMs + latenessMs < placedAtMs) return unknownRun(event);
+          slot = openSlot(event);
+          openRuns.set(runId, slot);
+        }
+        const runEvents = events.get(slot) as EventRef[];
+        const original = findOriginal(runEvents, event);
+        if (original !== undefined) {
+          facts.duplicateCount.values[slot] = (facts.duplicateCount.values[slot] as number) + 1;
+          out.violation(slot, {
+            rule: 'duplicate_delivery',
+            severity: 'WARNING',
+            subject: event.type,
+            detail: `${event.type} delivered again${event.recovered ? ' (recovery replay)' : ''}; counted once`,
+            eventTimeMs: event.emittedAtMs,
+            event,
+          });
+          return;
+        }
+        facts.learnIds(slot, event);
+        facts.addEvent(slot, event, placedAtMs > event.emittedAtMs);
+        insertSorted(runEvents, refOf(event));
+        runArrivalRules(slot, event, 'in_run');
+        schedule(slot);
+      };
+
+      /** A stand-in slot for verdicts about a judged run (its counts feed no summary), released by the caller. */
+      const standInFor = (memory: FinalRunMemory, event: AgentEvent): number => {
+        const slot = openSlot(event);
+        facts.restoreIds(slot, memory.threadId, memory.ownerUserId);
+        return slot;
+      };
+
+      /** A slot holding only this event, for an event whose run is unknown (released by the caller). */
+      const detachedSlot = (event: AgentEvent): number => {
+        const slot = openSlot(event);
+        facts.learnIds(slot, event);
+        facts.addEvent(slot, event);
+        return slot;
+      };
+
+      /** An event of a run already final: late (or after its completion), revising what it can. */
+      const afterFinal = (memory: FinalRunMemory, event: AgentEvent): void => {
+        const slot = standInFor(memory, event);
+        if (memory.completedAtMs !== undefined && event.emittedAtMs > memory.completedAtMs) {
+          out.violation(slot, {
+            rule: 'event_after_completion',
+            severity: 'CRITICAL',
+            subject: event.type,
+            detail: `${event.type} ${Math.round(event.emittedAtMs - memory.completedAtMs)} ms after agent_completed`,
+            eventTimeMs: event.emittedAtMs,
+            event,
+          });
+        } else {
+          reportLate(event, 'closed');
+        }
+        for (const verdict of memory.revisable) revise(verdict, event);
+        runArrivalRules(slot, event, 'after_final');
+        table.release(slot);
+      };
+
+      const unknownRun = (event: AgentEvent): void => {
+        reportLate(event, 'unknown');
+        const slot = detachedSlot(event);
+        runArrivalRules(slot, event, 'unknown_run');
+        table.release(slot);
+      };
+
+      const reportLate = (event: AgentEvent, runState: 'closed' | 'unknown'): void => {
+        emit({ kind: 'late_event', runId: event.runId, type: event.type, eventTimeMs: event.emittedAtMs, watermarkMs: nowMs, runState, source: event.source });
+      };
+
+      const revise = (verdict: RevisableVerdict, event: AgentEvent): void => {
+        const wasMissing = verdict.stillMissing.delete(event.type);
+        const retracts = wasMissing && verdict.stillMissing.size === 0;
+        const reason = retracts
+          ? `late ${event.type} arrived after the run was judged`
+          : wasMissing
+            ? `late ${event.type} arrived after the run was judged; still missing ${[...verdict.stillMissing].join(', ')}`
+            : `${event.type} arrived after the run was judged; the finding stands`;
+        emit({ kind: 'revision', violationId: verdict.id, runId: event.runId, action: retracts ? 'retracted' : 'confirmed', reason, eventTimeMs: event.emittedAtMs, source: event.source });
+      };
+
+      // A suspicious event cannot be placed in its run (its time is not trusted): it is flagged and
+      // gets the checks that need no time, at its partition's watermark (a fixed place in event time).
+      const onSuspicious = (event: AgentEvent, placedAtMs: number): void => {
+        advanceTo(placedAtMs);
+        const open = openRuns.get(event.runId);
+        const memory = open === undefined ? finalRuns.get(event.runId) : undefined;
+        const slot = memory !== undefined ? standInFor(memory, event) : detachedSlot(event);
+        if (open !== undefined) facts.restoreIds(slot, facts.threadIdOf(open), facts.ownerOf(open));
+        out.violation(slot, {
+          rule: 'suspicious_timestamp',
+          severity: 'WARNING',
+          subject: 'timestamp',
+          detail: `emitted ${isoOrRaw(event.emittedAtMs)} but delivered ${isoOrRaw(event.deliveredAtMs)}: cannot be placed in time, not used`,
+          eventTimeMs: event.emittedAtMs,
+          event,
+        });
+        runArrivalRules(slot, event, 'suspicious');
+        table.release(slot);
+      };
+
+      const subscription = source.subscribe({
+        next: (item) => {
+          switch (item.kind) {
+            case 'event':
+              return onEvent(item.event, item.event.emittedAtMs);
+            case 'watermark':
+              // Items placed exactly at the watermark may still follow it (late ones held until
+              // then), so only runs final strictly before it are judged.
+              return advanceTo(item.watermarkMs);
+            case 'late':
+              // Placed at the watermark of its partition when it arrived (ordering held it until
+              // then): the same place whatever the other partitions were doing.
+              return onEvent(item.event, Math.max(item.watermarkMs, nowMs));
+            case 'suspicious':
+              return onSuspicious(item.event, Math.max(placeOfSuspicious(item), nowMs));
+          }
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => {
+          // End of input (replay): runs whose finalization is due by the last event time were
+          // judged as usual; the rest are judged now, in a stable order, with what they have.
+          const first = (slot: number): number => facts.firstEventAt(slot);
+          const remaining = [...openRuns.entries()].sort(([a, x], [b, y]) => first(x) - first(y) || (a < b ? -1 : a > b ? 1 : 0));
+          for (const [runId, slot] of remaining) {
+            const completedAt = facts.completedAtMs(slot);
+            const deadline = first(slot) + deadlineMs;
+            if (completedAt !== undefined) finalize(runId, slot, 'completed', Math.min(completedAt, deadline));
+            else if (deadline <= nowMs) finalize(runId, slot, 'deadline', deadline);
+            else finalize(runId, slot, 'end_of_input', Math.max(nowMs, facts.lastEventMs.values[slot] as number));
+          }
+          subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        openRuns.clear();
+        finalRuns.clear();
+        timers.clear();
+      };
+    });
+}
+
+/** Suspicious items carry their partition's watermark when the source knows it. */
+function placeOfSuspicious(item: Extract<StreamItem, { kind: 'suspicious' }>): number {
+  const placed = (item as { readonly watermarkMs?: number }).watermarkMs;
+  return placed ?? Number.NEGATIVE_INFINITY;
+}
+
+function isoOrRaw(ms: number): string {
+  const date = new Date(Math.floor(ms));
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}
+
+function single(position: SourcePosition): SourceOffsets {
+  return { topic: position.topic, partitions: [position.partition], offsets: [position.offset] };
+}
+
+function summaryOf(facts: RunFacts, slot: number, outcome: RunOutcome, parts: SummaryParts, decidedAtMs: number): RunSummary {
+  const counts = facts.counts(slot);
+  return {
+    runId: facts.runIdOf(slot),
+    threadId: facts.threadIdOf(slot),
+    userId: facts.ownerOf(slot),
+    firstEventMs: facts.firstEventAt(slot),
+    lastEventMs: facts.lastEventMs.values[slot] as number,
+    startedAtMs: facts.startedAtMs(slot),
+    completedAtMs: facts.completedAtMs(slot),
+    eventCount: facts.eventCount.values[slot] as number,
+    duplicateCount: facts.duplicateCount.values[slot] as number,
+    lateEventCount: facts.lateCount.values[slot] as number,
+    typesSeen: facts.seenTypes(slot),
+    outcome,
+    durationMs: parts.durationMs,
+    maxGapMs: parts.maxGapMs,
+    latencyP50Ms: parts.latencyP50Ms,
+    latencyP95Ms: parts.latencyP95Ms,
+    latencyP99Ms: parts.latencyP99Ms,
+    warnings: counts.warnings,
+    criticals: counts.criticals,
+    performanceGrade: performanceGrade(counts.perfWarnings, counts.perfCriticals),
+    securityGrade: securityGrade(counts.securityWarnings, counts.securityCriticals),
+    isolationWarnings: counts.securityWarnings,
+    isolationCriticals: counts.securityCriticals,
+    decidedAtWatermarkMs: decidedAtMs,
+    source: facts.sourceOffsets(slot),
+  };
+}
