@@ -1,8 +1,9 @@
 import type { AgentEvent } from '../contract/event.js';
 
 /**
- * A processing-time hint that event time has moved on while the input was idle (live mode only).
- * Replay never produces these: there, time comes from events alone.
+ * Processing-time hint: event time is at least `eventTimeMs` on every partition. Nothing in
+ * production sends it (live mode sends `input_idle`); benches and tests use it to release what
+ * the chain holds.
  */
 export interface EventTimeHeartbeat {
   readonly kind: 'heartbeat';
@@ -10,35 +11,78 @@ export interface EventTimeHeartbeat {
 }
 
 /**
- * A processing-time hint that one partition has delivered nothing for a while although others
- * have (live mode only). Until it delivers again the watermark does not wait for it, so one quiet
- * partition cannot hold back every verdict; what it sends later may then be late.
+ * Processing-time hint (live mode): the partitions of the topic assigned to this consumer, sent
+ * at start and after each rebalance (from the group assignment, not from what has been delivered).
+ * The watermark waits for every one of them (−∞ until it delivers or is idle); a partition no
+ * longer listed (revoked) leaves the minimum.
  */
-export interface PartitionIdle {
-  readonly kind: 'partition_idle';
-  readonly partition: number;
+export interface PartitionAssignment {
+  readonly kind: 'assignment';
+  readonly partitions: readonly number[];
 }
 
-/** Live mode's processing-time hints; replay has none. */
-export type ProcessingTimeHint = EventTimeHeartbeat | PartitionIdle;
+/**
+ * Processing-time hint (live mode): the assigned partitions that are idle now, replacing the
+ * previous set. Idle means caught up: the consumed position has reached the broker's end offset
+ * as a recent successful answer gave it, continuously and with no event arriving, for the idle
+ * time. Until an idle partition delivers again the watermark does not wait for it; what it sends
+ * behind the watermark later is late. A lagging partition, or one whose end offset could not be
+ * learned lately (broker unreachable), is never idle.
+ */
+export interface IdlePartitions {
+  readonly kind: 'idle';
+  readonly partitions: readonly number[];
+}
+
+/**
+ * Processing-time hint (live mode): every assigned partition has been caught up (fresh answers),
+ * with no event arriving, for `idleForMs` of wall-clock time. Event time moves to the highest
+ * accepted event time + idleForMs, so silent runs reach their deadlines. Time during which the
+ * broker could not be reached, or a partition lagged, is never counted.
+ */
+export interface InputIdle {
+  readonly kind: 'input_idle';
+  readonly idleForMs: number;
+}
+
+/** Processing-time hints the event-time chain takes (live mode and tests; a replay has none). */
+export type ProcessingTimeHint = EventTimeHeartbeat | PartitionAssignment | IdlePartitions | InputIdle;
 
 /** What the event-time chain takes in: events, and in live mode processing-time hints. */
 export type ChainInput = AgentEvent | ProcessingTimeHint;
 
 /**
+ * What the source says about its position (live mode), between records: the assigned partitions
+ * whose consumed position has reached the end offset of a fresh broker answer, as of wall-clock
+ * time `atMs`. Sent every few hundred ms; an empty list while the broker cannot be reached.
+ * The monitor turns these into `idle` and `input_idle` hints (src/pipeline/live-hints.ts).
+ */
+export interface CaughtUpPartitions {
+  readonly kind: 'caught_up';
+  readonly atMs: number;
+  readonly partitions: readonly number[];
+}
+
+/** What a live source tells the monitor besides records. */
+export type SourceHint = PartitionAssignment | CaughtUpPartitions;
+
+/**
  * What event-time operators exchange:
  * - `event`: a lifecycle event (in arrival order after withWatermark, in event-time order after orderByEventTime);
  * - `watermark`: no event at or before this event time is expected any more (never decreases);
- * - `late`: an event that arrived when the watermark had already passed its time;
- * - `suspicious`: an event whose emitted and delivered times are too far apart to place it in time.
+ * - `late`: an event that arrived when the watermark (`watermarkMs`, its partition's) had already passed its time;
+ * - `suspicious`: an event whose time cannot be trusted: emitted time too far from its delivery or
+ *   Kafka record timestamp, or too far ahead of its partition's progress and not confirmed by it.
+ *   It never moves the watermark; `watermarkMs` is its partition's watermark when it arrived
+ *   (highest accepted event time − bound, −∞ if none), the place in event time where it is judged.
  */
 export type StreamItem =
   | { readonly kind: 'event'; readonly event: AgentEvent }
   | { readonly kind: 'watermark'; readonly watermarkMs: number }
   | { readonly kind: 'late'; readonly event: AgentEvent; readonly watermarkMs: number }
-  | { readonly kind: 'suspicious'; readonly event: AgentEvent };
+  | { readonly kind: 'suspicious'; readonly event: AgentEvent; readonly watermarkMs: number };
 
 export function isProcessingTimeHint(input: ChainInput): input is ProcessingTimeHint {
-  const kind = (input as ProcessingTimeHint).kind;
-  return kind === 'heartbeat' || kind === 'partition_idle';
+  const kind = (input as { readonly kind?: unknown }).kind;
+  return kind === 'heartbeat' || kind === 'assignment' || kind === 'idle' || kind === 'input_idle';
 }

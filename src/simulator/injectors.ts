@@ -136,7 +136,7 @@ export function drawToolPairs(rng: Rng, pairRepeats: IntRange, atLeast: number):
 
 const redeliveryDelay = (rng: Rng): number => rng.int(INJECTED.redeliveryDelayMs.min, INJECTED.redeliveryDelayMs.max);
 
-/** Swaps the emission times of two events and encodes them again. */
+/** Swaps the emission times of two events; they were encoded before injection, so encodes them again. */
 function swapEmittedTimes(a: PlannedEvent, b: PlannedEvent): void {
   const t = a.sim.emittedAtMs;
   a.sim = { ...a.sim, emittedAtMs: b.sim.emittedAtMs };
