@@ -5,7 +5,7 @@ import { compileRunContract, REFERENCE_RUN_CONTRACT, type CompiledRunContract } 
 import type { Verdict } from '../contract/verdict.js';
 import { gradeUsers } from '../operators/gradeUsers.js';
 import type { RuleFactory } from '../operators/engine/run-engine.js';
-import { contaminationRule } from '../operators/rules/contamination.js';
+import { contaminationRule, type ActiveIdSeed } from '../operators/rules/contamination.js';
 import { contentRule } from '../operators/rules/content.js';
 import { deliveryLatencyRule } from '../operators/rules/delivery-latency.js';
 import { gapRule } from '../operators/rules/event-gaps.js';
@@ -31,7 +31,7 @@ export function contractFor(config: DetectionConfig): CompiledRunContract {
  * each rule reads the engine's run facts, never another rule's state. The engine's duplicate
  * filter runs before all of them.
  */
-export function allRules(contract: CompiledRunContract, config: DetectionConfig): () => readonly RuleFactory[] {
+export function allRules(contract: CompiledRunContract, config: DetectionConfig, activeIds?: ActiveIdSeed): () => readonly RuleFactory[] {
   return () => [
     contentRule(),
     sequenceRule(contract),
@@ -39,7 +39,7 @@ export function allRules(contract: CompiledRunContract, config: DetectionConfig)
     deliveryLatencyRule(contract),
     gapRule(contract),
     runDurationRule(contract),
-    contaminationRule({ activeForMs: config.activeUserWindowMs }),
+    contaminationRule({ activeForMs: config.activeUserWindowMs, ...(activeIds === undefined ? {} : { seed: activeIds }) }),
     partitioningRule(),
   ];
 }
@@ -51,7 +51,12 @@ export function allRules(contract: CompiledRunContract, config: DetectionConfig)
  *
  * events → withWatermark → orderByEventTime → run engine (duplicate filter, rules, run summaries) → user grades
  */
-export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[]): OperatorFunction<ChainInput, Verdict> {
+export interface DetectOptions {
+  /** Ids active before this start (restored from the store), so isolation checks are not blind at first. */
+  readonly activeIds?: ActiveIdSeed;
+}
+
+export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[], options: DetectOptions = {}): OperatorFunction<ChainInput, Verdict> {
   const contract = contractFor(config);
   return (input) =>
     input.pipe(
@@ -62,7 +67,7 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
         ...(partitions === undefined ? {} : { partitions }),
       }),
       orderByEventTime(),
-      summarizeRuns(contract, allRules(contract, config), { allowedLatenessMs: config.allowedLatenessMs }),
+      summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs }),
       gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs }),
     );
 }

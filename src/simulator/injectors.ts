@@ -253,6 +253,8 @@ const longRun: FaultInjector = {
 /** The run goes on a thread another user holds: the thread now has two owners. */
 const contaminationThread: FaultInjector = {
   needsPastRuns: true,
+  minUsers: 2, // with one user, every thread is the run's own: no other user to contaminate
+
   borrow(others) {
     const threadId = others.recentThread();
     return threadId === undefined ? undefined : { threadId };
@@ -282,6 +284,7 @@ const MENTIONS: readonly ((id: string) => string)[] = [
 /** One thought mentions an id of another active user. */
 const contaminationContent: FaultInjector = {
   needsPastRuns: true,
+  minUsers: 2,
   borrow(others) {
     const foreignId = others.activeId();
     return foreignId === undefined ? undefined : { foreignId };

@@ -6,6 +6,13 @@ import type { RuleFactory, RuleOutput } from '../engine/rule.js';
 export interface ContaminationOptions {
   /** How long (event time) a user's ids stay "active" after their last run started. Default 10 min. */
   readonly activeForMs?: number;
+  /** Ids known active before this subscription started (restored from the store after a restart). */
+  readonly seed?: ActiveIdSeed;
+}
+
+/** Runs known to have been active, oldest first: their user, thread and run ids enter the index as the user's. */
+export interface ActiveIdSeed {
+  readonly runs: ReadonlyArray<{ readonly runId: string; readonly threadId?: string; readonly userId: string; readonly seenMs: number }>;
 }
 
 /**
@@ -35,6 +42,14 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
     const owners = table.refs<string>();
     const threadChecked = table.int8();
     let nowMs = Number.NEGATIVE_INFINITY;
+    // Registered in time order, as the index expires from its oldest entry.
+    for (const run of [...(options.seed?.runs ?? [])].sort((a, b) => a.seenMs - b.seenMs)) {
+      activeIds.register(run.userId, run.userId, run.seenMs);
+      activeIds.register(run.runId, run.userId, run.seenMs);
+      if (run.threadId === undefined) continue;
+      threadOwners.register(run.threadId, run.userId, run.seenMs);
+      activeIds.register(run.threadId, run.userId, run.seenMs);
+    }
 
     const report = (slot: number, out: RuleOutput, event: AgentEvent, subject: string, detail: string, key: string): void =>
       out.violation(slot, { rule: 'cross_user_contamination', severity: 'CRITICAL', subject, detail, eventTimeMs: event.emittedAtMs, event, key });
