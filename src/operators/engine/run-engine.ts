@@ -3,9 +3,9 @@ import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/e
 import type { CompiledRunContract } from '../../contract/run-contract.js';
 import { RULES, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
 import type { StreamItem } from '../stream-item.js';
-import { findOriginal } from './duplicate-filter.js';
+import { RunEventLog } from './event-log.js';
 import { performanceGrade, securityGrade } from './grade-policy.js';
-import { refOf, type Arrival, type EventRef, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts } from './rule.js';
+import { type Arrival, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts } from './rule.js';
 import { RunFacts } from './run-facts.js';
 import { RunTable } from './run-table.js';
 import { TimerHeap } from './timer-heap.js';
@@ -54,21 +54,6 @@ interface FinalRunMemory {
 
 const NO_REVISABLE: readonly RevisableVerdict[] = [];
 
-/** Sort order of a run's events: event time, then source position (the same set always sorts the same way). */
-function before(a: EventRef, b: EventRef): boolean {
-  if (a.emittedAtMs !== b.emittedAtMs) return a.emittedAtMs < b.emittedAtMs;
-  if (a.source.partition !== b.source.partition) return a.source.partition < b.source.partition;
-  return a.source.offset < b.source.offset;
-}
-
-/** Inserts keeping the list sorted; events mostly arrive in order, so the search starts at the back. */
-function insertSorted(events: EventRef[], ref: EventRef): void {
-  let i = events.length;
-  while (i > 0 && before(ref, events[i - 1] as EventRef)) i -= 1;
-  if (i === events.length) events.push(ref);
-  else events.splice(i, 0, ref);
-}
-
 /**
  * @param createRules makes the rules for each subscription: rules may keep state shared across
  *   runs (owners of threads, ...) that must not leak between two uses of the operator.
@@ -87,8 +72,8 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const arrivalRules = rules.filter((rule) => rule.onArrival !== undefined);
       const judges = rules.filter((rule) => rule.judge !== undefined);
       const clockRules = rules.filter((rule) => rule.onTime !== undefined);
-      /** The run's accepted events, sorted (see `before`). */
-      const events = table.refs<EventRef[]>();
+      /** The run's accepted events; the duplicate filter looks them up, judging sorts them. */
+      const log = new RunEventLog(table, facts);
       /** Due time of the run's live heap entry; its finalization time only moves earlier. */
       const finalAt = table.float64();
       const timerVersion = table.int32();
@@ -155,7 +140,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const openSlot = (event: AgentEvent): number => {
         const slot = table.allocate();
         facts.open(slot, event);
-        events.set(slot, []);
+        log.reset(slot);
         finalAt.values[slot] = Number.POSITIVE_INFINITY;
         timerVersion.values[slot] = 0;
         revisable.set(slot, undefined);
@@ -171,7 +156,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const finalize = (runId: string, slot: number, outcome: RunOutcome, endMs: number): void => {
         openRuns.delete(runId);
         timerVersion.values[slot] = nextVersion = (nextVersion + 1) | 0; // any heap entry left is stale
-        const run: FinalRun = { slot, events: events.get(slot) as EventRef[], outcome, endMs };
+        const run: FinalRun = { slot, events: log.sorted(slot), outcome, endMs };
         const parts: SummaryParts = { maxGapMs: 0 };
         for (const rule of judges) (rule.judge as NonNullable<RunRule['judge']>)(run, out, parts);
         if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, nowMs) });
@@ -182,7 +167,6 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           threadId: facts.threadIdOf(slot),
           ownerUserId: facts.ownerOf(slot),
         });
-        events.set(slot, undefined);
         revisable.set(slot, undefined);
         table.release(slot);
       };
@@ -202,6 +186,14 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         if (t <= nowMs) return;
         nowMs = t;
         for (const rule of clockRules) (rule.onTime as NonNullable<RunRule['onTime']>)(nowMs);
+      };
+
+      /** A judged run is remembered for one deadline of event time (checked on lookup: forgetting is swept on watermarks). */
+      const rememberedFinal = (runId: string): FinalRunMemory | undefined => {
+        const memory = finalRuns.get(runId);
+        return memory !== undefined && memory.finalAtMs >= nowMs - deadlineMs ? memory : undefined;
+      };
+      const forgetFinalRuns = (): void => {
         const forgetBefore = nowMs - deadlineMs;
         for (const [runId, memory] of finalRuns) {
           if (memory.finalAtMs >= forgetBefore) break;
@@ -214,7 +206,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         const runId = event.runId;
         let slot = openRuns.get(runId);
         if (slot === undefined) {
-          const memory = finalRuns.get(runId);
+          const memory = rememberedFinal(runId);
           if (memory !== undefined) return afterFinal(memory, event);
           // Its run ended by emitted + deadline at the latest: if that plus the allowed lateness is
           // behind us, the run was judged (and forgotten); the event must not open a phantom run.
@@ -222,9 +214,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           slot = openSlot(event);
           openRuns.set(runId, slot);
         }
-        const runEvents = events.get(slot) as EventRef[];
-        const original = findOriginal(runEvents, event);
-        if (original !== undefined) {
+        if (log.holds(slot, event)) {
           facts.duplicateCount.values[slot] = (facts.duplicateCount.values[slot] as number) + 1;
           out.violation(slot, {
             rule: 'duplicate_delivery',
@@ -238,7 +228,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         }
         facts.learnIds(slot, event);
         facts.addEvent(slot, event, placedAtMs > event.emittedAtMs);
-        insertSorted(runEvents, refOf(event));
+        log.add(slot, event);
         runArrivalRules(slot, event, 'in_run');
         schedule(slot);
       };
@@ -305,7 +295,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const onSuspicious = (event: AgentEvent, placedAtMs: number): void => {
         advanceTo(placedAtMs);
         const open = openRuns.get(event.runId);
-        const memory = open === undefined ? finalRuns.get(event.runId) : undefined;
+        const memory = open === undefined ? rememberedFinal(event.runId) : undefined;
         const slot = memory !== undefined ? standInFor(memory, event) : detachedSlot(event);
         if (open !== undefined) facts.restoreIds(slot, facts.threadIdOf(open), facts.ownerOf(open));
         out.violation(slot, {
@@ -328,7 +318,8 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
             case 'watermark':
               // Items placed exactly at the watermark may still follow it (late ones held until
               // then), so only runs final strictly before it are judged.
-              return advanceTo(item.watermarkMs);
+              advanceTo(item.watermarkMs);
+              return forgetFinalRuns();
             case 'late':
               // Placed at the watermark of its partition when it arrived (ordering held it until
               // then): the same place whatever the other partitions were doing.

@@ -194,6 +194,15 @@ export class RunFacts {
     return LIFECYCLE_TYPES.filter((type) => (mask & TYPE_BIT[type]) !== 0);
   }
 
+  /** Offsets and partitions of the run's events, in the order they were added. */
+  positionsOf(slot: number): { readonly offsets: number[]; readonly partitions: number[] } {
+    return { offsets: this.positions.values(slot), partitions: this.positions.tagsOf(slot) };
+  }
+
+  topicOf(slot: number): string {
+    return this.topics.get(slot) as string;
+  }
+
   /** Offsets sorted by (partition, offset): the same set always serializes the same way. */
   sourceOffsets(slot: number): SourceOffsets {
     const topic = this.topics.get(slot) as string;

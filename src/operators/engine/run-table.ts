@@ -186,6 +186,15 @@ export class NumberLists {
     return out;
   }
 
+  /** Ordinal of the first (value, tag) pair at or after ordinal `from` in the slot's list, or -1. */
+  indexOfPair(slot: number, value: number, tag: number, from = 0): number {
+    let i = 0;
+    for (let node = this.heads.values[slot] as number; node !== NIL; node = this.links[node] as number, i += 1) {
+      if (i >= from && this.pool[node] === value && this.tags[node] === tag) return i;
+    }
+    return -1;
+  }
+
   /** Returns the slot's nodes to the pool (the table does this when it releases the slot). */
   clear(slot: number): void {
     const head = this.heads.values[slot] as number;
