@@ -4,7 +4,7 @@ import type { StreamItem } from './stream-item.js';
 
 /**
  * Releases events in event-time order: buffers them until the watermark passes their time, then
- * emits them sorted by (event time, partition, offset), followed by the watermark. Ties break on
+ * emits them sorted by (event time, delivery time, partition, offset), followed by the watermark. Ties break on
  * the source position, so the order — and every verdict computed from it — does not depend on how
  * partitions were interleaved or records chunked. At completion the buffer is flushed in order.
  *
@@ -133,6 +133,10 @@ class EventHeap<T extends Positioned> {
 
 function before(timeA: number, a: Positioned, timeB: number, b: Positioned): boolean {
   if (timeA !== timeB) return timeA < timeB;
+  // Copies of one event share its time: the one delivered first is the original, wherever it sits.
+  const da = a.event.deliveredAtMs;
+  const db = b.event.deliveredAtMs;
+  if (da !== db) return da < db;
   const pa = a.event.source;
   const pb = b.event.source;
   if (pa.partition !== pb.partition) return pa.partition < pb.partition;

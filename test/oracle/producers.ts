@@ -275,24 +275,31 @@ interface PastRun {
   readonly ownershipClean: boolean;
 }
 
+/** Unique ids: a prefix and random hex, at least 8 characters (what a content scan looks for). */
+class IdMint {
+  private readonly used = new Set<string>();
+
+  constructor(private readonly rng: Prng) {}
+
+  mint(prefix: string, hexDigits: number): string {
+    for (;;) {
+      const id = `${prefix}${this.rng.hex(hexDigits)}`;
+      if (!this.used.has(id)) {
+        this.used.add(id);
+        return id;
+      }
+    }
+  }
+}
+
 interface Context {
   readonly rng: Prng;
+  readonly ids: IdMint;
   readonly users: readonly User[];
   readonly producers: Readonly<Record<ProducerName, Producer>>;
   readonly pastRuns: PastRun[];
   /** Thread → start of the first run on it (by its owner). */
   readonly threadFirstRunMs: Map<string, number>;
-  readonly usedIds: Set<string>;
-}
-
-function newId(ctx: Context, prefix: string, hexDigits: number): string {
-  for (;;) {
-    const id = `${prefix}${ctx.rng.hex(hexDigits)}`;
-    if (!ctx.usedIds.has(id)) {
-      ctx.usedIds.add(id);
-      return id;
-    }
-  }
 }
 
 function uuid4(rng: Prng): string {
@@ -306,8 +313,8 @@ function sentence(rng: Prng, words: number): string {
 /** Delivery delay of a healthy event: mostly fast, a tail up to twice the critical latency. */
 function naturalDelayMs(rng: Prng): number {
   const roll = rng.next();
-  if (roll < 0.9) return rng.int(5, 400);
-  if (roll < 0.97) return rng.int(400, 1_500);
+  if (roll < 0.92) return rng.int(5, 400);
+  if (roll < 0.985) return rng.int(400, 1_500);
   return rng.int(1_500, 4_000);
 }
 
@@ -390,7 +397,7 @@ interface ToolCall {
 function newToolCall(ctx: Context, forceExecutionId: boolean): ToolCall {
   const toolName = ctx.rng.pick(TOOL_NAMES);
   const mode = forceExecutionId ? 'execution' : ctx.rng.weighted([['execution', 40], ['event', 20], ['none', 40]] as const);
-  if (mode === 'execution') return { toolName, executionId: newId(ctx, 'exe-', 10) };
+  if (mode === 'execution') return { toolName, executionId: ctx.ids.mint('exe-', 10) };
   if (mode === 'event') return { toolName, eventId: uuid4(ctx.rng) };
   return { toolName };
 }
@@ -779,20 +786,10 @@ export function generateTraffic(options: TrafficOptions): Traffic {
   const faultKinds = options.faultKinds ?? FAULT_KINDS;
   const spacingMs = options.meanRunSpacingMs ?? 900;
   const tailMs = options.tailMs ?? 45_000;
-  const usedIds = new Set<string>();
-  const idRng = rng.fork();
-  const mint = (prefix: string, digits: number): string => {
-    for (;;) {
-      const id = `${prefix}${idRng.hex(digits)}`;
-      if (!usedIds.has(id)) {
-        usedIds.add(id);
-        return id;
-      }
-    }
-  };
+  const ids = new IdMint(rng.fork());
   const users: User[] = Array.from({ length: options.users ?? 24 }, () => ({
-    id: mint('usr-', 6),
-    threads: Array.from({ length: idRng.int(1, 3) }, () => mint('thr-', 8)),
+    id: ids.mint('usr-', 6),
+    threads: Array.from({ length: rng.int(1, 3) }, () => ids.mint('thr-', 8)),
   }));
   const skew = (): number => rng.int(-150, 150);
   const producers: Record<ProducerName, Producer> = {
@@ -800,7 +797,7 @@ export function generateTraffic(options: TrafficOptions): Traffic {
     by_run: { name: 'by_run', clockSkewMs: skew(), stampsDeliveryHeader: false },
     round_robin: { name: 'round_robin', clockSkewMs: skew(), stampsDeliveryHeader: rng.chance(0.5) },
   };
-  const ctx: Context = { rng, users, producers, pastRuns: [], threadFirstRunMs: new Map(), usedIds };
+  const ctx: Context = { rng, ids, users, producers, pastRuns: [], threadFirstRunMs: new Map() };
 
   const plans: RunPlan[] = [];
   const books: RunBook[] = [];
@@ -814,7 +811,7 @@ export function generateTraffic(options: TrafficOptions): Traffic {
     startMs += Math.max(20, Math.round(-Math.log(1 - rng.next()) * spacingMs));
     const user = rng.pick(users);
     const run: RunPlan = {
-      runId: newId(ctx, 'run-', 10),
+      runId: ctx.ids.mint('run-', 10),
       userId: user.id,
       threadId: rng.pick(user.threads),
       agentName: rng.pick(AGENT_NAMES),

@@ -46,6 +46,8 @@ interface RevisableVerdict {
 
 interface FinalRunMemory {
   readonly finalAtMs: number;
+  /** Events that arrived after the run was final: a further copy of one is a duplicate, not news. */
+  lateArrivals: EventIdentity[] | undefined;
   readonly completedAtMs: number | undefined;
   readonly revisable: readonly RevisableVerdict[];
   readonly threadId: string | undefined;
@@ -53,6 +55,14 @@ interface FinalRunMemory {
 }
 
 const NO_REVISABLE: readonly RevisableVerdict[] = [];
+
+type EventIdentity = Pick<AgentEvent, 'type' | 'emittedAtMs' | 'toolName' | 'executionId' | 'eventId'>;
+
+const identityOf = (event: AgentEvent): EventIdentity => ({ type: event.type, emittedAtMs: event.emittedAtMs, toolName: event.toolName, executionId: event.executionId, eventId: event.eventId });
+
+/** Same type, same emission time, same call ids: the same event, delivered again. */
+const isSameEvent = (a: EventIdentity, b: AgentEvent): boolean =>
+  a.emittedAtMs === b.emittedAtMs && a.type === b.type && a.executionId === b.executionId && a.eventId === b.eventId && a.toolName === b.toolName;
 
 /**
  * @param createRules makes the rules for each subscription: rules may keep state shared across
@@ -162,6 +172,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, nowMs) });
         finalRuns.set(runId, {
           finalAtMs: nowMs,
+          lateArrivals: undefined,
           completedAtMs: facts.completedAtMs(slot),
           revisable: revisable.get(slot) ?? NO_REVISABLE,
           threadId: facts.threadIdOf(slot),
@@ -214,23 +225,25 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           slot = openSlot(event);
           openRuns.set(runId, slot);
         }
-        if (log.holds(slot, event)) {
-          facts.duplicateCount.values[slot] = (facts.duplicateCount.values[slot] as number) + 1;
-          out.violation(slot, {
-            rule: 'duplicate_delivery',
-            severity: 'WARNING',
-            subject: event.type,
-            detail: `${event.type} delivered again${event.recovered ? ' (recovery replay)' : ''}; counted once`,
-            eventTimeMs: event.emittedAtMs,
-            event,
-          });
-          return;
-        }
+        if (log.holds(slot, event)) return reportDuplicate(slot, event);
         facts.learnIds(slot, event);
         facts.addEvent(slot, event, placedAtMs > event.emittedAtMs);
         log.add(slot, event);
         runArrivalRules(slot, event, 'in_run');
         schedule(slot);
+      };
+
+      /** The engine's duplicate filter: a copy is reported once and reaches no rule. */
+      const reportDuplicate = (slot: number, event: AgentEvent): void => {
+        facts.duplicateCount.values[slot] = (facts.duplicateCount.values[slot] as number) + 1;
+        out.violation(slot, {
+          rule: 'duplicate_delivery',
+          severity: 'WARNING',
+          subject: event.type,
+          detail: `${event.type} delivered again${event.recovered ? ' (recovery replay)' : ''}; counted once`,
+          eventTimeMs: event.emittedAtMs,
+          event,
+        });
       };
 
       /** A stand-in slot for verdicts about a judged run (its counts feed no summary), released by the caller. */
@@ -251,6 +264,12 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       /** An event of a run already final: late (or after its completion), revising what it can. */
       const afterFinal = (memory: FinalRunMemory, event: AgentEvent): void => {
         const slot = standInFor(memory, event);
+        if (memory.lateArrivals?.some((earlier) => isSameEvent(earlier, event)) === true) {
+          reportDuplicate(slot, event);
+          table.release(slot);
+          return;
+        }
+        (memory.lateArrivals ??= []).push(identityOf(event));
         if (memory.completedAtMs !== undefined && event.emittedAtMs > memory.completedAtMs) {
           out.violation(slot, {
             rule: 'event_after_completion',

@@ -4,25 +4,56 @@ import type { EventRef, RuleFactory, RuleOutput } from '../engine/rule.js';
 
 type PairKey = CompiledRunContract['toolPairing']['matchBy'][number];
 
+/** What two halves of a tool call must not contradict to pair by order: a differing execution id or tool name. Event ids are per event on some wire shapes, so they never block. */
+function compatible(call: EventRef, completion: EventRef): boolean {
+  return (call.executionId === undefined || completion.executionId === undefined || call.executionId === completion.executionId) && (call.toolName === undefined || completion.toolName === undefined || call.toolName === completion.toolName);
+}
+
+interface Pairing {
+  /** Calls and completions left without a partner. */
+  readonly openCalls: EventRef[];
+  readonly orphanCompletions: EventRef[];
+  /** Completions paired with a call that comes after them. */
+  readonly early: EventRef[];
+}
+
 /**
- * Index of the partner of `event` among `candidates`: by the most specific pairing key both carry
- * (execution id, event id, tool name), else — when `event` carries no key at all — the oldest.
+ * Pairs a run's tool calls with their completions, over the whole run (both lists in event-time
+ * order): first by a shared id (execution id, then event id) wherever the two sit in time; then each
+ * completion with the latest open call before it that does not contradict it (tool name,
+ * execution id: a completion answers the call most recently made); only then a completion still alone with the earliest such call after it (a
+ * completion before its call). A keyed pair is never taken apart by a guess from names or order.
  */
-function findPartner(event: EventRef, candidates: readonly EventRef[], keys: readonly PairKey[]): number {
-  if (candidates.length === 0) return -1;
-  let keyed = false;
+function pairTools(calls: readonly EventRef[], completions: readonly EventRef[], keys: readonly PairKey[]): Pairing {
+  const callTaken = new Array<boolean>(calls.length).fill(false);
+  const partnerOf = new Array<number>(completions.length).fill(-1);
   for (const key of keys) {
-    const value = event[key];
-    if (value === undefined) continue;
-    keyed = true;
-    const index = candidates.findIndex((c) => c[key] === value);
-    if (index >= 0) return index;
+    if (key === 'toolName') continue; // names are shared by many calls: matched with order below
+    completions.forEach((completion, d) => {
+      const value = completion[key];
+      if (partnerOf[d] !== -1 || value === undefined) return;
+      const c = calls.findIndex((call, i) => !callTaken[i] && call[key] === value);
+      if (c < 0) return;
+      callTaken[c] = true;
+      partnerOf[d] = c;
+    });
   }
-  if (!keyed) return 0;
-  // The event's keys match nothing; a partner that carries none of them still pairs by order.
-  // Event ids are per event on some wire shapes (a call and its completion each get their own):
-  // equal ones link, different ones never block pairing.
-  return candidates.findIndex((c) => keys.every((key) => key === 'eventId' || c[key] === undefined || event[key] === undefined));
+  completions.forEach((completion, d) => {
+    if (partnerOf[d] !== -1) return;
+    const c = calls.findLastIndex((call, i) => !callTaken[i] && call.emittedAtMs <= completion.emittedAtMs && compatible(call, completion));
+    if (c < 0) return;
+    callTaken[c] = true;
+    partnerOf[d] = c;
+  });
+  completions.forEach((completion, d) => {
+    if (partnerOf[d] !== -1) return;
+    const c = calls.findIndex((call, i) => !callTaken[i] && compatible(call, completion));
+    if (c < 0) return;
+    callTaken[c] = true;
+    partnerOf[d] = c;
+  });
+  const early = completions.filter((completion, d) => partnerOf[d] !== -1 && (calls[partnerOf[d] as number] as EventRef).emittedAtMs > completion.emittedAtMs);
+  return { openCalls: calls.filter((_, i) => !callTaken[i]), orphanCompletions: completions.filter((_, d) => partnerOf[d] === -1), early };
 }
 
 /**
@@ -33,7 +64,7 @@ function findPartner(event: EventRef, candidates: readonly EventRef[], keys: rea
  * - agent_started comes first: the first event before it is `out_of_order`, a second one too;
  *   without any, `run_never_started`;
  * - each type is allowed after the previous one by the contract's transition table;
- * - a tool_completed before its tool_executing is `out_of_order`;
+ * - a tool_completed before its tool_executing is `out_of_order` (pairing: `pairTools`);
  * - a call never completed, or a completion never called, is `unpaired_tool` — only when the
  *   run has both tool types: when a whole type is absent, `missing_events` names that one fault.
  */
@@ -48,8 +79,8 @@ export function sequenceRule(contract: CompiledRunContract): RuleFactory {
       let completed = false;
       let beforeStart: EventRef | undefined;
       let previousCode = -1;
-      const openCalls: EventRef[] = [];
-      const earlyCompletions: EventRef[] = [];
+      const calls: EventRef[] = [];
+      const completions: EventRef[] = [];
       for (const event of events) {
         const code = TYPE_CODE[event.type];
         if (completed) {
@@ -63,19 +94,8 @@ export function sequenceRule(contract: CompiledRunContract): RuleFactory {
         } else if (((contract.allowedAfter[previousCode] ?? 0) & (1 << code)) === 0) {
           outOfOrder(event, `${event.type} may not follow ${LIFECYCLE_TYPES[previousCode] ?? 'nothing'}`);
         }
-        if (event.type === opens) {
-          const early = findPartner(event, earlyCompletions, matchBy);
-          if (early >= 0) {
-            const completion = earlyCompletions.splice(early, 1)[0] as EventRef;
-            outOfOrder(completion, `${closes} of ${completion.toolName ?? 'a tool'} before its ${opens}`);
-          } else {
-            openCalls.push(event);
-          }
-        } else if (event.type === closes) {
-          const partner = findPartner(event, openCalls, matchBy);
-          if (partner < 0) earlyCompletions.push(event);
-          else openCalls.splice(partner, 1);
-        }
+        if (event.type === opens) calls.push(event);
+        else if (event.type === closes) completions.push(event);
         if (code === terminalCode) completed = true;
         if (!completed) previousCode = code;
       }
@@ -88,13 +108,16 @@ export function sequenceRule(contract: CompiledRunContract): RuleFactory {
           eventTimeMs: facts.firstEventAt(slot),
         });
       }
-      if (facts.hasSeen(slot, closes)) {
+      const { openCalls, orphanCompletions, early } = pairTools(calls, completions, matchBy);
+      for (const completion of early) outOfOrder(completion, `${closes} of ${completion.toolName ?? 'a tool'} before its ${opens}`);
+      // Only when both halves occur: a whole type absent is missing_events' one verdict.
+      if (completions.length > 0) {
         for (const call of openCalls) {
           out.violation(slot, { rule: 'unpaired_tool', severity: 'CRITICAL', subject: opens, detail: `${opens} of ${call.toolName ?? 'a tool'} never got its ${closes}`, eventTimeMs: call.emittedAtMs, event: call });
         }
       }
-      if (facts.hasSeen(slot, opens)) {
-        for (const completion of earlyCompletions) {
+      if (calls.length > 0) {
+        for (const completion of orphanCompletions) {
           out.violation(slot, { rule: 'unpaired_tool', severity: 'CRITICAL', subject: closes, detail: `${closes} of ${completion.toolName ?? 'a tool'} without a ${opens}`, eventTimeMs: completion.emittedAtMs, event: completion });
         }
       }
