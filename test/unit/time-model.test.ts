@@ -8,7 +8,7 @@
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { detectionConfigSchema } from '../../src/config/config.js';
-import type { LifecycleType } from '../../src/contract/event.js';
+import type { AgentEvent, LifecycleType } from '../../src/contract/event.js';
 import type { Verdict, Violation } from '../../src/contract/verdict.js';
 import { detectVerdicts } from '../../src/pipeline/detect.js';
 import { background, consume, delay, run, type Planned } from '../support/traffic.js';
@@ -129,5 +129,51 @@ describe('one fault, one verdict', () => {
       { type: 'tool_executing', runId: 'r1', atMs: 5_900, toolName: 'fetch' },
     ];
     expect(rulesOf(await judge([...background([0], 30_000), ...planned]), 'r1')).toEqual(['unpaired_tool CRITICAL tool_executing']);
+  });
+});
+
+describe('shared state expires at a place in event time that does not depend on interleaving', () => {
+  /** Runs of six users on three partitions; thinking often names another user, near the edge of a short active window. */
+  const traffic = (seed: number): Planned[] => {
+    let state = seed >>> 0 || 1;
+    const next = (n: number): number => {
+      state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+      return state % n;
+    };
+    const planned: Planned[] = [...background([0, 1, 2], 70_000)];
+    for (let i = 0; i < 60; i += 1) {
+      const user = next(6);
+      const runId = `run_${seed}_${i}`;
+      const mention = `user_number_${(user + 1 + next(5)) % 6}`;
+      const steps = [0, 300 + next(400), 900 + next(400), 1_500 + next(400), 2_100 + next(400)];
+      for (const p of run(runId, 1_000 + i * 900 + next(700), steps, { userId: `user_number_${user}`, threadId: `thread_of_user_${user}`, partition: user % 3 })) {
+        planned.push(p.type === 'agent_thinking' && next(3) > 0 ? { ...p, reasoning: `see ${mention}`, delayMs: next(4) === 0 ? 2_500 + next(1_500) : 40 } : p);
+      }
+    }
+    return planned;
+  };
+
+  /** The same records, each partition in its order, partitions read round-robin `chunk` records at a time. */
+  const interleave = (events: readonly AgentEvent[], chunk: number): AgentEvent[] => {
+    const queues = [0, 1, 2].map((p) => events.filter((e) => e.source.partition === p));
+    const out: AgentEvent[] = [];
+    for (let turn = 0; out.length < events.length; turn += 1) for (const q of queues) out.push(...q.slice(turn * chunk, (turn + 1) * chunk));
+    return out;
+  };
+
+  it('two reads of one topic with different fetch sizes give identical verdicts with a short active-user window', async () => {
+    const shortWindow = detectionConfigSchema.parse({ activeUserWindowMs: 2_500 });
+    const verdictsOf = async (events: AgentEvent[]): Promise<string[]> =>
+      (await lastValueFrom(from(events).pipe(detectVerdicts(shortWindow, [0, 1, 2]), toArray())))
+        .flatMap((v) => (v.kind === 'violation' ? [`${v.violation.violationId} ${v.violation.rule} ${v.violation.userId ?? '-'}`] : v.kind === 'user_grade' ? [`grade ${v.grade.userId} ${v.grade.securityGrade}`] : []))
+        .sort();
+    let contaminations = 0;
+    for (const seed of [3, 11, 29, 47]) {
+      const events = consume(traffic(seed));
+      const reference = await verdictsOf(events);
+      contaminations += reference.filter((v) => v.includes('cross_user_contamination')).length;
+      for (const chunk of [1, 7, 400]) expect(await verdictsOf(interleave(events, chunk))).toEqual(reference);
+    }
+    expect(contaminations).toBeGreaterThan(20);
   });
 });
