@@ -9,16 +9,18 @@ import type { StreamItem } from './stream-item.js';
  * partitions were interleaved or records chunked. At completion the buffer is flushed in order.
  *
  * Late events keep a place in that order too (and so do suspicious ones, which cannot be placed by
- * their own time). One that withWatermark found behind its own
- * partition's watermark w is held until the watermark reaches w and released after every event at
- * or before w and before any later one: downstream sees it at event time w, whatever the other
- * partitions were doing when it arrived. An event at or below the overall watermark on arrival is
- * emitted as `late` at once (behind withWatermark that happens only in live mode, after a heartbeat
- * or an idle hint).
+ * their own time). One that withWatermark found behind its own partition's watermark w is held
+ * until the watermark passes w and released after every event at or before w and before any later
+ * one: downstream sees it at event time w, whatever the other partitions were doing when it arrived.
+ * Items are released only once the watermark is strictly past their place, because an item placed
+ * exactly at the watermark can still arrive (a late one from a partition whose watermark is the
+ * slowest): so all items of one place leave together, in one order. An event below the overall
+ * watermark on arrival is emitted as `late` at once (behind withWatermark that happens only in live
+ * mode, after a heartbeat or an idle hint).
  *
  * ```
  * input:   -e(3)-e(1)-W(2)-e(2)-W(5)-|
- * output:  -----------(e1,W2)-L(2)-(e3,W5)-|     L = late (2 ≤ watermark 2)
+ * output:  -----------(e1,W2)------(e2,e3,W5)-|     e2 at the watermark waits for the next one
  * ```
  */
 export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
@@ -28,15 +30,16 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
       /** Late and suspicious items, keyed by the watermark of their partition when they arrived. */
       const heldLate = new EventHeap<PlacedItem>();
       let watermarkMs = Number.NEGATIVE_INFINITY;
-      const releaseUpTo = (limit: number): void => {
+      /** Releases every item placed strictly before `limit`, in order (+Infinity: everything). */
+      const releaseBefore = (limit: number): void => {
         for (;;) {
           const eventTime = buffer.size > 0 ? buffer.peekTime() : Number.POSITIVE_INFINITY;
           const lateTime = heldLate.size > 0 ? heldLate.peekTime() : Number.POSITIVE_INFINITY;
           if (lateTime < eventTime) {
-            if (lateTime > limit) return;
+            if (!(lateTime < limit)) return;
             subscriber.next(heldLate.pop());
           } else {
-            if (eventTime > limit || eventTime === Number.POSITIVE_INFINITY) return;
+            if (eventTime === Number.POSITIVE_INFINITY || !(eventTime < limit || limit === Number.POSITIVE_INFINITY)) return;
             subscriber.next(buffer.pop());
           }
         }
@@ -44,13 +47,13 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
       return source.subscribe({
         next: (item) => {
           if (item.kind === 'event') {
-            if (item.event.emittedAtMs <= watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs });
+            if (item.event.emittedAtMs < watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs });
             else buffer.push(item, item.event.emittedAtMs); // the item itself is re-emitted: no allocation per event
           } else if (item.kind === 'watermark') {
             watermarkMs = item.watermarkMs;
-            releaseUpTo(watermarkMs);
+            releaseBefore(watermarkMs);
             subscriber.next(item);
-          } else if ((item.kind === 'late' || item.kind === 'suspicious') && placeOf(item) > watermarkMs) {
+          } else if ((item.kind === 'late' || item.kind === 'suspicious') && placeOf(item) >= watermarkMs) {
             heldLate.push(item, placeOf(item));
           } else {
             subscriber.next(item);
@@ -58,7 +61,7 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
-          releaseUpTo(Number.POSITIVE_INFINITY);
+          releaseBefore(Number.POSITIVE_INFINITY);
           subscriber.complete();
         },
       });

@@ -72,6 +72,10 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
   const withSummaries = options.summaries ?? false;
   const deadlineMs = contract.runDeadlineMs;
   const latenessMs = options.allowedLatenessMs ?? 0;
+  // A straggler of a judged run must find it, not open a phantom run: one placed more than
+  // deadline + lateness after its own time is known to be late anyway (see onEvent), so memory
+  // covers events stamped up to one more deadline after the run was final.
+  const retainJudgedMs = 2 * deadlineMs + latenessMs;
   if (!(latenessMs >= 0) || !Number.isFinite(latenessMs)) throw new RangeError(`allowedLatenessMs must be a finite number >= 0, got ${latenessMs}`);
   return (source) =>
     new Observable<Verdict>((subscriber) => {
@@ -138,7 +142,9 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       };
 
       const schedule = (slot: number): void => {
-        const due = endOf(slot) + latenessMs;
+        // Never before where event time stands: every item placed here joins the run before it is
+        // judged, whatever their order (a late completion can move the end into the past).
+        const due = Math.max(endOf(slot) + latenessMs, nowMs);
         if (due >= (finalAt.values[slot] as number)) return;
         finalAt.values[slot] = due;
         nextVersion = (nextVersion + 1) | 0;
@@ -199,20 +205,20 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         for (const rule of clockRules) (rule.onTime as NonNullable<RunRule['onTime']>)(nowMs);
       };
 
-      /** A judged run is remembered for one deadline of event time (checked on lookup: forgetting is swept on watermarks). */
+      /** A judged run is remembered for `retainJudgedMs` of event time (checked on lookup: forgetting is swept on watermarks). */
       const rememberedFinal = (runId: string): FinalRunMemory | undefined => {
         const memory = finalRuns.get(runId);
-        return memory !== undefined && memory.finalAtMs >= nowMs - deadlineMs ? memory : undefined;
+        return memory !== undefined && memory.finalAtMs >= nowMs - retainJudgedMs ? memory : undefined;
       };
       const forgetFinalRuns = (): void => {
-        const forgetBefore = nowMs - deadlineMs;
+        const forgetBefore = nowMs - retainJudgedMs;
         for (const [runId, memory] of finalRuns) {
           if (memory.finalAtMs >= forgetBefore) break;
           finalRuns.delete(runId);
         }
       };
 
-      const onEvent = (event: AgentEvent, placedAtMs: number): void => {
+      const onEvent = (event: AgentEvent, placedAtMs: number, arrivedLate: boolean): void => {
         advanceTo(placedAtMs);
         const runId = event.runId;
         let slot = openRuns.get(runId);
@@ -227,7 +233,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         }
         if (log.holds(slot, event)) return reportDuplicate(slot, event);
         facts.learnIds(slot, event);
-        facts.addEvent(slot, event, placedAtMs > event.emittedAtMs);
+        facts.addEvent(slot, event, arrivedLate);
         log.add(slot, event);
         runArrivalRules(slot, event, 'in_run');
         schedule(slot);
@@ -333,7 +339,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         next: (item) => {
           switch (item.kind) {
             case 'event':
-              return onEvent(item.event, item.event.emittedAtMs);
+              return onEvent(item.event, item.event.emittedAtMs, false);
             case 'watermark':
               // Items placed exactly at the watermark may still follow it (late ones held until
               // then), so only runs final strictly before it are judged.
@@ -342,7 +348,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
             case 'late':
               // Placed at the watermark of its partition when it arrived (ordering held it until
               // then): the same place whatever the other partitions were doing.
-              return onEvent(item.event, Math.max(item.watermarkMs, nowMs));
+              return onEvent(item.event, Math.max(item.watermarkMs, nowMs), true);
             case 'suspicious':
               return onSuspicious(item.event, Math.max(placeOfSuspicious(item), nowMs));
           }
