@@ -1,0 +1,465 @@
+/**
+ * The independent oracle, end to end on real parts: traffic the project's own simulator did not
+ * write (the producer model of test/oracle/producers.ts: three producers keyed by thread, by run
+ * and round-robin, every fault kind) is published with KafkaJS's own producer (idempotent,
+ * acks=-1) to its model partitions and offsets, checked on the broker with a third-party client
+ * (kcat, librdkafka), monitored by the real job (`replayTopic`: KafkaJS source → chain →
+ * embedded ClickHouse), and what ClickHouse stores is compared with `judgeTraffic` over the same
+ * records: no differences, run by run, rule by rule, grade by grade.
+ *
+ * Nothing here comes from src/simulator; the only project code on the input side is the topic
+ * admin (`ensureTopic`) and, on the oracle side, normalizeRecord (the one boundary the oracle
+ * shares with the chain, see test/oracle/oracle.ts).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { Kafka, logLevel, type RecordMetadata } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import type { ClickHouseConfig } from '../../src/config/config.js';
+import { ensureTopic } from '../../src/consumers/topics.js';
+import { LIFECYCLE_TYPES } from '../../src/contract/event.js';
+import { RULES, type RuleId, type Verdict } from '../../src/contract/verdict.js';
+import type { MonitorStats } from '../../src/pipeline/monitor.js';
+import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
+import { compareWithOracle, formatComparison, NO_DIFFERENCES } from '../oracle/compare.js';
+import { normalizeLifecycle } from '../oracle/harness.js';
+import { judgeTraffic, REFERENCE_SEMANTICS, type OracleReport } from '../oracle/oracle.js';
+import { FAULT_KINDS, generateTraffic, type Traffic, type WireRecord } from '../oracle/producers.js';
+import { embeddedClickHouse, queryRows, replayTopic } from '../support/monitor-run.js';
+
+/** The header the Kafka source reads a publisher's delivery time from (src/consumers/kafka-source.ts). */
+const DELIVERED_AT_HEADER = 'delivered_at';
+const DATABASE = 'runwatch_oracle_kafka';
+/** ~3 300 records, ~400 runs (~300 of them judged before the end of input), every fault kind, all three producers. */
+const TRAFFIC = { seed: 20260102, runs: 300, users: 16, faultFraction: 0.5, meanRunSpacingMs: 500, partitions: 4 } as const;
+const SEND_CHUNK = 500;
+
+const brokers = inject('kafkaBrokers');
+const topic = `oracle-e2e-${randomUUID()}`;
+const traffic: Traffic = generateTraffic(TRAFFIC);
+const oracle: OracleReport = judgeTraffic(normalizeLifecycle(traffic.records));
+
+let appended: AppendedAt[] = [];
+let highWatermarks: Array<{ partition: number; low: number; high: number }> = [];
+let stats: MonitorStats;
+let clickhouse: ClickHouseConfig | undefined;
+let client: ClickHouseClient | undefined;
+
+interface AppendedAt {
+  readonly model: WireRecord;
+  /** The offset the broker acknowledged this record at. */
+  readonly offset: number;
+  readonly partition: number;
+}
+
+beforeAll(async () => {
+  await ensureTopic(brokers, topic, traffic.partitions, { keepHistoricalRecords: true });
+  appended = await publishWithKafkaJs(traffic.records);
+  highWatermarks = await topicOffsets();
+  const store = await embeddedClickHouse(DATABASE);
+  clickhouse = store;
+  stats = await replayTopic(brokers, topic, `oracle-e2e-${randomUUID()}`, store);
+  client = createClickHouseClient(store);
+}, 120_000);
+
+afterAll(async () => {
+  await client?.close();
+  if (clickhouse?.mode === 'embedded') await rm(clickhouse.dataPath, { recursive: true, force: true });
+});
+
+describe('independent producer model → Kafka → monitor → ClickHouse, judged by the oracle', () => {
+  it('the model traffic has every fault kind, all three producers, records with and without a delivered_at header', () => {
+    expect(FAULT_KINDS.filter((kind) => !traffic.faults.some((f) => f.kind === kind))).toEqual([]);
+    expect(new Set(traffic.runs.map((r) => r.producer))).toEqual(new Set(['by_thread', 'by_run', 'round_robin']));
+    // A record keyed by run that lands apart from its thread's partition: partitioning really breaks.
+    expect(traffic.faults.some((f) => f.kind === 'event_keyed_by_run' && f.expected.some((e) => e.rule === 'partitioning_broken'))).toBe(true);
+    expect(traffic.records.some((r) => r.deliveredAtHeaderMs !== undefined)).toBe(true);
+    expect(traffic.records.some((r) => r.deliveredAtHeaderMs === undefined)).toBe(true);
+    expect(traffic.records.length).toBeGreaterThan(2_500);
+  });
+
+  it('KafkaJS (idempotent, acks=-1) appended every record at its model partition and offset', () => {
+    expect(appended).toHaveLength(traffic.records.length);
+    const misplaced = appended.filter((a) => a.partition !== a.model.partition || a.offset !== a.model.offset);
+    expect(misplaced.slice(0, 5).map((a) => `model p${a.model.partition}@${a.model.offset}, broker p${a.partition}@${a.offset}`)).toEqual([]);
+    expect(highWatermarks).toEqual(
+      Array.from({ length: traffic.partitions }, (_, partition) => ({ partition, low: 0, high: traffic.records.filter((r) => r.partition === partition).length })),
+    );
+  });
+
+  it('kcat (librdkafka) reads the same records per partition and offset: key, value, timestamp, delivered_at', async () => {
+    const kcat = findKcat();
+    const read = await run(kcat, ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-e', '-q', '-J']);
+    expect(read.code, read.stderr).toBe(0);
+    const records = read.stdout
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => kcatRecord.parse(JSON.parse(line)));
+
+    const countPerPartition = (rs: ReadonlyArray<{ partition: number }>): number[] =>
+      Array.from({ length: traffic.partitions }, (_, p) => rs.filter((r) => r.partition === p).length);
+    expect(countPerPartition(records)).toEqual(countPerPartition(traffic.records));
+
+    const model = new Map(traffic.records.map((r) => [`${r.partition}@${r.offset}`, r]));
+    const differences: string[] = [];
+    for (const r of records) {
+      const at = `${r.partition}@${r.offset}`;
+      const want = model.get(at);
+      if (want === undefined) {
+        differences.push(`${at}: not in the model`);
+        continue;
+      }
+      if (r.key !== want.key) differences.push(`${at}: key ${r.key} (model ${want.key})`);
+      if (r.payload !== want.value) differences.push(`${at}: value differs`);
+      if (r.tstype !== 'create' || r.ts !== want.timestampMs) differences.push(`${at}: timestamp ${r.tstype} ${r.ts} (model ${want.timestampMs})`);
+      const header = headerValue(r.headers, DELIVERED_AT_HEADER);
+      const wantHeader = want.deliveredAtHeaderMs === undefined ? undefined : String(want.deliveredAtHeaderMs);
+      if (header !== wantHeader) differences.push(`${at}: ${DELIVERED_AT_HEADER} ${header ?? '(none)'} (model ${wantHeader ?? '(none)'})`);
+    }
+    expect(differences.slice(0, 10)).toEqual([]);
+    expect(new Set(records.map((r) => `${r.partition}@${r.offset}`)).size).toBe(traffic.records.length);
+  });
+
+  it('the monitor read every record once: lifecycle events, heartbeats, no dead letters', () => {
+    const lifecycle = normalizeLifecycle(traffic.records).length;
+    expect(stats).toMatchObject({ records: traffic.records.length, lifecycleEvents: lifecycle, otherEvents: traffic.records.length - lifecycle, deadLetters: 0 });
+  });
+
+  it('what ClickHouse stores equals the oracle, run by run, rule by rule, grade by grade', async () => {
+    const stored = await readStoredVerdicts(requireClient());
+    // Every emitted verdict is stored under its own id (a shared id would collapse two in FINAL).
+    const count = (kind: Verdict['kind']): number => stored.filter((v) => v.kind === kind).length;
+    expect({ violations: count('violation'), runSummaries: count('run_summary'), lateEvents: count('late_event'), revisions: count('revision') }).toEqual({
+      violations: stats.violations,
+      runSummaries: stats.runSummaries,
+      lateEvents: stats.lateEvents,
+      revisions: stats.revisions,
+    });
+    // Each revision revises a stored verdict.
+    const violationIds = new Set(stored.flatMap((v) => (v.kind === 'violation' ? [v.violation.violationId] : [])));
+    expect(stored.filter((v) => v.kind === 'revision' && !violationIds.has(v.violationId))).toEqual([]);
+
+    const comparison = compareWithOracle(stored, oracle);
+    expect(formatComparison(comparison, describeRun)).toBe(NO_DIFFERENCES);
+
+    // Not vacuous: most runs are compared, with every rule among their verdicts.
+    expect(comparison.comparedRuns).toBeGreaterThanOrEqual(250);
+    const compared = new Set([...oracle.runs.values()].filter((r) => r.deadlineMs + 10_000 <= oracle.lastEventTimeMs).map((r) => r.runId));
+    const rulesSeen = new Set(oracle.findings.filter((f) => compared.has(f.runId)).map((f) => f.rule));
+    expect(Object.keys(RULES).filter((rule) => !rulesSeen.has(rule as RuleId))).toEqual([]);
+    expect(stats.revisions).toBeGreaterThan(0);
+  });
+
+  it('the comparison has teeth: an oracle off by one threshold, or one stored verdict lost, differs', async () => {
+    const stored = await readStoredVerdicts(requireClient());
+    const strict = judgeTraffic(normalizeLifecycle(traffic.records), { ...REFERENCE_SEMANTICS, deliveryLatencyMs: { warning: 450, critical: 2_000 } });
+    expect(formatComparison(compareWithOracle(stored, strict))).not.toBe(NO_DIFFERENCES);
+    const lost = compareWithOracle(dropOne(stored, 'cross_user_contamination'), oracle);
+    expect(lost.missing.map((e) => e.rule)).toEqual(['cross_user_contamination']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Publishing with KafkaJS's own producer
+
+async function publishWithKafkaJs(records: readonly WireRecord[]): Promise<AppendedAt[]> {
+  const producer = new Kafka({ clientId: 'oracle-model-producer', brokers, logLevel: logLevel.NOTHING }).producer({
+    idempotent: true,
+    maxInFlightRequests: 1, // one batch at a time: each partition's records land in the model's order
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  const out: AppendedAt[] = [];
+  try {
+    // traffic.records is per partition in offset order: chunks keep each partition's order.
+    for (let i = 0; i < records.length; i += SEND_CHUNK) {
+      const chunk = records.slice(i, i + SEND_CHUNK);
+      const metadata = await producer.send({
+        topic,
+        acks: -1,
+        messages: chunk.map((r) => ({
+          partition: r.partition,
+          key: r.key,
+          value: r.value,
+          timestamp: String(r.timestampMs),
+          ...(r.deliveredAtHeaderMs === undefined ? {} : { headers: { [DELIVERED_AT_HEADER]: String(r.deliveredAtHeaderMs) } }),
+        })),
+      });
+      out.push(...placeChunk(chunk, metadata));
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return out;
+}
+
+/** A chunk's records of one partition were appended consecutively from the batch's base offset. */
+function placeChunk(chunk: readonly WireRecord[], metadata: readonly RecordMetadata[]): AppendedAt[] {
+  const next = new Map<number, number>();
+  for (const m of metadata) {
+    if (m.topicName !== topic || m.errorCode !== 0 || m.baseOffset === undefined) throw new Error(`send failed: ${JSON.stringify(m)}`);
+    next.set(m.partition, Number(m.baseOffset));
+  }
+  return chunk.map((model) => {
+    const offset = next.get(model.partition);
+    if (offset === undefined) throw new Error(`no acknowledgement for partition ${model.partition}: ${JSON.stringify(metadata)}`);
+    next.set(model.partition, offset + 1);
+    return { model, partition: model.partition, offset };
+  });
+}
+
+async function topicOffsets(): Promise<Array<{ partition: number; low: number; high: number }>> {
+  const admin = new Kafka({ clientId: 'oracle-model-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) })).sort((a, b) => a.partition - b.partition);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kcat
+
+const kcatRecord = z.object({
+  partition: z.number().int(),
+  offset: z.number().int(),
+  tstype: z.string(),
+  ts: z.number(),
+  key: z.string().nullable(),
+  payload: z.string().nullable(),
+  /** kcat -J: header names and values alternating (absent or null without headers). */
+  headers: z.array(z.string().nullable()).nullish(),
+});
+
+function headerValue(headers: ReadonlyArray<string | null> | null | undefined, name: string): string | undefined {
+  for (let i = 0; headers !== null && headers !== undefined && i + 1 < headers.length; i += 2) {
+    if (headers[i] === name) return headers[i + 1] ?? undefined;
+  }
+  return undefined;
+}
+
+function findKcat(): string {
+  const found = spawnSync('sh', ['-c', 'command -v kcat'], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  if (found.status !== 0 || path === '') {
+    throw new Error("kcat is not installed: it is the third-party Kafka client this test checks the broker with. Install the Debian package 'kcat' (apt-get install -y kcat); .ci/run does this.");
+  }
+  return path;
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the stored verdicts back from ClickHouse (FINAL) as the chain's Verdicts
+
+const ms = z.coerce.number();
+const grade = z.enum(['A', 'B', 'C', 'D', 'F']);
+const severity = z.enum(['WARNING', 'CRITICAL']);
+const ruleId = z.enum(Object.keys(RULES) as [RuleId, ...RuleId[]]);
+const lifecycleType = z.enum(LIFECYCLE_TYPES);
+const optional = <T>(value: T | null): T | undefined => value ?? undefined;
+const orUndefined = (value: string): string | undefined => (value === '' ? undefined : value);
+
+const violationRow = z.object({
+  violation_id: z.string(),
+  rule: ruleId,
+  severity,
+  run_id: z.string(),
+  thread_id: z.string(),
+  user_id: z.string(),
+  missing: z.array(lifecycleType),
+  subject: z.string(),
+  detail: z.string(),
+  event_time_ms: ms,
+  decided_ms: ms,
+  source_topic: z.string(),
+  source_partitions: z.array(ms),
+  source_offsets: z.array(ms),
+});
+
+const summaryRow = z.object({
+  run_id: z.string(),
+  thread_id: z.string(),
+  user_id: z.string(),
+  first_ms: ms,
+  last_ms: ms,
+  started_ms: ms.nullable(),
+  completed_ms: ms.nullable(),
+  event_count: ms,
+  duplicate_count: ms,
+  late_event_count: ms,
+  types_seen: z.array(lifecycleType),
+  outcome: z.enum(['completed', 'deadline', 'end_of_input']),
+  duration_ms: ms.nullable(),
+  max_gap_ms: ms,
+  latency_p50_ms: ms.nullable(),
+  latency_p95_ms: ms.nullable(),
+  latency_p99_ms: ms.nullable(),
+  warnings: ms,
+  criticals: ms,
+  performance_grade: grade,
+  security_grade: grade,
+  isolation_warnings: ms,
+  isolation_criticals: ms,
+  decided_ms: ms,
+  source_topic: z.string(),
+  source_partitions: z.array(ms),
+  source_offsets: z.array(ms),
+});
+
+const lateRow = z.object({
+  run_id: z.string(),
+  type: lifecycleType,
+  run_state: z.enum(['open', 'closed', 'unknown']),
+  event_time_ms: ms,
+  watermark_ms: ms,
+  source_topic: z.string(),
+  source_partition: ms,
+  source_offset: ms,
+});
+
+const revisionRowSchema = z.object({
+  violation_id: z.string(),
+  run_id: z.string(),
+  action: z.enum(['confirmed', 'retracted']),
+  reason: z.string(),
+  event_time_ms: ms,
+  source_topic: z.string(),
+  source_partition: ms,
+  source_offset: ms,
+});
+
+async function readStoredVerdicts(ch: ClickHouseClient): Promise<Verdict[]> {
+  const t = (column: string, as: string): string => `toUnixTimestamp64Milli(${column}) AS ${as}`;
+  const violations = await queryRows(
+    ch,
+    `SELECT violation_id, rule, severity, run_id, thread_id, user_id, missing, subject, detail, ${t('event_time', 'event_time_ms')}, ${t('decided_at_watermark', 'decided_ms')},
+            source_topic, source_partitions, source_offsets
+       FROM ${DATABASE}.violations FINAL`,
+    violationRow,
+  );
+  const summaries = await queryRows(
+    ch,
+    `SELECT run_id, thread_id, user_id, ${t('first_event_time', 'first_ms')}, ${t('last_event_time', 'last_ms')}, ${t('started_at', 'started_ms')}, ${t('completed_at', 'completed_ms')},
+            event_count, duplicate_count, late_event_count, types_seen, outcome, duration_ms, max_gap_ms, latency_p50_ms, latency_p95_ms, latency_p99_ms,
+            warnings, criticals, performance_grade, security_grade, isolation_warnings, isolation_criticals, ${t('decided_at_watermark', 'decided_ms')},
+            source_topic, source_partitions, source_offsets
+       FROM ${DATABASE}.run_summaries FINAL`,
+    summaryRow,
+  );
+  const late = await queryRows(
+    ch,
+    `SELECT run_id, type, run_state, ${t('event_time', 'event_time_ms')}, ${t('watermark', 'watermark_ms')}, source_topic, source_partition, source_offset FROM ${DATABASE}.late_events FINAL`,
+    lateRow,
+  );
+  const revisions = await queryRows(
+    ch,
+    `SELECT violation_id, run_id, action, reason, ${t('event_time', 'event_time_ms')}, source_topic, source_partition, source_offset FROM ${DATABASE}.verdict_revisions FINAL`,
+    revisionRowSchema,
+  );
+  return [
+    ...violations.map((v): Verdict => ({
+      kind: 'violation',
+      violation: {
+        violationId: v.violation_id,
+        rule: v.rule,
+        severity: v.severity,
+        runId: v.run_id,
+        threadId: orUndefined(v.thread_id),
+        userId: orUndefined(v.user_id),
+        missing: v.missing,
+        subject: v.subject,
+        detail: v.detail,
+        eventTimeMs: v.event_time_ms,
+        decidedAtWatermarkMs: v.decided_ms,
+        source: { topic: v.source_topic, partitions: v.source_partitions, offsets: v.source_offsets },
+      },
+    })),
+    ...summaries.map((s): Verdict => ({
+      kind: 'run_summary',
+      summary: {
+        runId: s.run_id,
+        threadId: orUndefined(s.thread_id),
+        userId: orUndefined(s.user_id),
+        firstEventMs: s.first_ms,
+        lastEventMs: s.last_ms,
+        startedAtMs: optional(s.started_ms),
+        completedAtMs: optional(s.completed_ms),
+        eventCount: s.event_count,
+        duplicateCount: s.duplicate_count,
+        lateEventCount: s.late_event_count,
+        typesSeen: s.types_seen,
+        outcome: s.outcome,
+        durationMs: optional(s.duration_ms),
+        maxGapMs: s.max_gap_ms,
+        latencyP50Ms: optional(s.latency_p50_ms),
+        latencyP95Ms: optional(s.latency_p95_ms),
+        latencyP99Ms: optional(s.latency_p99_ms),
+        warnings: s.warnings,
+        criticals: s.criticals,
+        performanceGrade: s.performance_grade,
+        securityGrade: s.security_grade,
+        isolationWarnings: s.isolation_warnings,
+        isolationCriticals: s.isolation_criticals,
+        decidedAtWatermarkMs: s.decided_ms,
+        source: { topic: s.source_topic, partitions: s.source_partitions, offsets: s.source_offsets },
+      },
+    })),
+    ...late.map((l): Verdict => ({
+      kind: 'late_event',
+      runId: l.run_id,
+      type: l.type,
+      eventTimeMs: l.event_time_ms,
+      watermarkMs: l.watermark_ms,
+      runState: l.run_state,
+      source: { topic: l.source_topic, partition: l.source_partition, offset: l.source_offset },
+    })),
+    ...revisions.map((r): Verdict => ({
+      kind: 'revision',
+      violationId: r.violation_id,
+      runId: r.run_id,
+      action: r.action,
+      reason: r.reason,
+      eventTimeMs: r.event_time_ms,
+      source: { topic: r.source_topic, partition: r.source_partition, offset: r.source_offset },
+    })),
+  ];
+}
+
+function requireClient(): ClickHouseClient {
+  if (client === undefined) throw new Error('no ClickHouse client: beforeAll did not finish');
+  return client;
+}
+
+/** The stored verdicts less one (not retracted) violation of a rule: what the comparison must notice. */
+function dropOne(verdicts: readonly Verdict[], rule: RuleId): Verdict[] {
+  const compared = (runId: string): boolean => {
+    const run = oracle.runs.get(runId);
+    return run !== undefined && run.deadlineMs + 10_000 <= oracle.lastEventTimeMs;
+  };
+  const index = verdicts.findIndex((v) => v.kind === 'violation' && v.violation.rule === rule && compared(v.violation.runId));
+  if (index < 0) throw new Error(`no stored ${rule} verdict of a compared run`);
+  return verdicts.filter((_, i) => i !== index);
+}
+
+/** What a reader of a failing diff wants to know about a run: the fault injected, its producer. */
+function describeRun(runId: string): string {
+  const fault = traffic.faults.find((f) => f.runId === runId);
+  const producer = traffic.runs.find((r) => r.runId === runId)?.producer ?? '?';
+  return `${fault === undefined ? 'no fault' : `${fault.kind}: ${fault.detail}`}; producer ${producer}`;
+}
