@@ -145,10 +145,10 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         // Never before where event time stands: every item placed here joins the run before it is
         // judged, whatever their order (a late completion can move the end into the past).
         const due = Math.max(endOf(slot) + latenessMs, nowMs);
-        if (due >= (finalAt.values[slot] as number)) return;
-        finalAt.values[slot] = due;
+        if (due >= finalAt.get(slot)) return;
+        finalAt.set(slot, due);
         nextVersion = (nextVersion + 1) | 0;
-        timerVersion.values[slot] = nextVersion;
+        timerVersion.set(slot, nextVersion);
         timers.push(due, slot, nextVersion);
       };
 
@@ -157,8 +157,8 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         const slot = table.allocate();
         facts.open(slot, event);
         log.reset(slot);
-        finalAt.values[slot] = Number.POSITIVE_INFINITY;
-        timerVersion.values[slot] = 0;
+        finalAt.set(slot, Number.POSITIVE_INFINITY);
+        timerVersion.set(slot, 0);
         revisable.set(slot, undefined);
         for (const rule of openers) (rule.open as NonNullable<RunRule['open']>)(slot, event);
         return slot;
@@ -171,7 +171,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       /** Judges the run once, over all its events in event-time order, then remembers what late events may revise. */
       const finalize = (runId: string, slot: number, outcome: RunOutcome, endMs: number): void => {
         openRuns.delete(runId);
-        timerVersion.values[slot] = nextVersion = (nextVersion + 1) | 0; // any heap entry left is stale
+        timerVersion.set(slot, nextVersion = (nextVersion + 1) | 0); // any heap entry left is stale
         const run: FinalRun = { slot, events: log.sorted(slot), outcome, endMs };
         const parts: SummaryParts = { maxGapMs: 0 };
         for (const rule of judges) (rule.judge as NonNullable<RunRule['judge']>)(run, out, parts);
@@ -196,7 +196,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           const slot = timers.peekSlot();
           const version = timers.peekVersion();
           timers.pop();
-          if (timerVersion.values[slot] !== version) continue;
+          if (timerVersion.get(slot) !== version) continue;
           if (due > nowMs) nowMs = due;
           finalize(facts.runIdOf(slot), slot, facts.isCompleted(slot) ? 'completed' : 'deadline', endOf(slot));
         }
@@ -241,7 +241,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
 
       /** The engine's duplicate filter: a copy is reported once and reaches no rule. */
       const reportDuplicate = (slot: number, event: AgentEvent): void => {
-        facts.duplicateCount.values[slot] = (facts.duplicateCount.values[slot] as number) + 1;
+        facts.duplicateCount.add(slot);
         out.violation(slot, {
           rule: 'duplicate_delivery',
           severity: 'WARNING',
@@ -364,7 +364,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
             const deadline = first(slot) + deadlineMs;
             if (completedAt !== undefined) finalize(runId, slot, 'completed', Math.min(completedAt, deadline));
             else if (deadline <= nowMs) finalize(runId, slot, 'deadline', deadline);
-            else finalize(runId, slot, 'end_of_input', Math.max(nowMs, facts.lastEventMs.values[slot] as number));
+            else finalize(runId, slot, 'end_of_input', Math.max(nowMs, facts.lastEventMs.get(slot)));
           }
           subscriber.complete();
         },
@@ -400,12 +400,12 @@ function summaryOf(facts: RunFacts, slot: number, outcome: RunOutcome, parts: Su
     threadId: facts.threadIdOf(slot),
     userId: facts.ownerOf(slot),
     firstEventMs: facts.firstEventAt(slot),
-    lastEventMs: facts.lastEventMs.values[slot] as number,
+    lastEventMs: facts.lastEventMs.get(slot),
     startedAtMs: facts.startedAtMs(slot),
     completedAtMs: facts.completedAtMs(slot),
-    eventCount: facts.eventCount.values[slot] as number,
-    duplicateCount: facts.duplicateCount.values[slot] as number,
-    lateEventCount: facts.lateCount.values[slot] as number,
+    eventCount: facts.eventCount.get(slot),
+    duplicateCount: facts.duplicateCount.get(slot),
+    lateEventCount: facts.lateCount.get(slot),
     typesSeen: facts.seenTypes(slot),
     outcome,
     durationMs: parts.durationMs,

@@ -85,20 +85,20 @@ export class RunFacts {
     this.ownerUserIds.set(slot, undefined);
     this.anyUserIds.set(slot, undefined);
     this.topics.set(slot, event.source.topic);
-    this.seenMask.values[slot] = 0;
-    this.eventCount.values[slot] = 0;
-    this.lateCount.values[slot] = 0;
-    this.duplicateCount.values[slot] = 0;
-    this.firstEventMs.values[slot] = event.emittedAtMs;
-    this.lastEventMs.values[slot] = event.emittedAtMs;
-    this.startedAt.values[slot] = Number.NaN;
-    this.completedAt.values[slot] = Number.NaN;
-    this.perfWarnings.values[slot] = 0;
-    this.perfCriticals.values[slot] = 0;
-    this.securityWarnings.values[slot] = 0;
-    this.securityCriticals.values[slot] = 0;
-    this.warnings.values[slot] = 0;
-    this.criticals.values[slot] = 0;
+    this.seenMask.set(slot, 0);
+    this.eventCount.set(slot, 0);
+    this.lateCount.set(slot, 0);
+    this.duplicateCount.set(slot, 0);
+    this.firstEventMs.set(slot, event.emittedAtMs);
+    this.lastEventMs.set(slot, event.emittedAtMs);
+    this.startedAt.set(slot, Number.NaN);
+    this.completedAt.set(slot, Number.NaN);
+    this.perfWarnings.set(slot, 0);
+    this.perfCriticals.set(slot, 0);
+    this.securityWarnings.set(slot, 0);
+    this.securityCriticals.set(slot, 0);
+    this.warnings.set(slot, 0);
+    this.criticals.set(slot, 0);
     this.positions.reset(slot);
   }
 
@@ -115,15 +115,15 @@ export class RunFacts {
   }
 
   startedAtMs(slot: number): number | undefined {
-    return orUndefined(this.startedAt.values[slot] as number);
+    return orUndefined(this.startedAt.get(slot));
   }
 
   completedAtMs(slot: number): number | undefined {
-    return orUndefined(this.completedAt.values[slot] as number);
+    return orUndefined(this.completedAt.get(slot));
   }
 
   isCompleted(slot: number): boolean {
-    return !Number.isNaN(this.completedAt.values[slot] as number);
+    return !Number.isNaN(this.completedAt.get(slot));
   }
 
   /**
@@ -151,19 +151,19 @@ export class RunFacts {
   /** Counts an event of the run (a duplicate delivery is not counted). */
   addEvent(slot: number, event: AgentEvent, arrivedLate = false): void {
     const time = event.emittedAtMs;
-    this.eventCount.values[slot] = (this.eventCount.values[slot] as number) + 1;
-    if (arrivedLate) this.lateCount.values[slot] = (this.lateCount.values[slot] as number) + 1;
-    this.seenMask.values[slot] = (this.seenMask.values[slot] as number) | TYPE_BIT[event.type];
-    if (time < (this.firstEventMs.values[slot] as number)) this.firstEventMs.values[slot] = time;
-    if (time > (this.lastEventMs.values[slot] as number)) this.lastEventMs.values[slot] = time;
-    if (event.type === 'agent_started' && !(time >= (this.startedAt.values[slot] as number))) this.startedAt.values[slot] = time;
-    if (event.type === 'agent_completed' && !(time <= (this.completedAt.values[slot] as number))) this.completedAt.values[slot] = time;
+    this.eventCount.add(slot);
+    if (arrivedLate) this.lateCount.add(slot);
+    this.seenMask.set(slot, this.seenMask.get(slot) | TYPE_BIT[event.type]);
+    if (time < this.firstEventMs.get(slot)) this.firstEventMs.set(slot, time);
+    if (time > this.lastEventMs.get(slot)) this.lastEventMs.set(slot, time);
+    if (event.type === 'agent_started' && !(time >= this.startedAt.get(slot))) this.startedAt.set(slot, time);
+    if (event.type === 'agent_completed' && !(time <= this.completedAt.get(slot))) this.completedAt.set(slot, time);
     this.positions.push(slot, event.source.offset, event.source.partition);
   }
 
   countViolation(slot: number, category: RuleCategory, critical: boolean): void {
     const bump = (column: Int32Column): void => {
-      column.values[slot] = (column.values[slot] as number) + 1;
+      column.add(slot);
     };
     bump(critical ? this.criticals : this.warnings);
     if (category === 'performance') bump(critical ? this.perfCriticals : this.perfWarnings);
@@ -172,25 +172,25 @@ export class RunFacts {
 
   counts(slot: number): RunCounts {
     return {
-      perfWarnings: this.perfWarnings.values[slot] as number,
-      perfCriticals: this.perfCriticals.values[slot] as number,
-      securityWarnings: this.securityWarnings.values[slot] as number,
-      securityCriticals: this.securityCriticals.values[slot] as number,
-      warnings: this.warnings.values[slot] as number,
-      criticals: this.criticals.values[slot] as number,
+      perfWarnings: this.perfWarnings.get(slot),
+      perfCriticals: this.perfCriticals.get(slot),
+      securityWarnings: this.securityWarnings.get(slot),
+      securityCriticals: this.securityCriticals.get(slot),
+      warnings: this.warnings.get(slot),
+      criticals: this.criticals.get(slot),
     };
   }
 
   hasSeen(slot: number, type: LifecycleType): boolean {
-    return ((this.seenMask.values[slot] as number) & TYPE_BIT[type]) !== 0;
+    return (this.seenMask.get(slot) & TYPE_BIT[type]) !== 0;
   }
 
   firstEventAt(slot: number): number {
-    return this.firstEventMs.values[slot] as number;
+    return this.firstEventMs.get(slot);
   }
 
   seenTypes(slot: number): LifecycleType[] {
-    const mask = this.seenMask.values[slot] as number;
+    const mask = this.seenMask.get(slot);
     return LIFECYCLE_TYPES.filter((type) => (mask & TYPE_BIT[type]) !== 0);
   }
 

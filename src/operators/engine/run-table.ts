@@ -88,9 +88,22 @@ interface Growable {
   grow(capacity: number): void;
 }
 
-/** A numeric column: `values[slot]`. Read `values` afresh after an allocate (growing replaces it). */
+/** A numeric column: `get(slot)` / `set(slot, value)`. (`values` is replaced when the table grows.) */
 export class TypedColumn<A extends NumericArray> implements Growable {
   constructor(public values: A) {}
+
+  get(slot: number): number {
+    return this.values[slot] as number;
+  }
+
+  set(slot: number, value: number): void {
+    this.values[slot] = value;
+  }
+
+  /** Adds `by` (default 1) to the slot's value. */
+  add(slot: number, by = 1): void {
+    this.values[slot] = (this.values[slot] as number) + by;
+  }
 
   grow(capacity: number): void {
     this.values = grown(this.values, capacity);

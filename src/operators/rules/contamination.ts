@@ -94,7 +94,7 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
       name: 'cross_user_contamination',
       open: (slot) => {
         owners.set(slot, undefined);
-        threadChecked.values[slot] = 0;
+        threadChecked.set(slot, 0);
       },
       onArrival: (slot, event, out, arrival) => {
         if (arrival !== 'in_run') {
@@ -116,8 +116,8 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
           activeIds.register(facts.runIdOf(slot), owner, nowMs);
         }
         const thread = facts.threadIdOf(slot);
-        if (threadChecked.values[slot] === 0 && thread !== undefined) {
-          threadChecked.values[slot] = 1;
+        if (threadChecked.get(slot) === 0 && thread !== undefined) {
+          threadChecked.set(slot, 1);
           learnThread(slot, out, event, thread, owner);
         }
         checkEvent(event, slot, owner, out);

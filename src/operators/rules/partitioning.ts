@@ -13,15 +13,15 @@ export function partitioningRule(): RuleFactory {
     return {
       name: 'partitioning_broken',
       open: (slot, first) => {
-        firstPartition.values[slot] = first.source.partition;
-        reported.values[slot] = 0;
+        firstPartition.set(slot, first.source.partition);
+        reported.set(slot, 0);
       },
       onArrival: (slot, event, out, arrival) => {
-        if (arrival !== 'in_run' || reported.values[slot] === 1) return;
+        if (arrival !== 'in_run' || reported.get(slot) === 1) return;
         const partition = event.source.partition;
-        const runPartition = firstPartition.values[slot] as number;
+        const runPartition = firstPartition.get(slot);
         if (partition === runPartition) return;
-        reported.values[slot] = 1;
+        reported.set(slot, 1);
         out.violation(slot, {
           rule: 'partitioning_broken',
           severity: 'WARNING',
