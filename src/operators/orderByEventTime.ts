@@ -15,8 +15,9 @@ import type { StreamItem } from './stream-item.js';
  * Items are released only once the watermark is strictly past their place, because an item placed
  * exactly at the watermark can still arrive (a late one from a partition whose watermark is the
  * slowest): so all items of one place leave together, in one order. An event below the overall
- * watermark on arrival is emitted as `late` at once (behind withWatermark that happens only in live
- * mode, after a heartbeat or an idle hint).
+ * watermark on arrival is passed on at once as `late`, placed at the watermark (behind
+ * withWatermark that happens only in live mode, after an idle hint: then it may precede in-order
+ * events placed at that same watermark).
  *
  * ```
  * input:   -e(3)-e(1)-W(2)-e(2)-W(5)-|
@@ -47,6 +48,7 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
       return source.subscribe({
         next: (item) => {
           if (item.kind === 'event') {
+            // Below the watermark (live mode only, after an idle hint): late, placed at the watermark, at once.
             if (item.event.emittedAtMs < watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs });
             else buffer.push(item, item.event.emittedAtMs); // the item itself is re-emitted: no allocation per event
           } else if (item.kind === 'watermark') {

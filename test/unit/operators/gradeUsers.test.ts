@@ -1,15 +1,17 @@
+import fc from 'fast-check';
+import { from, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Grade, RunSummary, UserGrade, Verdict } from '../../../src/contract/verdict.js';
 import { gradeUsers } from '../../../src/operators/gradeUsers.js';
 import { scheduler } from '../../support/detectors.js';
 
-/** window = 10, deadline = 5: the window [0, 10) is final once verdicts are decided at 15 or later. */
-const grade = () => gradeUsers({ windowMs: 10, runDeadlineMs: 5 });
+/** window = 10, runs final within 5 of their start: the window [0, 10) is final once verdicts are decided at 15 or later. */
+const grade = () => gradeUsers({ windowMs: 10, runFinalWithinMs: 5 });
 
 let runCounter = 0;
 /**
  * A run summary as summarizeRuns emits it, with the fields gradeUsers reads set from the arguments.
- * As in the engine's output, a run is decided at most runDeadlineMs (5) after its first event, and
+ * As in the engine's output, a run is decided at most runFinalWithinMs (5: deadline + allowed lateness) after its first event, and
  * decision times never decrease along the stream.
  */
 function summary(userId: string | undefined, firstEventMs: number, decidedAtWatermarkMs: number, isolation: { warnings?: number; criticals?: number } = {}): Verdict {
@@ -47,7 +49,7 @@ function userGrade(userId: string, windowStartMs: number, runs: number, critical
 }
 
 describe('gradeUsers', () => {
-  it('passes verdicts through and grades a user’s window once verdicts pass its end by the run deadline (doc example)', () => {
+  it('passes verdicts through and grades a user’s window once verdicts pass its end by the time runs take to be final (doc example)', () => {
     const [rA, rB] = [summary('user_a', 1, 3), summary('user_b', 16, 16)];
     scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
       const source = hot('-a-b----|', { a: rA, b: rB });
@@ -81,7 +83,7 @@ describe('gradeUsers', () => {
     });
   });
 
-  it('keeps a window open until verdicts reach its end + deadline, not just its end', () => {
+  it('keeps a window open until verdicts reach its end + runFinalWithinMs, not just its end', () => {
     const [r1, r2, r3] = [summary('user_a', 1, 2), summary('user_b', 11, 14), summary('user_b', 16, 20)];
     scheduler().run(({ hot, expectObservable }) => {
       const source = hot('-a-b-c----|', { a: r1, b: r2, c: r3 });
@@ -90,7 +92,7 @@ describe('gradeUsers', () => {
     });
   });
 
-  it('grades a window as soon as a verdict passes its end + deadline, even within the same later window', () => {
+  it('grades a window as soon as a verdict passes its end + runFinalWithinMs, even within the same later window', () => {
     // A's run (start 8) closes at 12, before 0 + 10 + 5; B's is decided at 16, past it, but in the same window [10, 20) as 12.
     const [r1, r2] = [summary('user_a', 8, 12), summary('user_b', 16, 16)];
     scheduler().run(({ hot, expectObservable }) => {
@@ -148,6 +150,40 @@ describe('gradeUsers', () => {
   });
 
   it('rejects a window that is not positive when the operator is created', () => {
-    expect(() => gradeUsers({ windowMs: 0, runDeadlineMs: 5 })).toThrow(RangeError);
+    expect(() => gradeUsers({ windowMs: 0, runFinalWithinMs: 5 })).toThrow(RangeError);
+  });
+});
+
+describe('gradeUsers (properties)', () => {
+  it('grades each user and window once, from all of its runs, and never before every run of the window was decided', async () => {
+    const runArb = fc.record({ user: fc.constantFrom('user_a', 'user_b', 'user_c'), start: fc.nat({ max: 60 }), finalAfter: fc.nat({ max: 5 }), warnings: fc.nat({ max: 3 }), criticals: fc.constantFrom(0, 0, 0, 1) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(runArb, { maxLength: 30 }), async (runs) => {
+        // As the engine emits them: in decision order, each decided at most 5 after its start.
+        const input = runs
+          .map((r) => ({ r, decided: r.start + r.finalAfter }))
+          .sort((a, b) => a.decided - b.decided)
+          .map(({ r, decided }) => summary(r.user, r.start, decided, { warnings: r.warnings, criticals: r.criticals }));
+        const output = await lastValueFrom(from(input).pipe(grade(), toArray()));
+        expect(output.filter((v) => v.kind === 'run_summary')).toEqual(input);
+        const grades = output.flatMap((v, i) => (v.kind === 'user_grade' ? [{ grade: v.grade, at: i }] : []));
+        const expected = new Map<string, { runs: number; criticals: number; others: number }>();
+        for (const r of runs) {
+          const key = `${r.user} ${Math.floor(r.start / 10) * 10}`;
+          const w = expected.get(key) ?? { runs: 0, criticals: 0, others: 0 };
+          expected.set(key, { runs: w.runs + 1, criticals: w.criticals + r.criticals, others: w.others + r.warnings });
+        }
+        expect(grades.map(({ grade: g }) => `${g.userId} ${g.windowStartMs}`).sort()).toEqual([...expected.keys()].sort());
+        for (const { grade: g, at } of grades) {
+          const w = expected.get(`${g.userId} ${g.windowStartMs}`);
+          const letter = w!.criticals > 0 ? 'F' : w!.others === 0 ? 'A' : w!.others <= 2 ? 'B' : w!.others <= 5 ? 'C' : 'D';
+          expect(g).toEqual({ userId: g.userId, windowStartMs: g.windowStartMs, windowEndMs: g.windowStartMs + 10, runs: w!.runs, criticalIsolationViolations: w!.criticals, otherIsolationViolations: w!.others, securityGrade: letter });
+          // Every summary of the window came before its grade.
+          const lastOfWindow = Math.max(...output.flatMap((v, i) => (v.kind === 'run_summary' && v.summary.userId === g.userId && Math.floor(v.summary.firstEventMs / 10) * 10 === g.windowStartMs ? [i] : [])));
+          expect(at).toBeGreaterThan(lastOfWindow);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -12,65 +12,70 @@ const at = (t: number, partition: number, offset: number, runId = 'r1'): AgentEv
   agentEvent('agent_thinking', runId, t, { source: { topic: 'agent-events', partition, offset } });
 
 describe('orderByEventTime', () => {
-  it('holds events until the watermark passes them, releases them sorted before the watermark, and reports an event at the watermark as late (doc example)', () => {
+  it('holds events until the watermark is strictly past them, releases them sorted before the watermark; an event at the watermark waits for the next one, one below it is late (doc example)', () => {
     const [e3, e1, e2] = [agentEvent('agent_thinking', 'r1', 3), agentEvent('agent_started', 'r1', 1), agentEvent('tool_executing', 'r1', 2)];
+    const behind = agentEvent('tool_completed', 'r1', 1);
     scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
-      const source = hot('-a-b-w----c-x----|', { a: ev(e3), b: ev(e1), w: wm(2), c: ev(e2), x: wm(5) });
-      const expected = '  -----(yw)-L-(zx)-|';
+      const source = hot('-a-b-w----c-d-x----|', { a: ev(e3), b: ev(e1), w: wm(2), c: ev(e2), d: ev(behind), x: wm(5) });
+      const expected = '  -----(yw)---L-(zvx)|';
       expectObservable(source.pipe(orderByEventTime())).toBe(expected, {
         y: ev(e1),
         w: wm(2),
-        L: { kind: 'late', event: e2, watermarkMs: 2 }, // 2 <= watermark 2: cannot be ordered any more
-        z: ev(e3),
+        L: { kind: 'late', event: behind, watermarkMs: 2 }, // 1 < watermark 2: cannot be ordered any more
+        z: ev(e2), // 2 == watermark 2: still in order, released with the next watermark
+        v: ev(e3),
         x: wm(5),
       });
-      expectSubscriptions(source.subscriptions).toBe('^----------------!');
+      expectSubscriptions(source.subscriptions).toBe('^------------------!');
     });
   });
 
   it('breaks ties in event time on (partition, offset), whatever the arrival order', () => {
     const [p1o9, p0o7, p1o2, p0o8] = [at(4, 1, 9), at(4, 0, 7), at(4, 1, 2), at(4, 0, 8)];
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot('-a-b-c-d-w-------|', { a: ev(p1o9), b: ev(p0o7), c: ev(p1o2), d: ev(p0o8), w: wm(4) });
+      const source = hot('-a-b-c-d-w-------|', { a: ev(p1o9), b: ev(p0o7), c: ev(p1o2), d: ev(p0o8), w: wm(5) });
       const expected = '  ---------(abcdw)-|';
-      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { a: ev(p0o7), b: ev(p0o8), c: ev(p1o2), d: ev(p1o9), w: wm(4) });
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { a: ev(p0o7), b: ev(p0o8), c: ev(p1o2), d: ev(p1o9), w: wm(5) });
     });
   });
 
-  it('keeps an event just above the watermark and releases only what the watermark passed', () => {
+  it('keeps an event at or just above the watermark and releases only what the watermark is strictly past', () => {
     const [e5, e6, e7] = [at(5, 0, 1), at(6, 0, 2), at(7, 0, 3)];
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot('-a-b-c-w-----x---|', { a: ev(e7), b: ev(e5), c: ev(e6), w: wm(5), x: wm(6) });
+      // wm(6) releases e5 and keeps e6 (at it) and e7 (above it); wm(7) releases e6; completion e7.
+      const source = hot('-a-b-c-w-----x---|', { a: ev(e7), b: ev(e5), c: ev(e6), w: wm(6), x: wm(7) });
       const expected = '  -------(bw)--(cx)(a|)';
-      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { b: ev(e5), w: wm(5), c: ev(e6), x: wm(6), a: ev(e7) });
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { b: ev(e5), w: wm(6), c: ev(e6), x: wm(7), a: ev(e7) });
     });
   });
 
   it('passes suspicious items, and late items already behind the watermark, on at once', () => {
     const [late, odd, e9] = [at(1, 0, 1), at(99_999, 0, 2), at(9, 0, 3)];
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot<StreamItem>('-w-a-l-s-x-----|', { w: wm(3), a: ev(e9), l: { kind: 'late', event: late, watermarkMs: 3 }, s: { kind: 'suspicious', event: odd }, x: wm(9) });
+      // Placed at 3, strictly behind the overall watermark 4 (their partition's was 3 when they arrived).
+      const source = hot<StreamItem>('-w-a-l-s-x-----|', { w: wm(4), a: ev(e9), l: { kind: 'late', event: late, watermarkMs: 3 }, s: { kind: 'suspicious', event: odd, watermarkMs: 3 }, x: wm(10) });
       const expected = '  -w---l-s-(ax)--|';
       expectObservable(source.pipe(orderByEventTime())).toBe(expected, {
-        w: wm(3),
+        w: wm(4),
         l: { kind: 'late', event: late, watermarkMs: 3 },
-        s: { kind: 'suspicious', event: odd },
+        s: { kind: 'suspicious', event: odd, watermarkMs: 3 },
         a: ev(e9),
-        x: wm(9),
+        x: wm(10),
       });
     });
   });
 
-  it('holds a late item until the watermark reaches the one it was found behind, then places it after the events up to there', () => {
-    // Found behind its partition's watermark 5 while the overall watermark was still at 2.
+  it('holds a late item until the watermark passes the one it was found behind, then places it after the events up to there', () => {
+    // Found behind its partition's watermark 5 while the overall watermark was still at 2. wm(5)
+    // releases e4 only: e5 and the late item, both placed at 5, wait for a watermark past 5.
     const [e4, e5, e7, late] = [at(4, 1, 1), at(5, 1, 2), at(7, 1, 3), at(1, 0, 9)];
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot<StreamItem>('-w-a-b-c-l-x-----y-----|', { w: wm(2), a: ev(e7), b: ev(e5), c: ev(e4), l: { kind: 'late', event: late, watermarkMs: 5 }, x: wm(4), y: wm(8) });
+      const source = hot<StreamItem>('-w-a-b-c-l-x-----y-----|', { w: wm(2), a: ev(e7), b: ev(e5), c: ev(e4), l: { kind: 'late', event: late, watermarkMs: 5 }, x: wm(5), y: wm(8) });
       const expected = '  -w---------(cx)--(blay)|';
       expectObservable(source.pipe(orderByEventTime())).toBe(expected, {
         w: wm(2),
         c: ev(e4),
-        x: wm(4),
+        x: wm(5),
         b: ev(e5),
         l: { kind: 'late', event: late, watermarkMs: 5 },
         a: ev(e7),
@@ -79,14 +84,33 @@ describe('orderByEventTime', () => {
     });
   });
 
+  it('releases a late item placed exactly at the watermark, arriving after it, together with the other items of that place, in canonical order whatever the arrival order', () => {
+    // Both partitions stand at 5. After wm(5) still come: an event at 5 (not late: 5 is not below
+    // the watermark) and two late items placed at 5, each found behind its partition's watermark 5.
+    const [p1At5, p0At5, p0At5Next, p1At6] = [at(5, 1, 7), at(5, 0, 3), at(5, 0, 4), at(6, 1, 9)];
+    const lateP1 = { kind: 'late', event: at(2, 1, 8), watermarkMs: 5 } as const; // delivered at 12
+    const lateP0 = { kind: 'late', event: at(1, 0, 5), watermarkMs: 5 } as const; // delivered at 11
+    const values = { a: ev(p1At5), b: ev(p0At5), w: wm(5), c: ev(p0At5Next), l: lateP1, m: lateP0, d: ev(p1At6), x: wm(6) };
+    for (const arrival of ['-a-b-w-c-l-m-d-x----------|', '-b-a-w-c-m-l-d-x----------|']) {
+      scheduler().run(({ hot, expectObservable }) => {
+        const source = hot<StreamItem>(arrival, values);
+        // Nothing at 5 leaves with wm(5). With wm(6) everything placed at 5 leaves at once: the events
+        // by (delivery time, partition, offset), then the late items by (delivery time, partition,
+        // offset); the event at 6 waits for completion.
+        const expected = '-----w---------(bcamlx)---(d|)';
+        expectObservable(source.pipe(orderByEventTime())).toBe(expected, values);
+      });
+    }
+  });
+
   it('releases both deliveries of a redelivered event, next to each other (dropping copies is detectDuplicates’ job)', () => {
     const original = at(3, 0, 10);
     const copy = { ...original, source: { ...original.source, offset: 14 } };
     const other = at(2, 0, 12);
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot('-a-b-c-w------|', { a: ev(original), b: ev(other), c: ev(copy), w: wm(3) });
+      const source = hot('-a-b-c-w------|', { a: ev(original), b: ev(other), c: ev(copy), w: wm(4) });
       const expected = '  -------(bacw)-|';
-      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { b: ev(other), a: ev(original), c: ev(copy), w: wm(3) });
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { b: ev(other), a: ev(original), c: ev(copy), w: wm(4) });
     });
   });
 
@@ -94,9 +118,9 @@ describe('orderByEventTime', () => {
     const alice = [agentEvent('agent_started', 'run_alice', 1, { userId: 'user_alice' }), agentEvent('agent_thinking', 'run_alice', 4, { userId: 'user_alice' })];
     const bob = [agentEvent('agent_started', 'run_bob', 2, { userId: 'user_bob' }), agentEvent('agent_thinking', 'run_bob', 3, { userId: 'user_bob' })];
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot('-a-b-c-d-w------|', { a: ev(alice[1]!), b: ev(bob[1]!), c: ev(bob[0]!), d: ev(alice[0]!), w: wm(4) });
+      const source = hot('-a-b-c-d-w------|', { a: ev(alice[1]!), b: ev(bob[1]!), c: ev(bob[0]!), d: ev(alice[0]!), w: wm(5) });
       const expected = '  ---------(wxyzW)|';
-      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { w: ev(alice[0]!), x: ev(bob[0]!), y: ev(bob[1]!), z: ev(alice[1]!), W: wm(4) });
+      expectObservable(source.pipe(orderByEventTime())).toBe(expected, { w: ev(alice[0]!), x: ev(bob[0]!), y: ev(bob[1]!), z: ev(alice[1]!), W: wm(5) });
     });
   });
 
@@ -110,16 +134,16 @@ describe('orderByEventTime', () => {
 
   it('propagates an error (buffered events are not released) and releases the source', () => {
     scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
-      const source = hot('-a-w-b-#', { a: ev(at(1, 0, 1)), w: wm(1), b: ev(at(5, 0, 2)) });
-      expectObservable(source.pipe(orderByEventTime())).toBe('---(aw)#', { a: ev(at(1, 0, 1)), w: wm(1) });
+      const source = hot('-a-w-b-#', { a: ev(at(1, 0, 1)), w: wm(2), b: ev(at(5, 0, 2)) });
+      expectObservable(source.pipe(orderByEventTime())).toBe('---(aw)#', { a: ev(at(1, 0, 1)), w: wm(2) });
       expectSubscriptions(source.subscriptions).toBe('^------!');
     });
   });
 
   it('releases the source on unsubscribe', () => {
     scheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
-      const source = hot('-a-w---b-x-|', { a: ev(at(1, 0, 1)), w: wm(1), b: ev(at(5, 0, 2)), x: wm(9) });
-      expectObservable(source.pipe(orderByEventTime()), '^------!').toBe('---(aw)', { a: ev(at(1, 0, 1)), w: wm(1) });
+      const source = hot('-a-w---b-x-|', { a: ev(at(1, 0, 1)), w: wm(2), b: ev(at(5, 0, 2)), x: wm(9) });
+      expectObservable(source.pipe(orderByEventTime()), '^------!').toBe('---(aw)', { a: ev(at(1, 0, 1)), w: wm(2) });
       expectSubscriptions(source.subscriptions).toBe('^------!');
     });
   });
@@ -156,13 +180,14 @@ describe('orderByEventTime (properties)', () => {
         const released = out.flatMap((item) => (item.kind === 'event' ? [item.event] : []));
         const expected = [...events].sort((a, b) => a.emittedAtMs - b.emittedAtMs || a.source.partition - b.source.partition || a.source.offset - b.source.offset);
         expect(released).toEqual(expected);
-        // Each watermark follows every event it passed, and precedes every event it did not.
+        // Each watermark follows every event it is strictly past, and precedes every other one (at
+        // or after it: an event at the watermark waits for the next one).
         out.forEach((item, i) => {
           if (item.kind !== 'watermark') return;
           const before = out.slice(0, i).flatMap((x) => (x.kind === 'event' ? [x.event.emittedAtMs] : []));
           const after = out.slice(i + 1).flatMap((x) => (x.kind === 'event' ? [x.event.emittedAtMs] : []));
-          expect(after.every((t) => t > item.watermarkMs)).toBe(true);
-          expect(before.every((t) => t <= item.watermarkMs)).toBe(true);
+          expect(after.every((t) => t >= item.watermarkMs)).toBe(true);
+          expect(before.every((t) => t < item.watermarkMs)).toBe(true);
         });
       }),
       { numRuns: 500 },
