@@ -50,6 +50,7 @@ export function addDetectionOptions(command: Command): Command {
   return command
     .addOption(new Option('--max-out-of-order-ms <ms>', 'bounded out-of-orderness of event time (watermark lag)').argParser(int).default(3_000))
     .addOption(new Option('--allowed-lateness-ms <ms>', 'how long after its end a run still takes late-arriving events (>= critical latency)').argParser(int).default(5_000))
+    .addOption(new Option('--max-ahead-ms <ms>', "an event further ahead of its partition's event time waits for the partition's next event to confirm it (else suspicious)").argParser(int).default(60_000))
     .addOption(new Option('--latency-ms <warning,critical>', 'delivery latency levels (strict >)').argParser(levels).default({ warning: 500, critical: 2_000 }, '500,2000'))
     .addOption(new Option('--gap-ms <warning,critical>', 'gap between consecutive events of a run (strict >)').argParser(levels).default({ warning: 1_000, critical: 5_000 }, '1000,5000'))
     .addOption(new Option('--run-duration-ms <warning,critical>', 'run start to completion (strict >); critical is also the run deadline').argParser(levels).default({ warning: 10_000, critical: 30_000 }, '10000,30000'))
@@ -79,6 +80,7 @@ export function detectionConfigFrom(raw: RawOptions): DetectionConfig {
     {
       maxOutOfOrdernessMs: raw.maxOutOfOrderMs,
       allowedLatenessMs: raw.allowedLatenessMs,
+      maxAheadMs: raw.maxAheadMs,
       thresholds: { deliveryLatencyMs: raw.latencyMs, gapMs: raw.gapMs, runDurationMs: raw.runDurationMs },
       userGradeWindowMs: raw.userGradeWindowMs,
     },

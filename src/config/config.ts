@@ -46,8 +46,14 @@ export const detectionConfigSchema = z
       })
       .strict()
       .default({}),
-    /** Emitted vs delivered time further apart than this: the event cannot be placed in time. */
+    /** Emitted vs delivered time (or vs the Kafka record timestamp) further apart than this: the event cannot be placed in time. */
     suspiciousSkewMs: positiveMs.default(3_600_000),
+    /**
+     * An event further than this ahead of its partition's highest accepted event time (or the
+     * first event of a partition) is held outside the watermark until the partition's next event
+     * confirms it; exposed, it is suspicious (withWatermark). One record cannot move event time.
+     */
+    maxAheadMs: positiveMs.default(60_000),
     /** Tumbling window of the per-user security grade. */
     userGradeWindowMs: positiveMs.default(3_600_000),
     /** How long a user's ids count as active for the content contamination check. */

@@ -1,10 +1,12 @@
-import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
-import { Observable } from 'rxjs';
+import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage } from 'kafkajs';
+import { filter, Observable, type Subscriber } from 'rxjs';
 import type { KafkaConfig } from '../config/config.js';
 import type { SourceRecord } from '../contract/event.js';
 import { RunwatchError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { SourceHint } from '../operators/stream-item.js';
+import { CatchUpTracker } from './catch-up.js';
 import { OffsetContinuity, type SkippedOffsets } from './offset-continuity.js';
 
 /** Optional publisher-provided delivery timestamp, in epoch ms or ISO-8601 (header name). */
@@ -22,20 +24,51 @@ export interface KafkaSourceOptions {
   readonly afterBatch?: () => Promise<void>;
   /** Counts offsets the read jumped over (runwatch_source_offsets_skipped_total). */
   readonly metrics?: Metrics;
+  /**
+   * Live mode: how often (wall-clock ms) the source asks the broker for the end offsets and says
+   * which assigned partitions are caught up (`caught_up` items). An answer counts for twice this
+   * long. Default 500.
+   */
+  readonly progressEveryMs?: number;
+  /** The KafkaJS client to use (tests fake it at this boundary); by default one built from `kafka`. */
+  readonly client?: KafkaClient;
+  /**
+   * The consumer's group session timeout (KafkaJS default 30 s). After a broker restart the
+   * consumer rejoins as a new member and the group waits this long for the old one to expire.
+   */
+  readonly sessionTimeoutMs?: number;
 }
+
+/** The part of KafkaJS the source uses. */
+export type KafkaClient = Pick<Kafka, 'consumer' | 'admin'>;
+
+/** What the source hands over: records, and in live mode where it stands (see SourceHint). */
+export type SourceItem = SourceRecord | SourceHint;
+
+export function isSourceRecord(item: SourceItem): item is SourceRecord {
+  return !('kind' in item);
+}
+
+const DEFAULT_PROGRESS_EVERY_MS = 500;
 
 /**
  * The only file that knows KafkaJS: Kafka records as an Observable<SourceRecord>.
  * Offsets are not auto-committed: the pipeline commits through `commit()` what its offset ledger
  * says is durable (see src/pipeline/offset-ledger.ts).
+ *
+ * Live mode also says where the consumer stands (`items$()`): the group assignment at start and
+ * after each rebalance, and every `progressEveryMs` the assigned partitions that are caught up
+ * (consumed position at the end offset of a fresh broker answer; src/consumers/catch-up.ts).
+ * Records KafkaJS hands over again after a rejoin (it restarts from the committed offset) are
+ * dropped: this process has already passed them on.
  */
 export class KafkaSource {
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaClient;
   private consumer: Consumer | undefined;
   private rangesAtStart: Map<number, PartitionRange> | undefined;
 
   constructor(private readonly options: KafkaSourceOptions) {
-    this.kafka = new Kafka({
+    this.kafka = options.client ?? new Kafka({
       clientId: options.kafka.clientId,
       brokers: options.kafka.brokers,
       logLevel: process.env['RUNWATCH_KAFKAJS_DEBUG'] === '1' ? logLevel.DEBUG : logLevel.WARN,
@@ -51,11 +84,23 @@ export class KafkaSource {
     });
   }
 
+  /** The records alone (what a bounded read and most tests want). */
   records$(): Observable<SourceRecord> {
+    return this.items$().pipe(filter(isSourceRecord));
+  }
+
+  /** Records and, in live mode, where the consumer stands (assignment, caught-up partitions), in one ordered stream. */
+  items$(): Observable<SourceItem> {
     const { kafka: config, logger, mode } = this.options;
-    return new Observable<SourceRecord>((subscriber) => {
+    return new Observable<SourceItem>((subscriber) => {
       // A short fetch wait: an idle fetch otherwise delays disconnect (end of a replay) by up to 5 s.
-      const consumer = this.kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
+      const session = this.options.sessionTimeoutMs;
+      const consumer = this.kafka.consumer({
+        groupId: config.groupId,
+        allowAutoTopicCreation: false,
+        maxWaitTimeInMs: 500,
+        ...(session === undefined ? {} : { sessionTimeout: session, heartbeatInterval: Math.min(3_000, Math.floor(session / 3)) }),
+      });
       this.consumer = consumer;
       let closing = false;
       /** Bounded mode: partitions not yet read to their end offset (set once the offsets are known). */
@@ -63,10 +108,14 @@ export class KafkaSource {
       let watchdog: NodeJS.Timeout | undefined;
       const progress = new ReadProgress();
       const continuity = new OffsetContinuity();
+      const progressEveryMs = this.options.progressEveryMs ?? DEFAULT_PROGRESS_EVERY_MS;
+      const tracker = new CatchUpTracker({ fromBeginning: config.fromBeginning, freshForMs: 2 * progressEveryMs });
+      let liveProgress: LiveProgress | undefined;
       const fail = (cause: unknown): void => {
         if (closing) return;
         closing = true;
         clearInterval(watchdog);
+        liveProgress?.stop();
         subscriber.error(cause instanceof RunwatchError ? cause : new RunwatchError('SOURCE_FAILED', `Kafka source failed: ${String(cause)}`, { cause, retriable: true }));
       };
       // A partition is read to its end when a fetched batch reaches the end offset. KafkaJS
@@ -89,17 +138,49 @@ export class KafkaSource {
         const skipped = continuity.batch(partition, firstOffset === null ? null : BigInt(firstOffset), last);
         if (skipped !== undefined) this.reportSkipped(skipped);
       };
+      const onJoin = (partitions: readonly number[]): void => {
+        tracker.assign(partitions);
+        restarts = 0;
+        if (liveProgress === undefined || closing) return;
+        subscriber.next({ kind: 'assignment', partitions: [...partitions].sort((a, b) => a - b) });
+        liveProgress.askNow();
+      };
+      /**
+       * Live mode: KafkaJS gives up on some errors of a broker outage ("Failed to find group
+       * coordinator" is not retriable to it). A live monitor outlives outages: the consumer is
+       * started again, with a growing pause, until it rejoins its group. Bounded mode fails instead.
+       */
+      let restarts = 0;
+      let restartTimer: NodeJS.Timeout | undefined;
+      const restartOrFail = (cause: unknown): void => {
+        if (mode !== 'live') return fail(cause);
+        if (closing) return;
+        restarts += 1;
+        const delayMs = Math.min(10_000, 500 * 2 ** Math.min(restarts - 1, 5));
+        logger.warn({ topic: config.topic, err: String(cause), restarts, delayMs }, 'live read: KafkaJS gave up on the consumer; starting it again');
+        clearTimeout(restartTimer);
+        restartTimer = setTimeout(() => {
+          if (closing) return;
+          consumer
+            .connect()
+            .then(() => (closing ? undefined : runConsumer()))
+            .catch(restartOrFail);
+        }, delayMs);
+      };
       // Listeners first: an unsubscribe during start-up must find everything it has to remove.
       const teardown = [
-        this.logGroupEvents(consumer, progress, fail),
+        this.logGroupEvents(consumer, progress, { onJoin, onCrash: () => tracker.invalidate(Date.now()), onFatal: restartOrFail }),
         consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
           const last = BigInt(payload.lastOffset);
           checkContinuity(payload.partition, payload.firstOffset, last);
           progress.read(payload.partition, last);
+          tracker.passed(payload.partition, last);
+          tracker.fetched(payload.partition, BigInt(payload.highWatermark), Date.now());
           reached(payload.partition, last);
         }),
       ];
       const start = async (): Promise<void> => {
+        if (mode === 'live') liveProgress = new LiveProgress(this.kafka.admin(), config, logger, tracker, subscriber, progressEveryMs);
         await consumer.connect();
         if (mode === 'bounded') {
           const ranges = await this.rangesOnce();
@@ -112,23 +193,34 @@ export class KafkaSource {
         if (closing) return;
         await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
         if (closing) return;
-        await consumer.run({
+        await runConsumer();
+      };
+      const runConsumer = (): Promise<void> =>
+        consumer.run({
           autoCommit: false,
           eachBatch: async ({ batch, heartbeat }) => {
-            checkContinuity(batch.partition, batch.firstOffset(), BigInt(batch.lastOffset()));
+            const last = BigInt(batch.lastOffset());
+            checkContinuity(batch.partition, batch.firstOffset(), last);
+            let again = 0;
             for (const message of batch.messages) {
-              subscriber.next(toSourceRecord(batch.topic, batch.partition, message));
+              // After a rejoin KafkaJS starts again from the committed offset: those records were passed on already.
+              if (tracker.isNew(batch.partition, BigInt(message.offset))) subscriber.next(toSourceRecord(batch.topic, batch.partition, message));
+              else again += 1;
             }
+            if (again > 0) logger.info({ topic: batch.topic, partition: batch.partition, records: again }, 'Kafka source: records delivered again after a rejoin, already passed on: dropped');
+            tracker.passed(batch.partition, last);
+            tracker.fetched(batch.partition, BigInt(batch.highWatermark), Date.now());
             await heartbeat();
             if (this.options.afterBatch) await this.options.afterBatch();
             reached(batch.partition, BigInt(batch.lastOffset()));
           },
         });
-      };
       start().catch(fail);
       return () => {
         closing = true;
         clearInterval(watchdog);
+        clearTimeout(restartTimer);
+        liveProgress?.stop();
         teardown.forEach((remove) => remove());
       };
     });
@@ -156,16 +248,19 @@ export class KafkaSource {
   }
 
   /** Group membership changes and consumer crashes, logged: they are what a stuck read is made of. */
-  private logGroupEvents(consumer: Consumer, progress: ReadProgress, onFatal: (cause: unknown) => void): () => void {
+  private logGroupEvents(consumer: Consumer, progress: ReadProgress, on: GroupEventHandlers): () => void {
     const { logger } = this.options;
+    const { onFatal } = on;
     const removers = [
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
         progress.joined(event.payload.memberAssignment);
         logger.info({ groupId: event.payload.groupId, assignment: event.payload.memberAssignment, durationMs: event.payload.duration }, 'Kafka consumer joined its group');
+        on.onJoin(event.payload.memberAssignment[this.options.kafka.topic] ?? []);
       }),
       consumer.on(consumer.events.REBALANCING, (event) => logger.info({ groupId: event.payload.groupId, memberId: event.payload.memberId }, 'Kafka consumer group rebalancing')),
       consumer.on(consumer.events.CRASH, (event) => {
         const { groupId, error, restart } = event.payload;
+        on.onCrash();
         logger.warn({ groupId, error: String(error), restart }, restart ? 'Kafka consumer crashed, restarting' : 'Kafka consumer crashed and gave up');
         // KafkaJS restarts itself after retriable errors; otherwise nothing would ever arrive again.
         if (!restart) onFatal(error);
@@ -254,6 +349,114 @@ export class KafkaSource {
 }
 
 const END_OFFSET_ATTEMPTS = 5;
+
+/** Live mode: an offsets query still running after this long is given up on (a new one is asked). */
+const ASK_GIVE_UP_MS = 10_000;
+
+interface GroupEventHandlers {
+  /** The group assignment for the topic (at start and after each rebalance). */
+  readonly onJoin: (partitions: readonly number[]) => void;
+  /** KafkaJS lost the broker or the group; it may restart. */
+  readonly onCrash: () => void;
+  /** A crash KafkaJS will not restart after. */
+  readonly onFatal: (cause: unknown) => void;
+}
+
+/**
+ * Live mode: asks the broker every `everyMs` for the topic's end offsets and the group's committed
+ * offsets, and after each tick and each answer hands the chain a `caught_up` item (the assigned
+ * partitions at their end offset per a fresh answer). While the broker cannot be reached the
+ * answers age and the list empties: nothing counts as caught up, so event time stops.
+ */
+class LiveProgress {
+  private readonly timer: NodeJS.Timeout;
+  /** The ask in progress, if any: its number and when it started. */
+  private asking: { readonly id: number; readonly sinceMs: number } | undefined;
+  private asks = 0;
+  private connected = false;
+  private stopped = false;
+  private failures = 0;
+  private allCaughtUp: boolean | undefined;
+
+  constructor(
+    private readonly admin: Admin,
+    private readonly config: KafkaConfig,
+    private readonly logger: Logger,
+    private readonly tracker: CatchUpTracker,
+    private readonly subscriber: Subscriber<SourceItem>,
+    private readonly everyMs: number,
+  ) {
+    this.timer = setInterval(() => {
+      this.tell();
+      this.askNow();
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  askNow(): void {
+    if (this.stopped) return;
+    // A KafkaJS call can hang for a long time on a broker that went away (request timeouts,
+    // retries): past a limit it is given up on, and its answer, should it come, is dated when it
+    // was asked, so it cannot pass for news.
+    if (this.asking !== undefined && Date.now() - this.asking.sinceMs < Math.max(ASK_GIVE_UP_MS, 4 * this.everyMs)) return;
+    const id = (this.asks += 1);
+    this.asking = { id, sinceMs: Date.now() };
+    void this.ask().finally(() => {
+      if (this.asking?.id !== id) return;
+      this.asking = undefined;
+      this.tell();
+    });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.timer);
+    if (this.connected) void this.admin.disconnect().catch(() => undefined);
+  }
+
+  private async ask(): Promise<void> {
+    const { topic, groupId } = this.config;
+    const askedAtMs = Date.now();
+    try {
+      if (!this.connected) {
+        await this.admin.connect();
+        this.connected = true;
+      }
+      const requests = [this.admin.fetchTopicOffsets(topic), this.admin.fetchOffsets({ groupId, topics: [topic] })] as const;
+      // Both requests settle before a failure is handled: the admin client is not disturbed under one still running.
+      await Promise.allSettled(requests);
+      const [ends, committed] = await Promise.all(requests);
+      const committedOf = new Map((committed.find((t) => t.topic === topic)?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      if (this.stopped) return;
+      this.tracker.answered(
+        askedAtMs,
+        ends.map((p) => ({ partition: p.partition, low: BigInt(p.low), high: BigInt(p.high), committed: committedOf.get(p.partition) ?? -1n })),
+      );
+      if (this.failures > 0) this.logger.info({ topic, failedAnswers: this.failures }, 'Kafka source: the broker answers again');
+      this.failures = 0;
+    } catch (err) {
+      this.failures += 1;
+      if (this.failures === 1 || this.failures % 20 === 0) {
+        this.logger.warn({ topic, failedAnswers: this.failures, err: String(err) }, 'Kafka source: no end offsets from the broker; no partition counts as caught up, event time waits');
+      }
+      // The admin client reconnects by itself on the next request once the broker is back.
+    }
+  }
+
+  private tell(): void {
+    const assigned = this.tracker.assignedPartitions();
+    if (this.stopped || this.subscriber.closed || assigned === undefined) return;
+    const atMs = Date.now();
+    const partitions = this.tracker.caughtUp(atMs);
+    const all = partitions.length === assigned.length;
+    if (all !== this.allCaughtUp) {
+      this.allCaughtUp = all;
+      this.logger.info({ topic: this.config.topic, partitions: this.tracker.describe(atMs) }, all ? 'Kafka source: every assigned partition caught up' : 'Kafka source: not every assigned partition caught up');
+    }
+    this.subscriber.next({ kind: 'caught_up', atMs, partitions });
+  }
+}
 
 /** A partition's share of a bounded read: offsets [start, end). */
 interface PartitionRange {

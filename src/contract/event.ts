@@ -52,6 +52,11 @@ export interface AgentEvent {
   readonly emittedAtMs: number;
   /** When it was delivered: the publisher's delivery timestamp, else the Kafka record timestamp. */
   readonly deliveredAtMs: number;
+  /**
+   * The Kafka record timestamp (CreateTime set by the producer, or LogAppendTime set by the
+   * broker). An emitted time far from it cannot be placed in time (withWatermark).
+   */
+  readonly recordTimestampMs: number;
   /** True for a recovery replay (wire shape F). */
   readonly recovered: boolean;
   /** Which wire shape the record had (for metrics and audits). */

@@ -86,6 +86,7 @@ function lifecycle(record: SourceRecord, type: LifecycleType, body: WireObject):
     runId,
     emittedAtMs,
     deliveredAtMs: record.deliveredAtHeaderMs ?? record.timestampMs,
+    recordTimestampMs: record.timestampMs,
     recovered: body['recovered'] === true,
     shape: detectShape(body),
     source: positionOf(record),

@@ -2,8 +2,8 @@ import type { AgentEvent } from '../contract/event.js';
 
 /**
  * Processing-time hint: event time is at least `eventTimeMs` on every partition. Nothing in
- * production sends it (live mode sends `input_idle`); benches and tests use it to release what
- * the chain holds.
+ * production sends it (in live mode event time moves through `idle` hints); benches and tests use
+ * it to release what the chain holds.
  */
 export interface EventTimeHeartbeat {
   readonly kind: 'heartbeat';
@@ -22,31 +22,29 @@ export interface PartitionAssignment {
 }
 
 /**
- * Processing-time hint (live mode): the assigned partitions that are idle now, replacing the
- * previous set. Idle means caught up: the consumed position has reached the broker's end offset
- * as a recent successful answer gave it, continuously and with no event arriving, for the idle
- * time. Until an idle partition delivers again the watermark does not wait for it; what it sends
- * behind the watermark later is late. A lagging partition, or one whose end offset could not be
- * learned lately (broker unreachable), is never idle.
+ * Processing-time hint (live mode): the assigned partitions that are idle as of wall-clock time
+ * `atMs`, replacing the previous set (sent while any is idle, and once when none is any more).
+ * Idle means caught up: the consumed position has reached the broker's end offset as a recent
+ * successful answer gave it, continuously and with no event arriving, for the idle time. A lagging
+ * partition, or one whose end offset could not be learned lately (broker unreachable), is never
+ * idle.
+ *
+ * An idle partition stops holding the watermark back, but is not simply left out of it: from the
+ * stream's event time when it went idle, it advances with wall-clock time only. So the watermark
+ * follows the partitions that deliver as long as they move at the pace of the clock, and cannot
+ * jump ahead on a burst of old records from one of them (a backlog after an outage) before the
+ * others, idle a moment ago, have delivered theirs. When every partition is idle, event time
+ * advances with the clock: silent runs reach their deadlines. Time during which the broker could
+ * not be reached, or a partition lagged, is never counted.
  */
 export interface IdlePartitions {
   readonly kind: 'idle';
+  readonly atMs: number;
   readonly partitions: readonly number[];
 }
 
-/**
- * Processing-time hint (live mode): every assigned partition has been caught up (fresh answers),
- * with no event arriving, for `idleForMs` of wall-clock time. Event time moves to the highest
- * accepted event time + idleForMs, so silent runs reach their deadlines. Time during which the
- * broker could not be reached, or a partition lagged, is never counted.
- */
-export interface InputIdle {
-  readonly kind: 'input_idle';
-  readonly idleForMs: number;
-}
-
 /** Processing-time hints the event-time chain takes (live mode and tests; a replay has none). */
-export type ProcessingTimeHint = EventTimeHeartbeat | PartitionAssignment | IdlePartitions | InputIdle;
+export type ProcessingTimeHint = EventTimeHeartbeat | PartitionAssignment | IdlePartitions;
 
 /** What the event-time chain takes in: events, and in live mode processing-time hints. */
 export type ChainInput = AgentEvent | ProcessingTimeHint;
@@ -55,7 +53,7 @@ export type ChainInput = AgentEvent | ProcessingTimeHint;
  * What the source says about its position (live mode), between records: the assigned partitions
  * whose consumed position has reached the end offset of a fresh broker answer, as of wall-clock
  * time `atMs`. Sent every few hundred ms; an empty list while the broker cannot be reached.
- * The monitor turns these into `idle` and `input_idle` hints (src/pipeline/live-hints.ts).
+ * The monitor turns these into `idle` hints (src/pipeline/live-hints.ts).
  */
 export interface CaughtUpPartitions {
   readonly kind: 'caught_up';
@@ -84,5 +82,5 @@ export type StreamItem =
 
 export function isProcessingTimeHint(input: ChainInput): input is ProcessingTimeHint {
   const kind = (input as { readonly kind?: unknown }).kind;
-  return kind === 'heartbeat' || kind === 'assignment' || kind === 'idle' || kind === 'input_idle';
+  return kind === 'heartbeat' || kind === 'assignment' || kind === 'idle';
 }

@@ -63,6 +63,7 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
       withWatermark({
         maxOutOfOrdernessMs: config.maxOutOfOrdernessMs,
         suspiciousSkewMs: contract.suspiciousSkewMs,
+        maxAheadMs: config.maxAheadMs,
         emitEveryMs: WATERMARK_STEP_MS,
         ...(partitions === undefined ? {} : { partitions }),
       }),

@@ -1,18 +1,24 @@
-import { bufferTime, concatMap, connect, EMPTY, endWith, filter, ignoreElements, interval, map, merge, type Observable, takeUntil, tap } from 'rxjs';
+import { bufferTime, concatMap, connect, filter, ignoreElements, map, merge, type Observable, tap } from 'rxjs';
 import type { DetectionConfig, SinkConfig } from '../config/config.js';
-import type { AgentEvent, DeadLetter, SourceRecord } from '../contract/event.js';
+import type { AgentEvent, DeadLetter, NormalizeResult, SourceRecord } from '../contract/event.js';
 import { normalizeRecord } from '../contract/normalize.js';
 import type { Verdict } from '../contract/verdict.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ChainInput, ProcessingTimeHint } from '../operators/stream-item.js';
+import type { SourceHint } from '../operators/stream-item.js';
 import type { SinkBatch } from '../sinks/clickhouse-sink.js';
 import { detectVerdicts } from './detect.js';
+import { liveHints } from './live-hints.js';
 import { OffsetLedger } from './offset-ledger.js';
 
 /** Where records come from (Kafka in production; anything Observable in tests). */
 export interface RecordSource {
   records$(): Observable<SourceRecord>;
+  /**
+   * Live sources: records and, in the same order, where the source stands (the group assignment,
+   * the partitions caught up with the broker). Used instead of records$() when present.
+   */
+  items$?(): Observable<SourceRecord | SourceHint>;
   /** Commits, per partition, the next offset to read; called only with offsets whose results are durable. */
   commit(nextOffsets: ReadonlyMap<number, number>): Promise<void>;
 }
@@ -29,8 +35,10 @@ export interface MonitorOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   /**
-   * Live mode: when no event arrived for this long (wall clock), advance event time by the idle
-   * span; when only some partitions were silent that long, stop waiting for them.
+   * Live mode: a partition the source reports caught up with the broker (fresh end offsets), with
+   * no event arriving, for this long (wall clock) is idle: the watermark stops waiting for it; when
+   * every assigned partition is, event time advances by the time since (src/pipeline/live-hints.ts).
+   * Never from wall-clock silence alone: a lagging partition or an unreachable broker stops both.
    */
   readonly idleHeartbeatMs?: number;
   /** Partitions that will deliver events (bounded mode): the watermark waits for all of them. */
@@ -63,12 +71,14 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
   const stats: MonitorStats = { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, revisions: 0, userGrades: 0, batchesWritten: 0 };
 
   const ledger = new OffsetLedger();
-  const outputs$ = options.source.records$().pipe(
-    map((record) => {
+  const input$: Observable<SourceRecord | SourceHint> = options.source.items$?.() ?? options.source.records$();
+  const outputs$ = input$.pipe(
+    map((item): NormalizeResult | SourceHint => {
+      if ('kind' in item) return item;
       stats.records += 1;
       metrics.recordsConsumed.inc();
-      ledger.track(record.partition, record.offset);
-      return normalizeRecord(record);
+      ledger.track(item.partition, item.offset);
+      return normalizeRecord(item);
     }),
     connect((normalized) => {
       const deadLetters$ = normalized.pipe(
@@ -89,16 +99,17 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
         }),
         ignoreElements(),
       );
-      const events$ = normalized.pipe(
-        filter((r) => r.kind === 'lifecycle'),
-        map((r) => {
+      // Events and the source's hints stay in one stream: their order is what the hints mean.
+      const detectorInput$ = normalized.pipe(
+        filter((r): r is Extract<NormalizeResult, { kind: 'lifecycle' }> | SourceHint => r.kind === 'lifecycle' || r.kind === 'assignment' || r.kind === 'caught_up'),
+        map((r): AgentEvent | SourceHint => {
+          if (r.kind !== 'lifecycle') return r;
           stats.lifecycleEvents += 1;
           metrics.lifecycleEvents.inc({ type: r.event.type, shape: r.event.shape });
           return r.event;
         }),
+        liveHints(options.idleHeartbeatMs === undefined ? {} : { idleMs: options.idleHeartbeatMs }),
       );
-      const idleMs = options.idleHeartbeatMs;
-      const detectorInput$ = idleMs === undefined ? events$ : withIdleHeartbeats(events$, idleMs, normalized.pipe(ignoreElements(), endWith(true)));
       const verdicts$ = detectorInput$.pipe(
         detectVerdicts(options.detection, options.partitions),
         map((verdict): Output => {
@@ -126,7 +137,14 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
           }
           await options.sink.write({ verdicts, deadLetters });
           markDurable(ledger, verdicts, deadLetters);
-          await options.source.commit(ledger.committable());
+          try {
+            await options.source.commit(ledger.committable());
+          } catch (err) {
+            // The verdicts are durable; an offset not committed only means reading again after a
+            // restart (writes are idempotent). A broker outage or a rebalance must not stop the
+            // monitor: the next batch commits these offsets too.
+            logger.warn({ err: String(err) }, 'committing offsets failed; the next batch commits them');
+          }
           stats.batchesWritten += 1;
           options.onProgress?.({ ...stats });
         }),
@@ -172,43 +190,4 @@ function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {
 /** Low-cardinality label for a dead-letter reason ("invalid JSON: Unexpected token…" → "invalid JSON"). */
 function reasonClass(reason: string): string {
   return reason.split(':')[0]?.slice(0, 40) ?? 'unknown';
-}
-
-/**
- * Live mode only: processing-time hints for a quiet input (checked every idleMs of wall clock).
- * - The whole input idle for idleMs: a heartbeat advances event time by the idle span, so the
- *   deadlines of silent runs fire.
- * - Some partitions idle for idleMs while others deliver: each is reported idle once (until it
- *   delivers again), so the watermark follows the partitions that are moving instead of waiting
- *   for a quiet one.
- */
-function withIdleHeartbeats(events$: Observable<AgentEvent>, idleMs: number, end$: Observable<unknown>): Observable<ChainInput> {
-  let maxEventMs = Number.NEGATIVE_INFINITY;
-  let lastArrivalWallMs = Date.now();
-  const lastArrivalByPartition = new Map<number, number>();
-  const reportedIdle = new Set<number>();
-  const tracked$ = events$.pipe(
-    tap((event) => {
-      if (event.emittedAtMs > maxEventMs) maxEventMs = event.emittedAtMs;
-      lastArrivalWallMs = Date.now();
-      lastArrivalByPartition.set(event.source.partition, lastArrivalWallMs);
-      reportedIdle.delete(event.source.partition);
-    }),
-  );
-  const hints$: Observable<ProcessingTimeHint> = interval(idleMs).pipe(
-    takeUntil(end$),
-    concatMap(() => {
-      const now = Date.now();
-      const idleFor = now - lastArrivalWallMs;
-      if (idleFor >= idleMs) return Number.isFinite(maxEventMs) ? [{ kind: 'heartbeat' as const, eventTimeMs: maxEventMs + idleFor }] : EMPTY;
-      const quiet: ProcessingTimeHint[] = [];
-      for (const [partition, lastMs] of lastArrivalByPartition) {
-        if (now - lastMs < idleMs || reportedIdle.has(partition)) continue;
-        reportedIdle.add(partition);
-        quiet.push({ kind: 'partition_idle', partition });
-      }
-      return quiet;
-    }),
-  );
-  return merge(tracked$, hints$);
 }

@@ -13,6 +13,7 @@ export function agentEvent(type: LifecycleType, runId: string, emittedAtMs: numb
     userId: `user_of_${runId}`,
     emittedAtMs,
     deliveredAtMs: emittedAtMs + 10,
+    recordTimestampMs: emittedAtMs + 10,
     recovered: false,
     shape: 'flat',
     source: { topic: 'agent-events', partition: 0, offset: nextOffset++ },

@@ -5,10 +5,11 @@
  * the cached Kafka jars through read-only bind mounts. Declared fallback when no container engine
  * works: the very same broker config as a child process. Tests never skip for lack of a broker.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { GenericContainer, ImageName, Wait, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
 import {
   KAFKA_STARTED_PATTERN,
@@ -130,4 +131,106 @@ async function startInContainer(jarsDir: string): Promise<LocalBroker> {
 
 function shellJoin(args: string[]): string {
   return args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+}
+
+/** A broker a test may stop and start again (same port, same data): fault injection for one test file. */
+export interface RestartableKafka {
+  readonly brokers: string[];
+  readonly mode: 'process';
+  /** Stops the broker (SIGTERM, SIGKILL after 10 s) and waits until it is gone: clients get connection refused. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port with the same data and waits until it serves clients. */
+  start(): Promise<void>;
+  /** Stops it for good and removes its data. */
+  close(): Promise<void>;
+}
+
+/**
+ * A dedicated broker for a test that takes it down and brings it back (the shared one of
+ * global-setup.ts serves other test files at the same time). Child process only: a restart keeps
+ * the listener port and the log dir, which is what a client reconnecting to "the same broker"
+ * needs; the container path formats a fresh log dir at every start.
+ */
+export async function startRestartableKafkaForTests(): Promise<RestartableKafka> {
+  const jarsDir = await ensureKafkaJars();
+  const java = await javaBinary();
+  const workDir = await mkdtemp(join(tmpdir(), 'runwatch-kafka-restartable-'));
+  const [port, controllerPort] = await freePorts(2);
+  const files = await writeBrokerFiles(workDir, port!, controllerPort!);
+  const brokers = [`127.0.0.1:${port}`];
+  await runJava(java, formatArgv(files, jarsDir));
+  let child: ChildProcess | undefined;
+  const killOnExit = (): void => {
+    child?.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+
+  const start = async (): Promise<void> => {
+    if (child !== undefined) throw new Error('the broker is running already');
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    const started = spawn(java, serverArgv(files, jarsDir), { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    const tail: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`broker did not start in time:\n${tail.join('\n')}`)), START_TIMEOUT_MS);
+      for (const stream of [started.stdout, started.stderr]) {
+        createInterface({ input: stream }).on('line', (line) => {
+          tail.push(line);
+          if (tail.length > 40) tail.shift();
+          if (KAFKA_STARTED_PATTERN.test(line)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      }
+      started.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`broker exited early with ${code ?? signal}:\n${tail.join('\n')}`));
+      });
+    });
+    await waitUntilServing(brokers, deadline);
+  };
+
+  const stop = async (): Promise<void> => {
+    const running = child;
+    if (running === undefined) return;
+    child = undefined;
+    if (running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    running.kill('SIGTERM');
+    const timer = setTimeout(() => running.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    await start();
+  } catch (err) {
+    await stop();
+    process.removeListener('exit', killOnExit);
+    await rm(workDir, { recursive: true, force: true });
+    throw err;
+  }
+  console.log(`[runwatch-tests] restartable Kafka broker started as a child process at ${brokers[0]}`);
+  return {
+    brokers,
+    mode: 'process',
+    stop,
+    start,
+    close: async () => {
+      await stop();
+      process.removeListener('exit', killOnExit);
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function runJava(java: string, args: string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const formatting = spawn(java, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    formatting.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    formatting.once('error', reject);
+    formatting.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`formatting the Kafka log dir failed (${code}): ${stderr}`))));
+  });
 }

@@ -110,6 +110,7 @@ describe('normalizeRecord: wire shapes', () => {
       agentName: 'supervisor',
       emittedAtMs: at(0, 1, 4211),
       deliveredAtMs: KAFKA_TS,
+      recordTimestampMs: KAFKA_TS,
       recovered: false,
       shape: 'flat',
       source: { topic: 'agent-events', partition: 3, offset: 41 },
@@ -218,7 +219,7 @@ describe('normalizeRecord: wire shapes', () => {
     const second = lifecycle(replay, { offset: 250, timestampMs: KAFKA_TS + 90_000 });
     expect(first.recovered).toBe(true);
     expect(first.emittedAtMs).toBe(at(0, 1, 4211)); // event time survives the late delivery
-    expect({ ...first, source: null, deliveredAtMs: 0 }).toEqual({ ...second, source: null, deliveredAtMs: 0 });
+    expect({ ...first, source: null, deliveredAtMs: 0, recordTimestampMs: 0 }).toEqual({ ...second, source: null, deliveredAtMs: 0, recordTimestampMs: 0 });
     expect(lifecycle({ ...EMITTER_THINKING, recovered: 'yes' }).recovered).toBe(false);
   });
 });
@@ -260,6 +261,12 @@ describe('normalizeRecord: fields', () => {
   it('takes deliveredAtMs from the publisher header, else the Kafka timestamp', () => {
     expect(lifecycle(EMITTER_THINKING, { deliveredAtHeaderMs: KAFKA_TS - 7 }).deliveredAtMs).toBe(KAFKA_TS - 7);
     expect(lifecycle(EMITTER_THINKING).deliveredAtMs).toBe(KAFKA_TS);
+  });
+
+  it('carries the Kafka record timestamp as recordTimestampMs, whatever the delivery header says', () => {
+    const forged = lifecycle(EMITTER_THINKING, { deliveredAtHeaderMs: Date.UTC(9999, 0, 1) });
+    expect(forged.deliveredAtMs).toBe(Date.UTC(9999, 0, 1));
+    expect(forged.recordTimestampMs).toBe(KAFKA_TS);
   });
 
   it.each([

@@ -9,7 +9,7 @@ export function monitorCommand(): Command {
     .addOption(new Option('--group <id>', 'Kafka consumer group').env('RUNWATCH_KAFKA_GROUP').default('runwatch'))
     .addOption(new Option('--replay', 'read up to the end offsets seen at start, judge every open run, then exit'))
     .addOption(new Option('--stall-timeout-ms <ms>', 'replay: fail when no record arrives for this long short of the end offsets').argParser(parsers.int).default(120_000))
-    .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: after this much wall-clock silence, advance event time (input idle) or stop waiting for the silent partition').argParser(parsers.int).default(2_000));
+    .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
   addKafkaOptions(command);
   addClickHouseOptions(command);
   addDetectionOptions(command);
