@@ -3,6 +3,7 @@ import { KafkaSource } from '../consumers/kafka-source.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { createClickHouseClient } from '../sinks/clickhouse-client.js';
+import { loadActiveIds } from '../sinks/active-ids.js';
 import { ClickHouseSink } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
 import { runMonitor, type MonitorStats } from './monitor.js';
@@ -30,6 +31,9 @@ export interface MonitorJob {
 export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, metrics: Metrics = createMetrics()): Promise<MonitorJob> {
   const client = createClickHouseClient(config.clickhouse);
   await migrate(client, config.clickhouse.database);
+  // Rule (c) must not be blind after a restart or deploy: what was active before comes from the store.
+  const activeIds = await loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs);
+  logger.info({ runs: activeIds.runs.length }, 'restored the active-id index from run_summaries');
   const source = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
   const partitions = config.mode === 'bounded' ? await source.boundedPartitions() : undefined;
   const sink = new ClickHouseSink(client, { database: config.clickhouse.database, logger, metrics });
@@ -43,6 +47,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     metrics,
     logger,
     ...(partitions === undefined ? {} : { partitions }),
+    activeIds,
     // Processing-time hints only in live mode: a replay's verdicts must not depend on the wall clock.
     ...(config.mode === 'live' && config.idleHeartbeatMs !== undefined ? { idleHeartbeatMs: config.idleHeartbeatMs } : {}),
     onProgress: (stats) => {

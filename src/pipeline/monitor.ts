@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SourceHint } from '../operators/stream-item.js';
 import type { SinkBatch } from '../sinks/clickhouse-sink.js';
+import type { ActiveIdSeed } from '../operators/rules/contamination.js';
 import { detectVerdicts } from './detect.js';
 import { liveHints } from './live-hints.js';
 import { OffsetLedger } from './offset-ledger.js';
@@ -43,6 +44,8 @@ export interface MonitorOptions {
   readonly idleHeartbeatMs?: number;
   /** Partitions that will deliver events (bounded mode): the watermark waits for all of them. */
   readonly partitions?: readonly number[];
+  /** Ids active before this start, restored from the store (isolation checks are not blind at first). */
+  readonly activeIds?: ActiveIdSeed;
   readonly onProgress?: (stats: MonitorStats) => void;
 }
 
@@ -111,7 +114,7 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
         liveHints(options.idleHeartbeatMs === undefined ? {} : { idleMs: options.idleHeartbeatMs }),
       );
       const verdicts$ = detectorInput$.pipe(
-        detectVerdicts(options.detection, options.partitions),
+        detectVerdicts(options.detection, options.partitions, options.activeIds === undefined ? {} : { activeIds: options.activeIds }),
         map((verdict): Output => {
           count(stats, metrics, verdict);
           return { kind: 'verdict', verdict };

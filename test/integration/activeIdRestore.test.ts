@@ -26,8 +26,10 @@ let database: string;
 const judge = (planned: readonly Planned[], options?: DetectOptions): Promise<Verdict[]> => lastValueFrom(from(consume(planned)).pipe(detectVerdicts(config, undefined, options), toArray()));
 
 const alice = { userId: 'user_alice_0001', threadId: 'thread_alice_0001' };
-/** Bob's run after the restart; its thinking names Alice's thread, seen only before the restart. */
-const afterRestart: Planned[] = [...background([0], 40_000), ...run('run_bob_0001', 20_000, undefined, { userId: 'user_bob_0001', threadId: 'thread_bob_0001' })];
+const later = (planned: readonly Planned[], byMs: number): Planned[] => planned.map((p) => ({ ...p, atMs: p.atMs + byMs }));
+const bobsRun = run('run_bob_0001', 20_000, undefined, { userId: 'user_bob_0001', threadId: 'thread_bob_0001' });
+/** After the restart (event time resumes after what was stored): Bob's thinking names Alice's thread, seen only before. */
+const afterRestart: Planned[] = later([...background([0], 40_000), ...bobsRun], 60_000);
 
 beforeAll(async () => {
   const clickhouse = await embeddedClickHouse('runwatch_restore');
@@ -63,5 +65,13 @@ describe('restoring the active-id index after a restart', () => {
       verdicts.flatMap((v) => (v.kind === 'violation' && v.violation.rule === 'cross_user_contamination' ? [`${v.violation.runId} ${v.violation.subject}`] : []));
     expect(contaminations(await judge(mentioningAlice(afterRestart), { activeIds: seed }))).toEqual(['run_bob_0001 content']);
     expect(contaminations(await judge(mentioningAlice(afterRestart)))).toEqual([]);
+  });
+
+  it('registers only what was active before the first place in event time: a replay from the start gets no later ids', async () => {
+    const seed = await loadActiveIds(client, database, config.activeUserWindowMs);
+    // The same mention, but placed before Alice's run started (a topic read again from its beginning).
+    const fromTheStart = [...background([0], 40_000), ...run('run_bob_0001', 1_000, undefined, { userId: 'user_bob_0001', threadId: 'thread_bob_0001' })];
+    const contaminations = (verdicts: Verdict[]) => verdicts.filter((v) => v.kind === 'violation' && v.violation.rule === 'cross_user_contamination');
+    expect(contaminations(await judge(mentioningAlice(fromTheStart), { activeIds: seed }))).toEqual([]);
   });
 });

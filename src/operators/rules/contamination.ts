@@ -6,7 +6,10 @@ import type { RuleFactory, RuleOutput } from '../engine/rule.js';
 export interface ContaminationOptions {
   /** How long (event time) a user's ids stay "active" after their last run started. Default 10 min. */
   readonly activeForMs?: number;
-  /** Ids known active before this subscription started (restored from the store after a restart). */
+  /**
+   * Ids known active before this subscription started (restored from the store after a restart):
+   * those active in the window before the first place in event time are registered then.
+   */
   readonly seed?: ActiveIdSeed;
 }
 
@@ -42,14 +45,21 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
     const owners = table.refs<string>();
     const threadChecked = table.int8();
     let nowMs = Number.NEGATIVE_INFINITY;
-    // Registered in time order, as the index expires from its oldest entry.
-    for (const run of [...(options.seed?.runs ?? [])].sort((a, b) => a.seenMs - b.seenMs)) {
-      activeIds.register(run.userId, run.userId, run.seenMs);
-      activeIds.register(run.runId, run.userId, run.seenMs);
-      if (run.threadId === undefined) continue;
-      threadOwners.register(run.threadId, run.userId, run.seenMs);
-      activeIds.register(run.threadId, run.userId, run.seenMs);
-    }
+    // Seeded at the first place in event time, with what was active then: a resumed consumer gets
+    // the ids of the window before it; a replay from the start of a topic gets none of the later ones.
+    let seed = options.seed?.runs;
+    const applySeed = (now: number): void => {
+      const from = now - activeForMs;
+      // Registered in time order, as the index expires from its oldest entry.
+      for (const run of [...(seed ?? [])].filter((r) => r.seenMs >= from && r.seenMs <= now).sort((a, b) => a.seenMs - b.seenMs)) {
+        activeIds.register(run.userId, run.userId, run.seenMs);
+        activeIds.register(run.runId, run.userId, run.seenMs);
+        if (run.threadId === undefined) continue;
+        threadOwners.register(run.threadId, run.userId, run.seenMs);
+        activeIds.register(run.threadId, run.userId, run.seenMs);
+      }
+      seed = undefined;
+    };
 
     const report = (slot: number, out: RuleOutput, event: AgentEvent, subject: string, detail: string, key: string): void =>
       out.violation(slot, { rule: 'cross_user_contamination', severity: 'CRITICAL', subject, detail, eventTimeMs: event.emittedAtMs, event, key });
@@ -123,6 +133,7 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
         checkEvent(event, slot, owner, out);
       },
       onTime: (now) => {
+        if (seed !== undefined) applySeed(now);
         nowMs = now;
         threadOwners.expire(now);
         activeIds.expire(now);
