@@ -62,7 +62,8 @@ export function addDetectionOptions(command: Command): Command {
 export function kafkaConfigFrom(raw: RawOptions, groupId: string): KafkaConfig {
   const brokers = typeof raw.brokers === 'string' ? raw.brokers.split(',').map((b) => b.trim()).filter((b) => b.length > 0) : raw.brokers;
   const stall = raw.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: raw.stallTimeoutMs };
-  return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall }, 'Kafka');
+  const fetch = raw.fetchMaxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: raw.fetchMaxBytesPerPartition };
+  return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall, ...fetch }, 'Kafka');
 }
 
 export function clickHouseConfigFrom(raw: RawOptions): ClickHouseConfig {

@@ -80,6 +80,8 @@ export const kafkaConfigSchema = z
      * partitions are still short of their end offsets, instead of waiting forever.
      */
     stallTimeoutMs: positiveMs.default(120_000),
+    /** Largest fetch per partition (KafkaJS default 1 MiB). Verdicts never depend on it; memory and latency do. */
+    maxBytesPerPartition: z.number().int().positive().optional(),
   })
   .strict();
 

@@ -99,6 +99,7 @@ export class KafkaSource {
         groupId: config.groupId,
         allowAutoTopicCreation: false,
         maxWaitTimeInMs: 500,
+        ...(config.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: config.maxBytesPerPartition }),
         ...(session === undefined ? {} : { sessionTimeout: session, heartbeatInterval: Math.min(3_000, Math.floor(session / 3)) }),
       });
       this.consumer = consumer;

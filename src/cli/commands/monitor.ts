@@ -8,6 +8,7 @@ export function monitorCommand(): Command {
     .description('consume agent lifecycle events from Kafka, detect violations, write verdicts to ClickHouse')
     .addOption(new Option('--group <id>', 'Kafka consumer group').env('RUNWATCH_KAFKA_GROUP').default('runwatch'))
     .addOption(new Option('--replay', 'read up to the end offsets seen at start, judge every open run, then exit'))
+    .addOption(new Option('--fetch-max-bytes-per-partition <bytes>', 'largest Kafka fetch per partition (default 1 MiB); verdicts do not depend on it').argParser(parsers.int))
     .addOption(new Option('--stall-timeout-ms <ms>', 'replay: fail when no record arrives for this long short of the end offsets').argParser(parsers.int).default(120_000))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
   addKafkaOptions(command);
