@@ -1,4 +1,4 @@
-import { LIFECYCLE_TYPES, type AgentEvent } from '../../contract/event.js';
+import { LIFECYCLE_TYPES, type AgentEvent, type SourcePosition } from '../../contract/event.js';
 import { TYPE_CODE } from '../../contract/run-contract.js';
 import type { EventRef } from './rule.js';
 import type { RunFacts } from './run-facts.js';
@@ -46,6 +46,8 @@ export class RunEventLog {
 
   /** Whether the run already holds this event (same type, time and call ids): a redelivered copy. */
   holds(slot: number, event: AgentEvent): boolean {
+    // Most events arrive in order, later than all the run holds: nothing to compare then.
+    if (event.emittedAtMs > this.facts.lastEventMs.get(slot) && this.times.length(slot) > 0) return false;
     const code = TYPE_CODE[event.type];
     const ids = this.callIds.get(slot);
     for (let i = this.times.indexOfPair(slot, event.emittedAtMs, code); i >= 0; i = this.times.indexOfPair(slot, event.emittedAtMs, code, i + 1)) {
@@ -57,27 +59,58 @@ export class RunEventLog {
 
   /** The run's events sorted by (event time, partition, offset). */
   sorted(slot: number): EventRef[] {
-    const times = this.times.values(slot);
-    const codes = this.times.tagsOf(slot);
-    const { offsets, partitions } = this.facts.positionsOf(slot);
+    const n = this.times.readInto(slot, this.scratchTimes, this.scratchCodes);
+    this.facts.readPositions(slot, this.scratchOffsets, this.scratchPartitions);
     const topic = this.facts.topicOf(slot);
     const ids = this.callIds.get(slot);
-    const events: EventRef[] = new Array<EventRef>(times.length);
-    for (let i = 0; i < times.length; i += 1) {
+    const events: EventRef[] = new Array<EventRef>(n);
+    let inOrder = true;
+    for (let i = 0; i < n; i += 1) {
       const base = i * IDS_PER_EVENT;
-      events[i] = {
-        type: LIFECYCLE_TYPES[codes[i] as number] as EventRef['type'],
-        emittedAtMs: times[i] as number,
-        toolName: ids?.[base],
-        executionId: ids?.[base + 1],
-        eventId: ids?.[base + 2],
-        source: { topic, partition: partitions[i] as number, offset: offsets[i] as number },
-      };
+      const event = new LoggedEvent(
+        LIFECYCLE_TYPES[this.scratchCodes[i] as number] as EventRef['type'],
+        this.scratchTimes[i] as number,
+        ids?.[base],
+        ids?.[base + 1],
+        ids?.[base + 2],
+        topic,
+        this.scratchPartitions[i] as number,
+        this.scratchOffsets[i] as number,
+      );
+      if (i > 0 && compareEvents(events[i - 1] as EventRef, event) > 0) inOrder = false;
+      events[i] = event;
     }
-    return events.sort(compareEvents);
+    return inOrder ? events : events.sort(compareEvents);
+  }
+
+  // Reused by every judgement: reading a run's lists allocates nothing.
+  private readonly scratchTimes: number[] = [];
+  private readonly scratchCodes: number[] = [];
+  private readonly scratchOffsets: number[] = [];
+  private readonly scratchPartitions: number[] = [];
+}
+
+/** An event of a run being judged; its source position is made only when a verdict asks for it. */
+class LoggedEvent implements EventRef {
+  constructor(
+    readonly type: EventRef['type'],
+    readonly emittedAtMs: number,
+    readonly toolName: string | undefined,
+    readonly executionId: string | undefined,
+    readonly eventId: string | undefined,
+    private readonly topic: string,
+    private readonly partition: number,
+    private readonly offset: number,
+  ) {}
+
+  get source(): SourcePosition {
+    return { topic: this.topic, partition: this.partition, offset: this.offset };
   }
 }
 
 function compareEvents(a: EventRef, b: EventRef): number {
-  return a.emittedAtMs - b.emittedAtMs || a.source.partition - b.source.partition || a.source.offset - b.source.offset;
+  if (a.emittedAtMs !== b.emittedAtMs) return a.emittedAtMs - b.emittedAtMs;
+  const pa = a.source;
+  const pb = b.source;
+  return pa.partition - pb.partition || pa.offset - pb.offset;
 }

@@ -176,6 +176,8 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         const parts: SummaryParts = { maxGapMs: 0 };
         for (const rule of judges) (rule.judge as NonNullable<RunRule['judge']>)(run, out, parts);
         if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, nowMs) });
+        finalRuns.delete(runId); // a reused id goes to the back: the map stays in finalization order
+        if (finalRuns.size === 0) oldestFinalAtMs = nowMs;
         finalRuns.set(runId, {
           finalAtMs: nowMs,
           lateArrivals: undefined,
@@ -210,10 +212,17 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         const memory = finalRuns.get(runId);
         return memory !== undefined && memory.finalAtMs >= nowMs - retainJudgedMs ? memory : undefined;
       };
+      /** finalAtMs of the oldest remembered run (+Infinity: none): most watermarks have nothing to forget. */
+      let oldestFinalAtMs = Number.POSITIVE_INFINITY;
       const forgetFinalRuns = (): void => {
         const forgetBefore = nowMs - retainJudgedMs;
+        if (oldestFinalAtMs >= forgetBefore) return;
+        oldestFinalAtMs = Number.POSITIVE_INFINITY;
         for (const [runId, memory] of finalRuns) {
-          if (memory.finalAtMs >= forgetBefore) break;
+          if (memory.finalAtMs >= forgetBefore) {
+            oldestFinalAtMs = memory.finalAtMs;
+            break;
+          }
           finalRuns.delete(runId);
         }
       };

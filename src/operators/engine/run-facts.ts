@@ -194,9 +194,9 @@ export class RunFacts {
     return LIFECYCLE_TYPES.filter((type) => (mask & TYPE_BIT[type]) !== 0);
   }
 
-  /** Offsets and partitions of the run's events, in the order they were added. */
-  positionsOf(slot: number): { readonly offsets: number[]; readonly partitions: number[] } {
-    return { offsets: this.positions.values(slot), partitions: this.positions.tagsOf(slot) };
+  /** Copies offsets and partitions of the run's events, in the order they were added, into scratch arrays; returns the count. */
+  readPositions(slot: number, offsets: number[], partitions: number[]): number {
+    return this.positions.readInto(slot, offsets, partitions);
   }
 
   topicOf(slot: number): string {

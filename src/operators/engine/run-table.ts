@@ -199,6 +199,16 @@ export class NumberLists {
     return out;
   }
 
+  /** Copies the slot's values and tags into `values` and `tags` (reused scratch arrays; no allocation once they are long enough). Returns the length. */
+  readInto(slot: number, values: number[], tags: number[]): number {
+    let i = 0;
+    for (let node = this.heads.values[slot] as number; node !== NIL; node = this.links[node] as number, i += 1) {
+      values[i] = this.pool[node] as number;
+      tags[i] = this.tags[node] as number;
+    }
+    return i;
+  }
+
   /** Ordinal of the first (value, tag) pair at or after ordinal `from` in the slot's list, or -1. */
   indexOfPair(slot: number, value: number, tag: number, from = 0): number {
     let i = 0;
