@@ -135,6 +135,10 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
       /** The lowest progress over the partitions that count, but `except`; +∞ if none. */
       const lowestProgress = (except?: number): number => {
         let lowest = Number.POSITIVE_INFINITY;
+        if (except === undefined && assigned === undefined && idle.size === 0) {
+          for (const state of states.values()) if (state.max < lowest) lowest = state.max;
+          return lowest;
+        }
         for (const [partition, state] of states) {
           if (partition === except || !counts(partition)) continue;
           const progress = progressOf(partition, state);
@@ -162,9 +166,11 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
         subscriber.next({ kind: 'event', event });
         if (time > maxAcceptedMs) maxAcceptedMs = time;
         if (time > state.max) {
+          const previous = state.max;
           state.max = time;
-          // Only a change to the slowest partition can move the watermark; checking is cheap anyway.
-          emitIfAdvanced();
+          // Only a change to the slowest partition can move the watermark: one already above the
+          // watermark by more than the step was not the slowest (most events of a busy stream).
+          if (idle.size > 0 || previous - bound <= watermarkMs + step) emitIfAdvanced();
         }
       };
 

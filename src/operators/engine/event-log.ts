@@ -2,7 +2,16 @@ import { LIFECYCLE_TYPES, type AgentEvent, type SourcePosition } from '../../con
 import { TYPE_CODE } from '../../contract/run-contract.js';
 import type { EventRef } from './rule.js';
 import type { RunFacts } from './run-facts.js';
-import type { NumberLists, RefColumn, RunTable } from './run-table.js';
+import type { NumberLists, RefColumn, RunTable, SparseColumn } from './run-table.js';
+
+/** What makes two deliveries the same event: type, emission time, call ids. */
+export type EventIdentity = Pick<AgentEvent, 'type' | 'emittedAtMs' | 'toolName' | 'executionId' | 'eventId'>;
+
+export const identityOf = (event: AgentEvent): EventIdentity => ({ type: event.type, emittedAtMs: event.emittedAtMs, toolName: event.toolName, executionId: event.executionId, eventId: event.eventId });
+
+/** Same type, same emission time, same call ids: the same event, delivered again. */
+export const isSameEvent = (a: EventIdentity, b: AgentEvent): boolean =>
+  a.emittedAtMs === b.emittedAtMs && a.type === b.type && a.executionId === b.executionId && a.eventId === b.eventId && a.toolName === b.toolName;
 
 const IDS_PER_EVENT = 3;
 
@@ -17,6 +26,8 @@ export class RunEventLog {
   private readonly times: NumberLists;
   /** [toolName, executionId, eventId] per event (3 entries each), or undefined while no event of the run carried one. */
   private readonly callIds: RefColumn<(string | undefined)[]>;
+  /** Identities of the events that arrived late (behind their partition's watermark): a copy of one after the run is final is a duplicate. */
+  private readonly lateArrivals: SparseColumn<EventIdentity[]>;
 
   constructor(
     table: RunTable,
@@ -24,15 +35,22 @@ export class RunEventLog {
   ) {
     this.times = table.lists();
     this.callIds = table.refs();
+    this.lateArrivals = table.sparse();
   }
 
   reset(slot: number): void {
     this.times.reset(slot);
     this.callIds.set(slot, undefined);
+    this.lateArrivals.set(slot, undefined);
   }
 
   /** Appends an event; the run facts record its position (call facts.addEvent with it). */
-  add(slot: number, event: AgentEvent): void {
+  add(slot: number, event: AgentEvent, arrivedLate: boolean): void {
+    if (arrivedLate) {
+      const late = this.lateArrivals.get(slot);
+      if (late === undefined) this.lateArrivals.set(slot, [identityOf(event)]);
+      else late.push(identityOf(event));
+    }
     const ordinal = this.times.length(slot);
     this.times.push(slot, event.emittedAtMs, TYPE_CODE[event.type]);
     let ids = this.callIds.get(slot);
@@ -55,6 +73,11 @@ export class RunEventLog {
       if (ids?.[base] === event.toolName && ids?.[base + 1] === event.executionId && ids?.[base + 2] === event.eventId) return true;
     }
     return false;
+  }
+
+  /** What arrived late into the run (kept after it is final, to tell a further copy from news). */
+  lateArrivalsOf(slot: number): EventIdentity[] | undefined {
+    return this.lateArrivals.get(slot);
   }
 
   /** The run's events sorted by (event time, partition, offset). */

@@ -3,7 +3,7 @@ import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/e
 import type { CompiledRunContract } from '../../contract/run-contract.js';
 import { RULES, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
 import type { StreamItem } from '../stream-item.js';
-import { RunEventLog } from './event-log.js';
+import { identityOf, isSameEvent, RunEventLog, type EventIdentity } from './event-log.js';
 import { performanceGrade, securityGrade } from './grade-policy.js';
 import { type Arrival, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts } from './rule.js';
 import { RunFacts } from './run-facts.js';
@@ -55,14 +55,6 @@ interface FinalRunMemory {
 }
 
 const NO_REVISABLE: readonly RevisableVerdict[] = [];
-
-type EventIdentity = Pick<AgentEvent, 'type' | 'emittedAtMs' | 'toolName' | 'executionId' | 'eventId'>;
-
-const identityOf = (event: AgentEvent): EventIdentity => ({ type: event.type, emittedAtMs: event.emittedAtMs, toolName: event.toolName, executionId: event.executionId, eventId: event.eventId });
-
-/** Same type, same emission time, same call ids: the same event, delivered again. */
-const isSameEvent = (a: EventIdentity, b: AgentEvent): boolean =>
-  a.emittedAtMs === b.emittedAtMs && a.type === b.type && a.executionId === b.executionId && a.eventId === b.eventId && a.toolName === b.toolName;
 
 /**
  * @param createRules makes the rules for each subscription: rules may keep state shared across
@@ -180,7 +172,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         if (finalRuns.size === 0) oldestFinalAtMs = nowMs;
         finalRuns.set(runId, {
           finalAtMs: nowMs,
-          lateArrivals: undefined,
+          lateArrivals: log.lateArrivalsOf(slot),
           completedAtMs: facts.completedAtMs(slot),
           revisable: revisable.get(slot) ?? NO_REVISABLE,
           threadId: facts.threadIdOf(slot),
@@ -243,7 +235,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         if (log.holds(slot, event)) return reportDuplicate(slot, event);
         facts.learnIds(slot, event);
         facts.addEvent(slot, event, arrivedLate);
-        log.add(slot, event);
+        log.add(slot, event, arrivedLate);
         runArrivalRules(slot, event, 'in_run');
         schedule(slot);
       };
