@@ -28,7 +28,8 @@ import { embeddedClickHouse, queryRows } from '../support/monitor-run.js';
 
 const brokers = inject('kafkaBrokers');
 const PARTITIONS = 4;
-const logger = createLogger(process.env.RUNWATCH_LOG_LEVEL || 'warn');
+// error: the simulated malformed records are dead-lettered with a warning each.
+const logger = createLogger(process.env.RUNWATCH_LOG_LEVEL || 'error');
 const detection = detectionConfigSchema.parse({ userGradeWindowMs: 60_000 });
 const trafficOptions: TrafficOptions = { seed: 20261201, runs: 1_200, users: 90, meanRunStartSpacingMs: 25, missingEventFraction: 0.05, faultFraction: 0.25 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,21 +40,26 @@ type Way = keyof typeof databases;
 const stored = new Map<Way, Stored>();
 let expectedRuns = 0;
 
-/** One trailer record per partition, two minutes of event time after the traffic. */
+/**
+ * Trailers on every partition: a short complete run two minutes of event time after the traffic
+ * (its summary moves the user-grade clock past every real window), then a lone start two minutes
+ * later (it moves the watermark past the first wave).
+ */
 async function publishTrailers(topic: string, afterMs: number): Promise<void> {
   const kafka = new Kafka({ clientId: 'runwatch-four-ways', brokers: [...brokers], logLevel: logLevel.NOTHING });
   const producer = kafka.producer();
   await producer.connect();
-  const at = new Date(afterMs + 120_000).toISOString().replace('Z', '+00:00');
-  await producer.send({
-    topic,
-    messages: Array.from({ length: PARTITIONS }, (_, p) => ({
-      partition: p,
-      key: `trailer_${p}`,
-      value: JSON.stringify({ type: 'agent_started', run_id: `trailer_run_${p}`, thread_id: `trailer_thread_${p}`, user_id: `trailer_user_${p}`, agent_name: 'trailer', timestamp: at }),
-      timestamp: String(afterMs + 120_000),
-    })),
+  const iso = (ms: number) => new Date(ms).toISOString().replace('Z', '+00:00');
+  const record = (p: number, wave: string, type: string, atMs: number) => ({
+    partition: p,
+    key: `trailer_${wave}_${p}`,
+    value: JSON.stringify({ type, run_id: `trailer_run_${wave}_${p}`, thread_id: `trailer_thread_${wave}_${p}`, user_id: `trailer_user_${wave}_${p}`, agent_name: 'trailer', timestamp: iso(atMs) }),
+    timestamp: String(atMs),
   });
+  const partitions = Array.from({ length: PARTITIONS }, (_, p) => p);
+  const first = afterMs + 120_000;
+  await producer.send({ topic, messages: partitions.flatMap((p) => [record(p, 'a', 'agent_started', first), record(p, 'a', 'agent_completed', first + 1_000)]) });
+  await producer.send({ topic, messages: partitions.map((p) => record(p, 'b', 'agent_started', first + 120_000)) });
   await producer.disconnect();
 }
 
@@ -110,7 +116,7 @@ async function readStored(way: Way): Promise<Stored> {
     return {
       violations: await lines(`SELECT concat(violation_id, ' ', rule, ' ', severity, ' ', subject, ' ', run_id, ' ', user_id) AS line FROM ${db}.violations FINAL WHERE run_id NOT LIKE 'trailer%' ORDER BY line`),
       summaries: await lines(
-        `SELECT concat(run_id, ' ', outcome, ' ', toString(event_count), ' ', toString(duplicate_count), ' ', toString(late_event_count), ' ', arrayStringConcat(types_seen, ','), ' ', performance_grade, ' ', security_grade, ' ', toString(warnings), ' ', toString(criticals), ' ', toString(max_gap_ms), ' ', toString(duration_ms)) AS line FROM ${db}.run_summaries FINAL WHERE run_id NOT LIKE 'trailer%' ORDER BY line`,
+        `SELECT concat(run_id, ' ', outcome, ' ', toString(event_count), ' ', toString(duplicate_count), ' ', toString(late_event_count), ' ', arrayStringConcat(types_seen, ','), ' ', performance_grade, ' ', security_grade, ' ', toString(warnings), ' ', toString(criticals), ' ', toString(max_gap_ms), ' ', ifNull(toString(duration_ms), '-')) AS line FROM ${db}.run_summaries FINAL WHERE run_id NOT LIKE 'trailer%' ORDER BY line`,
       ),
       lateEvents: await lines(`SELECT concat(run_id, ' ', type, ' ', run_state, ' ', toString(source_partition), ':', toString(source_offset)) AS line FROM ${db}.late_events FINAL ORDER BY line`),
       revisions: await lines(`SELECT concat(violation_id, ' ', action, ' ', toString(source_partition), ':', toString(source_offset)) AS line FROM ${db}.verdict_revisions FINAL ORDER BY line`),
