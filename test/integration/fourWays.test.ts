@@ -13,6 +13,9 @@
  * (The broker outage during a live run is test/integration/liveBrokerOutage.test.ts.)
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -24,7 +27,7 @@ import { startMonitorJob, type MonitorJob } from '../../src/pipeline/job.js';
 import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
 import { generateTraffic, type TrafficOptions } from '../../src/simulator/generate.js';
 import { simulate } from '../../src/simulator/simulate.js';
-import { embeddedClickHouse, queryRows } from '../support/monitor-run.js';
+import { queryRows } from '../support/monitor-run.js';
 
 const brokers = inject('kafkaBrokers');
 const PARTITIONS = 4;
@@ -128,7 +131,7 @@ async function readStored(way: Way): Promise<Stored> {
 }
 
 beforeAll(async () => {
-  dataPath = (await embeddedClickHouse('unused')).dataPath;
+  dataPath = await mkdtemp(join(tmpdir(), 'runwatch-ch-four-ways-')); // one engine data directory per process: one database per way
   const traffic = generateTraffic(trafficOptions);
   expectedRuns = traffic.expected.runs;
   const lastMs = Math.max(...traffic.records.map((r) => r.timestampMs));

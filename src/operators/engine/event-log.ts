@@ -80,51 +80,54 @@ export class RunEventLog {
     return this.lateArrivals.get(slot);
   }
 
-  /** The run's events sorted by (event time, partition, offset). */
-  sorted(slot: number): EventRef[] {
+  /**
+   * The run's events sorted by (event time, partition, offset). The array and its events are
+   * reused by the next call: a judgement reads them and keeps none (rules keep ids, not events).
+   */
+  sorted(slot: number): readonly EventRef[] {
     const n = this.times.readInto(slot, this.scratchTimes, this.scratchCodes);
     this.facts.readPositions(slot, this.scratchOffsets, this.scratchPartitions);
     const topic = this.facts.topicOf(slot);
     const ids = this.callIds.get(slot);
-    const events: EventRef[] = new Array<EventRef>(n);
+    const events = this.judged;
+    events.length = n;
     let inOrder = true;
     for (let i = 0; i < n; i += 1) {
       const base = i * IDS_PER_EVENT;
-      const event = new LoggedEvent(
-        LIFECYCLE_TYPES[this.scratchCodes[i] as number] as EventRef['type'],
-        this.scratchTimes[i] as number,
-        ids?.[base],
-        ids?.[base + 1],
-        ids?.[base + 2],
-        topic,
-        this.scratchPartitions[i] as number,
-        this.scratchOffsets[i] as number,
-      );
+      const event = (this.pool[i] ??= new LoggedEvent());
+      event.type = LIFECYCLE_TYPES[this.scratchCodes[i] as number] as EventRef['type'];
+      event.emittedAtMs = this.scratchTimes[i] as number;
+      event.toolName = ids?.[base];
+      event.executionId = ids?.[base + 1];
+      event.eventId = ids?.[base + 2];
+      event.topic = topic;
+      event.partition = this.scratchPartitions[i] as number;
+      event.offset = this.scratchOffsets[i] as number;
       if (i > 0 && compareEvents(events[i - 1] as EventRef, event) > 0) inOrder = false;
       events[i] = event;
     }
     return inOrder ? events : events.sort(compareEvents);
   }
 
-  // Reused by every judgement: reading a run's lists allocates nothing.
+  // Reused by every judgement: reading and judging a run allocates nothing per event.
   private readonly scratchTimes: number[] = [];
   private readonly scratchCodes: number[] = [];
   private readonly scratchOffsets: number[] = [];
   private readonly scratchPartitions: number[] = [];
+  private readonly judged: EventRef[] = [];
+  private readonly pool: LoggedEvent[] = [];
 }
 
-/** An event of a run being judged; its source position is made only when a verdict asks for it. */
+/** An event of a run being judged (pooled); its source position is made only when a verdict asks for it. */
 class LoggedEvent implements EventRef {
-  constructor(
-    readonly type: EventRef['type'],
-    readonly emittedAtMs: number,
-    readonly toolName: string | undefined,
-    readonly executionId: string | undefined,
-    readonly eventId: string | undefined,
-    private readonly topic: string,
-    private readonly partition: number,
-    private readonly offset: number,
-  ) {}
+  type: EventRef['type'] = 'agent_started';
+  emittedAtMs = 0;
+  toolName: string | undefined = undefined;
+  executionId: string | undefined = undefined;
+  eventId: string | undefined = undefined;
+  topic = '';
+  partition = 0;
+  offset = 0;
 
   get source(): SourcePosition {
     return { topic: this.topic, partition: this.partition, offset: this.offset };

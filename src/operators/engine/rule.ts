@@ -44,7 +44,7 @@ export function refOf(event: AgentEvent): EventRef {
 /** A run at the moment it is judged. */
 export interface FinalRun {
   readonly slot: number;
-  /** Every accepted event of the run, sorted by (event time, partition, offset). */
+  /** Every accepted event of the run, sorted by (event time, partition, offset). Valid during the judgement only (reused after). */
   readonly events: readonly EventRef[];
   readonly outcome: RunOutcome;
   /**
