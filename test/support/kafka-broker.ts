@@ -137,8 +137,11 @@ function shellJoin(args: string[]): string {
 export interface RestartableKafka {
   readonly brokers: string[];
   readonly mode: 'process';
-  /** Stops the broker (SIGTERM, SIGKILL after 10 s) and waits until it is gone: clients get connection refused. */
-  stop(): Promise<void>;
+  /**
+   * Stops the broker (SIGTERM, SIGKILL after 10 s; `kill`: SIGKILL at once, as `kill -9`) and waits
+   * until it is gone: clients get connection refused.
+   */
+  stop(options?: { readonly kill?: boolean }): Promise<void>;
   /** Starts it again on the same port with the same data and waits until it serves clients. */
   start(): Promise<void>;
   /** Stops it for good and removes its data. */
@@ -191,13 +194,13 @@ export async function startRestartableKafkaForTests(): Promise<RestartableKafka>
     await waitUntilServing(brokers, deadline);
   };
 
-  const stop = async (): Promise<void> => {
+  const stop = async (options: { readonly kill?: boolean } = {}): Promise<void> => {
     const running = child;
     if (running === undefined) return;
     child = undefined;
     if (running.exitCode !== null || running.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-    running.kill('SIGTERM');
+    running.kill(options.kill === true ? 'SIGKILL' : 'SIGTERM');
     const timer = setTimeout(() => running.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
