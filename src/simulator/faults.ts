@@ -1,7 +1,7 @@
 /**
  * Fault injection for the traffic generator: the fault classes, the record edits and injected
  * values the injectors (injectors.ts) use, and the timing ground truth every run gets. Every label
- * here and in injectors.ts is derived from the rule definitions (src/operators/detect*.ts, the run
+ * here and in injectors.ts is derived from the rule definitions (src/operators/rules/*.ts, the run
  * engine) and the reference contract, never from running them: the accuracy test compares the two.
  *
  * Pure: randomness comes from the caller's Rng, nothing reads a clock.
@@ -180,7 +180,7 @@ export function asRecoveryReplay(body: JsonObject, failure: string): JsonObject 
 }
 
 /**
- * Content faults: one required field removed or blanked (fact sheet §2; detectContent's schemas).
+ * Content faults: one required field removed or blanked (fact sheet §2; the content rule's schemas, src/operators/rules/content.ts).
  * `subject` is the field path the content rule reports.
  */
 export interface ContentFault {
