@@ -9,51 +9,88 @@ function compatible(call: EventRef, completion: EventRef): boolean {
   return (call.executionId === undefined || completion.executionId === undefined || call.executionId === completion.executionId) && (call.toolName === undefined || completion.toolName === undefined || call.toolName === completion.toolName);
 }
 
+const NONE: readonly EventRef[] = [];
+
+/** What pairing leaves to report: calls and completions without a partner, completions paired with a later call. */
 interface Pairing {
-  /** Calls and completions left without a partner. */
-  readonly openCalls: EventRef[];
-  readonly orphanCompletions: EventRef[];
-  /** Completions paired with a call that comes after them. */
-  readonly early: EventRef[];
+  readonly openCalls: readonly EventRef[];
+  readonly orphanCompletions: readonly EventRef[];
+  readonly early: readonly EventRef[];
 }
 
 /**
  * Pairs a run's tool calls with their completions, over the whole run (both lists in event-time
  * order): first by a shared id (execution id, then event id) wherever the two sit in time; then each
  * completion with the latest open call before it that does not contradict it (tool name,
- * execution id: a completion answers the call most recently made); only then a completion still alone with the earliest such call after it (a
- * completion before its call). A keyed pair is never taken apart by a guess from names or order.
+ * execution id: a completion answers the call most recently made); only then a completion still
+ * alone with the earliest such call after it (a completion before its call). A keyed pair is never
+ * taken apart by a guess from names or order. Plain loops over reused flags: this runs for every
+ * run that has tools.
  */
-function pairTools(calls: readonly EventRef[], completions: readonly EventRef[], keys: readonly PairKey[]): Pairing {
-  const callTaken = new Array<boolean>(calls.length).fill(false);
-  const partnerOf = new Array<number>(completions.length).fill(-1);
-  for (const key of keys) {
-    if (key === 'toolName') continue; // names are shared by many calls: matched with order below
-    completions.forEach((completion, d) => {
-      const value = completion[key];
-      if (partnerOf[d] !== -1 || value === undefined) return;
-      const c = calls.findIndex((call, i) => !callTaken[i] && call[key] === value);
-      if (c < 0) return;
+class ToolPairing {
+  private callTaken: boolean[] = [];
+  private partnerOf: number[] = [];
+
+  constructor(private readonly keys: readonly PairKey[]) {}
+
+  pair(calls: readonly EventRef[], completions: readonly EventRef[]): Pairing {
+    const callTaken = this.callTaken;
+    const partnerOf = this.partnerOf;
+    callTaken.length = calls.length;
+    partnerOf.length = completions.length;
+    callTaken.fill(false);
+    partnerOf.fill(-1);
+    const take = (d: number, c: number): void => {
       callTaken[c] = true;
       partnerOf[d] = c;
-    });
+    };
+    for (const key of this.keys) {
+      if (key === 'toolName') continue; // names are shared by many calls: matched with order below
+      for (let d = 0; d < completions.length; d += 1) {
+        const value = (completions[d] as EventRef)[key];
+        if (partnerOf[d] !== -1 || value === undefined) continue;
+        for (let c = 0; c < calls.length; c += 1) {
+          if (!callTaken[c] && (calls[c] as EventRef)[key] === value) {
+            take(d, c);
+            break;
+          }
+        }
+      }
+    }
+    for (let d = 0; d < completions.length; d += 1) {
+      if (partnerOf[d] !== -1) continue;
+      const completion = completions[d] as EventRef;
+      for (let c = calls.length - 1; c >= 0; c -= 1) {
+        const call = calls[c] as EventRef;
+        if (!callTaken[c] && call.emittedAtMs <= completion.emittedAtMs && compatible(call, completion)) {
+          take(d, c);
+          break;
+        }
+      }
+    }
+    let paired = 0;
+    let early: EventRef[] | undefined;
+    let orphanCompletions: EventRef[] | undefined;
+    for (let d = 0; d < completions.length; d += 1) {
+      const completion = completions[d] as EventRef;
+      if (partnerOf[d] === -1) {
+        for (let c = 0; c < calls.length; c += 1) {
+          if (!callTaken[c] && compatible(calls[c] as EventRef, completion)) {
+            take(d, c);
+            break;
+          }
+        }
+      }
+      const partner = partnerOf[d] as number;
+      if (partner === -1) (orphanCompletions ??= []).push(completion);
+      else {
+        paired += 1;
+        if ((calls[partner] as EventRef).emittedAtMs > completion.emittedAtMs) (early ??= []).push(completion);
+      }
+    }
+    const openCalls = paired === calls.length ? NONE : calls.filter((_, c) => !callTaken[c]);
+    return { openCalls, orphanCompletions: orphanCompletions ?? NONE, early: early ?? NONE };
   }
-  completions.forEach((completion, d) => {
-    if (partnerOf[d] !== -1) return;
-    const c = calls.findLastIndex((call, i) => !callTaken[i] && call.emittedAtMs <= completion.emittedAtMs && compatible(call, completion));
-    if (c < 0) return;
-    callTaken[c] = true;
-    partnerOf[d] = c;
-  });
-  completions.forEach((completion, d) => {
-    if (partnerOf[d] !== -1) return;
-    const c = calls.findIndex((call, i) => !callTaken[i] && compatible(call, completion));
-    if (c < 0) return;
-    callTaken[c] = true;
-    partnerOf[d] = c;
-  });
-  const early = completions.filter((completion, d) => partnerOf[d] !== -1 && (calls[partnerOf[d] as number] as EventRef).emittedAtMs > completion.emittedAtMs);
-  return { openCalls: calls.filter((_, i) => !callTaken[i]), orphanCompletions: completions.filter((_, d) => partnerOf[d] === -1), early };
 }
 
 /**
@@ -64,7 +101,7 @@ function pairTools(calls: readonly EventRef[], completions: readonly EventRef[],
  * - agent_started comes first: the first event before it is `out_of_order`, a second one too;
  *   without any, `run_never_started`;
  * - each type is allowed after the previous one by the contract's transition table;
- * - a tool_completed before its tool_executing is `out_of_order` (pairing: `pairTools`);
+ * - a tool_completed before its tool_executing is `out_of_order` (pairing: `ToolPairing`);
  * - a call never completed, or a completion never called, is `unpaired_tool` — only when the
  *   run has both tool types: when a whole type is absent, `missing_events` names that one fault.
  */
@@ -72,6 +109,10 @@ export function sequenceRule(contract: CompiledRunContract): RuleFactory {
   const terminalCode = TYPE_CODE[contract.terminalType];
   const { opens, closes, matchBy } = contract.toolPairing;
   return ({ facts }) => {
+    const pairing = new ToolPairing(matchBy);
+    // Reused by every judgement (the engine judges one run at a time).
+    const calls: EventRef[] = [];
+    const completions: EventRef[] = [];
     const judgeOrder = (slot: number, events: readonly EventRef[], out: RuleOutput): void => {
       const outOfOrder = (event: EventRef, detail: string): void =>
         out.violation(slot, { rule: 'out_of_order', severity: 'CRITICAL', subject: event.type, detail, eventTimeMs: event.emittedAtMs, event });
@@ -79,8 +120,8 @@ export function sequenceRule(contract: CompiledRunContract): RuleFactory {
       let completed = false;
       let beforeStart: EventRef | undefined;
       let previousCode = -1;
-      const calls: EventRef[] = [];
-      const completions: EventRef[] = [];
+      calls.length = 0;
+      completions.length = 0;
       for (const event of events) {
         const code = TYPE_CODE[event.type];
         if (completed) {
@@ -108,7 +149,7 @@ export function sequenceRule(contract: CompiledRunContract): RuleFactory {
           eventTimeMs: facts.firstEventAt(slot),
         });
       }
-      const { openCalls, orphanCompletions, early } = pairTools(calls, completions, matchBy);
+      const { openCalls, orphanCompletions, early } = pairing.pair(calls, completions);
       for (const completion of early) outOfOrder(completion, `${closes} of ${completion.toolName ?? 'a tool'} before its ${opens}`);
       // Only when both halves occur: a whole type absent is missing_events' one verdict.
       if (completions.length > 0) {
