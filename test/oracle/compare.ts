@@ -113,9 +113,9 @@ export function compareWithOracle(chain: readonly Verdict[], oracle: OracleRepor
   }
 
   // A run summary (and its grades) is final when the run is; what arrives later (a late recovery
-  // replay and its delivery_latency) is stored as its own verdict but does not re-grade the run
-  // (docs/detection.md, "Time model"). So performance grades are compared only for runs without a
-  // late event; their violations are compared either way.
+  // replay and its delivery_latency, a late event on another partition) is stored as its own
+  // verdict but does not re-grade the run (docs/detection.md, "Time model"). So grades are compared
+  // only for runs without a late event; their violations are compared either way.
   const hadLateEvents = new Set(chain.flatMap((v) => (v.kind === 'late_event' ? [v.runId] : [])));
   const gradeMismatches: GradeMismatch[] = [];
   let comparedRuns = 0;
@@ -126,7 +126,7 @@ export function compareWithOracle(chain: readonly Verdict[], oracle: OracleRepor
     if (summary?.performance !== run.performanceGrade && !hadLateEvents.has(run.runId)) {
       gradeMismatches.push({ runId: run.runId, grade: 'performance', chain: summary?.performance ?? 'no run_summary', oracle: run.performanceGrade });
     }
-    if (summary?.security !== run.securityGrade) {
+    if (summary?.security !== run.securityGrade && !hadLateEvents.has(run.runId)) {
       gradeMismatches.push({ runId: run.runId, grade: 'security', chain: summary?.security ?? 'no run_summary', oracle: run.securityGrade });
     }
   }

@@ -92,6 +92,12 @@ export interface RunRule {
   onArrival?(slot: number, event: AgentEvent, out: RuleOutput, arrival: Arrival): void;
   judge?(run: FinalRun, out: RuleOutput, summary: SummaryParts): void;
   onTime?(nowMs: number): void;
+  /**
+   * What this rule needs to remember of a judged run for its late events (one number), read when
+   * the run is final; `recall` hands it to the stand-in slot a late event of the run is checked in.
+   */
+  remember?(slot: number): number;
+  recall?(slot: number, memo: number): void;
 }
 
 /** What a rule is built from, once per subscription: the table to declare its columns in, and the shared run facts. */

@@ -52,6 +52,8 @@ interface FinalRunMemory {
   readonly revisable: readonly RevisableVerdict[];
   readonly threadId: string | undefined;
   readonly ownerUserId: string | undefined;
+  /** What the remembering rules keep of the run, in their order (see RunRule.remember); updated by its late events. */
+  memos: readonly number[] | undefined;
 }
 
 const NO_REVISABLE: readonly RevisableVerdict[] = [];
@@ -78,6 +80,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const arrivalRules = rules.filter((rule) => rule.onArrival !== undefined);
       const judges = rules.filter((rule) => rule.judge !== undefined);
       const clockRules = rules.filter((rule) => rule.onTime !== undefined);
+      const rememberingRules = rules.filter((rule) => rule.remember !== undefined && rule.recall !== undefined);
       /** The run's accepted events; the duplicate filter looks them up, judging sorts them. */
       const log = new RunEventLog(table, facts);
       /** Due time of the run's live heap entry; its finalization time only moves earlier. */
@@ -177,6 +180,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           revisable: revisable.get(slot) ?? NO_REVISABLE,
           threadId: facts.threadIdOf(slot),
           ownerUserId: facts.ownerOf(slot),
+          memos: rememberingRules.length === 0 ? undefined : rememberingRules.map((rule) => (rule.remember as NonNullable<RunRule['remember']>)(slot)),
         });
         revisable.set(slot, undefined);
         table.release(slot);
@@ -257,6 +261,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const standInFor = (memory: FinalRunMemory, event: AgentEvent): number => {
         const slot = openSlot(event);
         facts.restoreIds(slot, memory.threadId, memory.ownerUserId);
+        memory.memos?.forEach((memo, i) => (rememberingRules[i]?.recall as NonNullable<RunRule['recall']>)(slot, memo));
         return slot;
       };
 
@@ -291,6 +296,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         }
         for (const verdict of memory.revisable) revise(verdict, event);
         runArrivalRules(slot, event, 'after_final');
+        if (memory.memos !== undefined) memory.memos = rememberingRules.map((rule) => (rule.remember as NonNullable<RunRule['remember']>)(slot));
         table.release(slot);
       };
 

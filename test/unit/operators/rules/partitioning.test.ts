@@ -96,12 +96,30 @@ describe('rule partitioning_broken', () => {
     });
   });
 
-  it('judges the partitions of the run it holds: an event after the run is final is a late_event row only', () => {
+  it('checks an event that arrives after its run is final against the run it belonged to: reported once, not again', () => {
     const [s, f] = [on(0, 'agent_started', 'r1', 0), on(0, 'agent_completed', 'r1', 2)];
-    const late = on(1, 'agent_thinking', 'r1', 1);
+    const [late, later] = [on(1, 'agent_thinking', 'r1', 1), on(1, 'tool_executing', 'r1', 1.5)];
     scheduler().run(({ hot, expectObservable }) => {
-      const source = hot('-a-b-w-c-|', { a: ev(s), b: ev(f), w: wm(4), c: ev(late) });
-      expectObservable(source.pipe(detect())).toBe('-------l-|', { l: lateEvent(late, 4, 'closed') });
+      // wm(4) judges r1 (final at 2); both late events are checked in a stand-in that recalls partition 0.
+      const source = hot('-a-b-w-c-----d-|', { a: ev(s), b: ev(f), w: wm(4), c: ev(late), d: ev(later) });
+      expectObservable(source.pipe(detect())).toBe('-------(lp)--m-|', {
+        l: lateEvent(late, 4, 'closed'),
+        p: violation({ rule: 'partitioning_broken', runId: 'r1', detail: 'run r1 has events in partitions 0 and 1', eventTimeMs: 1 }),
+        m: lateEvent(later, 4, 'closed'),
+      });
+    });
+  });
+
+  it('reports nothing more for a late event of a run already reported split, nor for one on the run\'s own partition', () => {
+    const [s, t, f] = [on(0, 'agent_started', 'r1', 0), on(1, 'agent_thinking', 'r1', 1), on(0, 'agent_completed', 'r1', 2)];
+    const [late, own] = [on(2, 'tool_executing', 'r1', 1.5), on(0, 'tool_completed', 'r1', 1.7)];
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot('-a-b-c-w-d-e-|', { a: ev(s), b: ev(t), c: ev(f), w: wm(4), d: ev(late), e: ev(own) });
+      expectObservable(source.pipe(detect())).toBe('-------p-l-m-|', {
+        p: violation({ rule: 'partitioning_broken', runId: 'r1', detail: 'run r1 has events in partitions 0 and 1' }),
+        l: lateEvent(late, 4, 'closed'),
+        m: lateEvent(own, 4, 'closed'),
+      });
     });
   });
 
