@@ -177,3 +177,15 @@ describe('shared state expires at a place in event time that does not depend on 
     expect(contaminations).toBeGreaterThan(20);
   });
 });
+
+describe('the owner of a run is the user its start names, whatever arrived first', () => {
+  it('an event addressed to another user arriving before its run\'s delayed agent_started is the one violation', async () => {
+    // agent_started (user_alice) delivered 3.5 s late; the thinking after it, addressed to user_bob, arrives first.
+    const planned = run('r1', 5_000, undefined, { userId: 'user_alice', threadId: 'thread_alice' }).map((p) =>
+      p.type === 'agent_started' ? { ...p, delayMs: 3_500 } : p.type === 'agent_thinking' ? { ...p, userId: 'user_bob' } : p,
+    );
+    const verdicts = await judge([...background([0], 30_000), ...planned]);
+    expect(rulesOf(verdicts, 'r1')).toEqual(['cross_user_contamination CRITICAL user_id', 'delivery_latency CRITICAL agent_started']);
+    expect(summaryOf(verdicts, 'r1').userId).toBe('user_alice');
+  });
+});

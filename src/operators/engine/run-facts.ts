@@ -33,6 +33,8 @@ export class RunFacts {
   readonly threadIds: RefColumn<string>;
   /** The run's owner: a user_id that is not the thread id (emitter paths send user_id == thread_id). */
   private readonly ownerUserIds: RefColumn<string>;
+  /** 1 once the owner came from the run's agent_started. */
+  private readonly ownerFromStart: Int8Column;
   /** Fallback when every event carried user_id == thread_id. */
   private readonly anyUserIds: RefColumn<string>;
   private readonly topics: RefColumn<string>;
@@ -59,6 +61,7 @@ export class RunFacts {
     this.runId = table.refs();
     this.threadIds = table.refs();
     this.ownerUserIds = table.refs();
+    this.ownerFromStart = table.int8();
     this.anyUserIds = table.refs();
     this.topics = table.refs();
     this.seenMask = table.int8();
@@ -83,6 +86,7 @@ export class RunFacts {
     this.runId.set(slot, event.runId);
     this.threadIds.set(slot, undefined);
     this.ownerUserIds.set(slot, undefined);
+    this.ownerFromStart.set(slot, 0);
     this.anyUserIds.set(slot, undefined);
     this.topics.set(slot, event.source.topic);
     this.seenMask.set(slot, 0);
@@ -139,7 +143,12 @@ export class RunFacts {
     const user = event.userId;
     if (user === undefined) return;
     if (this.anyUserIds.get(slot) === undefined) this.anyUserIds.set(slot, user);
-    if (this.ownerUserIds.get(slot) === undefined && user !== event.threadId && user !== thread) this.ownerUserIds.set(slot, user);
+    if (user === event.threadId || user === thread) return;
+    // The user agent_started names is the owner, whichever event arrived first; else the first one named.
+    if (this.ownerUserIds.get(slot) === undefined || (event.type === 'agent_started' && !this.ownerFromStart.get(slot))) {
+      this.ownerUserIds.set(slot, user);
+      if (event.type === 'agent_started') this.ownerFromStart.set(slot, 1);
+    }
   }
 
   /** Sets the ids of a run judged earlier, in a stand-in slot for verdicts about its later events. */

@@ -33,7 +33,8 @@ function claimedUser(event: AgentEvent, runThreadId: string | undefined): string
  * (a) a thread seen with two different owners (thread ids belong to one user);
  * (b) an event whose recipient user differs from its run's owner;
  * (c) another active user's user, thread or run id anywhere inside an event's content.
- * The owner is learned from the run's first event (in event-time placement) that names a real user.
+ * The owner is the user the run's first event in event time names (agent_started normally): a
+ * run's events placed before its agent_started wait for it (or for the run's judgement).
  * Ids are registered, and expire, at the engine's place in event time, never at an event's own
  * (possibly late) time: what is active when an event is checked does not depend on interleaving.
  */
@@ -44,6 +45,8 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
     const activeIds = new ActiveIdIndex(activeForMs);
     const owners = table.refs<string>();
     const threadChecked = table.int8();
+    /** Events of an open run placed before its agent_started (checked once it has its place). */
+    const beforeStart = table.sparse<AgentEvent[]>();
     let nowMs = Number.NEGATIVE_INFINITY;
     // Seeded at the first place in event time, with what was active then: a resumed consumer gets
     // the ids of the window before it; a replay from the start of a topic gets none of the later ones.
@@ -100,11 +103,31 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
     };
     const visitText = (text: string): void => activeIds.scan(text, onMention);
 
+    /** The checks of an event of an open run, once its owner can be known. */
+    const checkInRun = (slot: number, event: AgentEvent, out: RuleOutput): void => {
+      let owner = owners.get(slot);
+      if (owner === undefined) {
+        const claim = claimedUser(event, event.threadId ?? facts.threadIdOf(slot));
+        if (claim === undefined) return;
+        owner = claim;
+        owners.set(slot, owner);
+        activeIds.register(owner, owner, nowMs);
+        activeIds.register(facts.runIdOf(slot), owner, nowMs);
+      }
+      const thread = facts.threadIdOf(slot);
+      if (threadChecked.get(slot) === 0 && thread !== undefined) {
+        threadChecked.set(slot, 1);
+        learnThread(slot, out, event, thread, owner);
+      }
+      checkEvent(event, slot, owner, out);
+    };
+
     return {
       name: 'cross_user_contamination',
       open: (slot) => {
         owners.set(slot, undefined);
         threadChecked.set(slot, 0);
+        beforeStart.set(slot, undefined);
       },
       onArrival: (slot, event, out, arrival) => {
         if (arrival !== 'in_run') {
@@ -116,21 +139,25 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
           if (owner !== undefined) checkEvent(event, slot, owner, out);
           return;
         }
-        let owner = owners.get(slot);
-        if (owner === undefined) {
-          const claim = claimedUser(event, event.threadId ?? facts.threadIdOf(slot));
-          if (claim === undefined) return;
-          owner = claim;
-          owners.set(slot, owner);
-          activeIds.register(owner, owner, nowMs);
-          activeIds.register(facts.runIdOf(slot), owner, nowMs);
+        // Until its agent_started has its place, a run's events wait (rarely more than none): the
+        // owner is the user its start names, whichever of its events happened to arrive first.
+        if (!facts.hasSeen(slot, START_TYPE)) {
+          const waiting = beforeStart.get(slot);
+          if (waiting === undefined) beforeStart.set(slot, [event]);
+          else waiting.push(event);
+          return;
         }
-        const thread = facts.threadIdOf(slot);
-        if (threadChecked.get(slot) === 0 && thread !== undefined) {
-          threadChecked.set(slot, 1);
-          learnThread(slot, out, event, thread, owner);
-        }
-        checkEvent(event, slot, owner, out);
+        const waiting = beforeStart.get(slot);
+        if (waiting === undefined) return checkInRun(slot, event, out);
+        beforeStart.set(slot, undefined);
+        for (const held of [...waiting, event].sort(byEventTime)) checkInRun(slot, held, out);
+      },
+      // A run judged without agent_started: its events are checked now, in event-time order.
+      judge: ({ slot }, out) => {
+        const waiting = beforeStart.get(slot);
+        if (waiting === undefined) return;
+        beforeStart.set(slot, undefined);
+        for (const held of [...waiting].sort(byEventTime)) checkInRun(slot, held, out);
       },
       onTime: (now) => {
         if (seed !== undefined) applySeed(now);
@@ -141,6 +168,12 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
     };
   };
 }
+
+/** The lifecycle type that names a run's owner first. */
+const START_TYPE = 'agent_started';
+
+const byEventTime = (a: AgentEvent, b: AgentEvent): number =>
+  a.emittedAtMs - b.emittedAtMs || a.source.partition - b.source.partition || a.source.offset - b.source.offset;
 
 const isIdentityKey = (key: string): boolean => key === 'user_id' || key === 'thread_id' || key === 'run_id';
 
