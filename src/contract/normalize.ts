@@ -104,7 +104,19 @@ function lifecycle(record: SourceRecord, type: LifecycleType, body: WireObject):
   if (executionId !== undefined) event.executionId = executionId;
   const eventId = lookupField(body, 'event_id', readId);
   if (eventId !== undefined) event.eventId = eventId;
+  // Ids are compared and stored exactly: one that is not valid Unicode (a lone UTF-16 surrogate,
+  // which JSON can spell as \ud800) cannot be stored, and repairing it could merge two ids.
+  for (const [field, id] of [['run_id', runId], ['thread_id', threadId], ['user_id', userId], ['tool_name', toolName], ['execution_id', executionId], ['event_id', eventId]] as const) {
+    if (id !== undefined && hasLoneSurrogate(id)) return deadLetter(record, `malformed ${field}: not valid Unicode (lone surrogate)`);
+  }
   return { kind: 'lifecycle', event };
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether a string holds a UTF-16 surrogate without its pair (not valid Unicode; ClickHouse rejects it). */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
 }
 
 /** Which of the wire shapes of docs/event-contract.md a lifecycle record has (for metrics and audits). */

@@ -68,8 +68,10 @@ export class ClickHouseSink {
     for (const table of TABLES) await this.insert(table, rows[table]);
   }
 
-  private async insert(table: string, values: readonly object[]): Promise<void> {
-    if (values.length === 0) return;
+  private async insert(table: string, rawValues: readonly object[]): Promise<void> {
+    if (rawValues.length === 0) return;
+    const values = wellFormedRows(rawValues);
+    if (values !== rawValues) this.options.logger.warn({ table }, 'replaced lone UTF-16 surrogates (not valid Unicode) with U+FFFD in rows written');
     for (let attempt = 1; ; attempt += 1) {
       try {
         await this.client.insert({ table: `${this.options.database}.${table}`, values: values as object[], format: 'JSONEachRow' });
@@ -99,4 +101,20 @@ function isEngineRejection(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const { type, code } = err as Error & { type?: unknown; code?: unknown };
   return typeof type === 'string' && typeof code === 'string' && /^\d+$/.test(code);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const repair = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
+const needsRepair = (value: unknown): boolean =>
+  typeof value === 'string' ? (LONE_SURROGATE.lastIndex = 0, LONE_SURROGATE.test(value)) : Array.isArray(value) && value.some(needsRepair);
+
+/**
+ * The rows, with every string that is not valid Unicode repaired: ClickHouse rejects a lone
+ * surrogate in JSON input, and one such string (a dead letter's raw text, a tool name in a
+ * verdict's detail) must not stop every insert after it. Ids never get here broken: normalization
+ * dead-letters them. Returns the same array when nothing needed it (the common case).
+ */
+function wellFormedRows(rows: readonly object[]): readonly object[] {
+  if (!rows.some((row) => Object.values(row).some(needsRepair))) return rows;
+  return rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, typeof value === 'string' ? repair(value) : Array.isArray(value) ? value.map((v: unknown) => (typeof v === 'string' ? repair(v) : v)) : value])));
 }

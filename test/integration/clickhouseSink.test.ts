@@ -94,6 +94,17 @@ describe('ClickHouseSink (embedded engine)', () => {
     expect(summary.deadLettersByReason[0]?.records).toBe(1);
   });
 
+  it('stores text that is not valid Unicode (a lone surrogate the engine would reject) repaired with U+FFFD, instead of failing every insert', async () => {
+    const poisoned = [{ reason: 'malformed run_id: not valid Unicode (lone surrogate)', source: { topic: 't', partition: 2, offset: 7 }, key: 'k\ud800', raw: '{"run_id":"run_\ud800"}', recordTimestampMs: 1758196800000 }];
+    const violation = verdicts[0] as Extract<Verdict, { kind: 'violation' }>;
+    const withBadDetail: Verdict = { kind: 'violation', violation: { ...violation.violation, violationId: 'v-bad', detail: 'tool_executing of web\ud800search never got its tool_completed' } };
+    await sink.write({ verdicts: [withBadDetail], deadLetters: poisoned });
+    const [dead] = await queryRows(client, 'SELECT record_key, raw FROM runwatch_sink.dead_letters FINAL WHERE source_offset = 7', z.object({ record_key: z.string(), raw: z.string() }));
+    expect(dead).toEqual({ record_key: 'k\ufffd', raw: '{"run_id":"run_\ufffd"}' });
+    const [stored] = await queryRows(client, "SELECT detail FROM runwatch_sink.violations FINAL WHERE violation_id = 'v-bad'", z.object({ detail: z.string() }));
+    expect(stored?.detail).toBe('tool_executing of web\ufffdsearch never got its tool_completed');
+  });
+
   it('fails fast with a typed error on a row the engine rejects, without retrying', async () => {
     const broken = new ClickHouseSink(client, { database: 'no_such_db', logger: createLogger('silent'), metrics: createMetrics(), maxAttempts: 5 });
     await expect(broken.write({ verdicts, deadLetters: [] })).rejects.toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: false });

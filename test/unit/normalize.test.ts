@@ -423,3 +423,15 @@ describe('normalizeRecord: never throws (property)', () => {
     );
   });
 });
+
+describe('normalizeRecord: ids that are not valid Unicode (poison pill)', () => {
+  const base = { type: 'agent_thinking', thread_id: 'thread_1', user_id: 'user_1', reasoning: 'r', timestamp: '2025-09-18T12:00:03.512345+00:00' };
+  it('dead-letters a record whose run_id holds a lone surrogate (valid JSON: "\\ud800"), naming the field', () => {
+    // JSON.stringify writes the lone surrogate as the escape \ud800: valid JSON, not valid Unicode.
+    expect(deadReason({ ...base, run_id: 'run_\ud800_1' })).toBe('malformed run_id: not valid Unicode (lone surrogate)');
+    expect(deadReason({ ...base, run_id: 'run_1', user_id: '\udc00user' })).toBe('malformed user_id: not valid Unicode (lone surrogate)');
+  });
+  it('keeps ids with well-formed surrogate pairs (emoji)', () => {
+    expect(lifecycle({ ...base, run_id: 'run_\ud83d\ude00' }).runId).toBe('run_😀');
+  });
+});
