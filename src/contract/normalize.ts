@@ -22,6 +22,7 @@ import {
   timestampToMs,
   type WireObject,
 } from './wire.js';
+import { hasLoneSurrogate } from './unicode.js';
 
 /** Validates and decodes in one pass (faster than isUtf8 + toString), and drops a leading BOM. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -110,13 +111,6 @@ function lifecycle(record: SourceRecord, type: LifecycleType, body: WireObject):
     if (id !== undefined && hasLoneSurrogate(id)) return deadLetter(record, `malformed ${field}: not valid Unicode (lone surrogate)`);
   }
   return { kind: 'lifecycle', event };
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Whether a string holds a UTF-16 surrogate without its pair (not valid Unicode; ClickHouse rejects it). */
-export function hasLoneSurrogate(text: string): boolean {
-  return LONE_SURROGATE.test(text);
 }
 
 /** Which of the wire shapes of docs/event-contract.md a lifecycle record has (for metrics and audits). */

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { DeadLetter } from '../contract/event.js';
+import { hasLoneSurrogate, withoutLoneSurrogates } from '../contract/unicode.js';
 import type { Verdict } from '../contract/verdict.js';
 import { RunwatchError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -103,10 +104,8 @@ function isEngineRejection(err: unknown): boolean {
   return typeof type === 'string' && typeof code === 'string' && /^\d+$/.test(code);
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-const repair = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
-const needsRepair = (value: unknown): boolean =>
-  typeof value === 'string' ? (LONE_SURROGATE.lastIndex = 0, LONE_SURROGATE.test(value)) : Array.isArray(value) && value.some(needsRepair);
+const needsRepair = (value: unknown): boolean => (typeof value === 'string' ? hasLoneSurrogate(value) : Array.isArray(value) && value.some(needsRepair));
+const repair = (value: unknown): unknown => (typeof value === 'string' ? withoutLoneSurrogates(value) : Array.isArray(value) ? value.map(repair) : value);
 
 /**
  * The rows, with every string that is not valid Unicode repaired: ClickHouse rejects a lone
@@ -116,5 +115,5 @@ const needsRepair = (value: unknown): boolean =>
  */
 function wellFormedRows(rows: readonly object[]): readonly object[] {
   if (!rows.some((row) => Object.values(row).some(needsRepair))) return rows;
-  return rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, typeof value === 'string' ? repair(value) : Array.isArray(value) ? value.map((v: unknown) => (typeof v === 'string' ? repair(v) : v)) : value])));
+  return rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, repair(value)])));
 }
