@@ -8,6 +8,10 @@ export const ERROR_CODES = [
   'BROKER_START_FAILED',
   'SINK_WRITE_FAILED',
   'SOURCE_FAILED',
+  /** A checkpoint that this build cannot restore (another state layout or format). */
+  'CHECKPOINT_INCOMPATIBLE',
+  /** A bug in runwatch itself (a broken internal invariant). */
+  'INTERNAL',
 ] as const;
 
 export type RunwatchErrorCode = (typeof ERROR_CODES)[number];

@@ -82,6 +82,12 @@ export const kafkaConfigSchema = z
     stallTimeoutMs: positiveMs.default(120_000),
     /** Largest fetch per partition (KafkaJS default 1 MiB). Verdicts never depend on it; memory and latency do. */
     maxBytesPerPartition: z.number().int().positive().optional(),
+    /**
+     * The consumer's group session timeout (KafkaJS default 30 s; the broker allows 6 s to 5 min by
+     * default). A member that died is replaced after this long: short means fast restarts after a
+     * crash, long tolerates longer pauses of the process.
+     */
+    sessionTimeoutMs: positiveMs.optional(),
   })
   .strict();
 
@@ -92,6 +98,19 @@ export const sinkConfigSchema = z
   })
   .strict();
 
+/** Checkpoints, backpressure and shutdown (docs/architecture.md, "Checkpoints"). */
+export const checkpointConfigSchema = z
+  .object({
+    /** Wall-clock time between checkpoints: what a restart reads again at most. */
+    intervalMs: positiveMs.default(5_000),
+    /** Results not yet acknowledged by ClickHouse above which fetching pauses (memory bound). */
+    maxPendingRows: z.number().int().positive().default(50_000),
+    /** How long a graceful stop (SIGTERM) waits for its last checkpoint. */
+    shutdownTimeoutMs: positiveMs.default(10_000),
+  })
+  .strict();
+
+export type CheckpointConfig = z.infer<typeof checkpointConfigSchema>;
 export type ClickHouseConfig = z.infer<typeof clickHouseConfigSchema>;
 export type DetectionConfig = z.infer<typeof detectionConfigSchema>;
 export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;

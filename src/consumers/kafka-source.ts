@@ -20,7 +20,7 @@ export interface KafkaSourceOptions {
    * live: read until unsubscribed.
    */
   readonly mode: 'bounded' | 'live';
-  /** Awaited after each fetched batch: lets a slow sink hold the consumer back. */
+  /** Awaited after each fetched batch (tests hold the consumer with it; the pipeline pauses instead: pause()). */
   readonly afterBatch?: () => Promise<void>;
   /** Counts offsets the read jumped over (runwatch_source_offsets_skipped_total). */
   readonly metrics?: Metrics;
@@ -53,8 +53,8 @@ const DEFAULT_PROGRESS_EVERY_MS = 500;
 
 /**
  * The only file that knows KafkaJS: Kafka records as an Observable<SourceRecord>.
- * Offsets are not auto-committed: the pipeline commits through `commit()` what its offset ledger
- * says is durable (see src/pipeline/offset-ledger.ts).
+ * Offsets are not auto-committed: the pipeline commits through `commit()` the offsets of each
+ * checkpoint once it is saved (src/pipeline/monitor.ts), and only for partitions this member owns.
  *
  * Live mode also says where the consumer stands (`items$()`): the group assignment at start and
  * after each rebalance, and every `progressEveryMs` the assigned partitions that are caught up
@@ -65,6 +65,10 @@ const DEFAULT_PROGRESS_EVERY_MS = 500;
 export class KafkaSource {
   private readonly kafka: KafkaClient;
   private consumer: Consumer | undefined;
+  /** The partitions of the topic this member owns (latest group join). */
+  private assigned: ReadonlySet<number> = new Set();
+  private paused = false;
+  private progress: ReadProgress | undefined;
   private rangesAtStart: Map<number, PartitionRange> | undefined;
 
   constructor(private readonly options: KafkaSourceOptions) {
@@ -94,7 +98,7 @@ export class KafkaSource {
     const { kafka: config, logger, mode } = this.options;
     return new Observable<SourceItem>((subscriber) => {
       // A short fetch wait: an idle fetch otherwise delays disconnect (end of a replay) by up to 5 s.
-      const session = this.options.sessionTimeoutMs;
+      const session = this.options.sessionTimeoutMs ?? config.sessionTimeoutMs;
       const consumer = this.kafka.consumer({
         groupId: config.groupId,
         allowAutoTopicCreation: false,
@@ -108,6 +112,7 @@ export class KafkaSource {
       let remaining: Map<number, bigint> | undefined;
       let watchdog: NodeJS.Timeout | undefined;
       const progress = new ReadProgress();
+      this.progress = progress;
       const continuity = new OffsetContinuity();
       const progressEveryMs = this.options.progressEveryMs ?? DEFAULT_PROGRESS_EVERY_MS;
       const tracker = new CatchUpTracker({ fromBeginning: config.fromBeginning, freshForMs: 2 * progressEveryMs });
@@ -141,6 +146,9 @@ export class KafkaSource {
       };
       const onJoin = (partitions: readonly number[]): void => {
         tracker.assign(partitions);
+        this.assigned = new Set(partitions);
+        // A rejoin starts a new fetch session: the pause must carry over.
+        if (this.paused) consumer.pause([{ topic: config.topic }]);
         restarts = 0;
         if (liveProgress === undefined || closing) return;
         subscriber.next({ kind: 'assignment', partitions: [...partitions].sort((a, b) => a - b) });
@@ -235,6 +243,8 @@ export class KafkaSource {
     const { kafka: config, logger } = this.options;
     const checkEveryMs = Math.min(5_000, config.stallTimeoutMs);
     const timer = setInterval(() => {
+      // Paused by the pipeline (a slow or unreachable sink): not a stalled read.
+      if (this.paused) progress.lastProgressAt = Date.now();
       const idleMs = Date.now() - progress.lastProgressAt;
       if (idleMs < checkEveryMs || remaining.size === 0) return;
       const left = [...remaining].map(([partition, end]) => ({ partition, endOffset: String(end), readUpTo: String(progress.readUpTo.get(partition) ?? -1n) }));
@@ -292,11 +302,40 @@ export class KafkaSource {
     );
   }
 
-  /** Commits, per partition, the next offset to read (call only with offsets whose results are durable). */
+  /**
+   * Commits, per partition, the next offset to read (call once the checkpoint at those offsets is
+   * saved). Only partitions this member owns: after a rebalance another member may own the rest.
+   */
   async commit(nextOffsets: ReadonlyMap<number, number>): Promise<void> {
-    if (this.consumer === undefined || nextOffsets.size === 0) return;
-    const offsets = [...nextOffsets].map(([partition, offset]) => ({ topic: this.options.kafka.topic, partition, offset: String(offset) }));
+    if (this.consumer === undefined) return;
+    const offsets = [...nextOffsets].filter(([partition]) => this.assigned.has(partition)).map(([partition, offset]) => ({ topic: this.options.kafka.topic, partition, offset: String(offset) }));
+    if (offsets.length === 0) return;
     await this.consumer.commitOffsets(offsets);
+  }
+
+  /** Stops fetching (backpressure, shutdown): KafkaJS keeps the group membership alive meanwhile. */
+  pause(): void {
+    this.paused = true;
+    this.consumer?.pause([{ topic: this.options.kafka.topic }]);
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.progress !== undefined) this.progress.lastProgressAt = Date.now();
+    this.consumer?.resume([{ topic: this.options.kafka.topic }]);
+  }
+
+  /** The group's committed offsets for the topic (partitions without one are left out). */
+  async committedOffsets(): Promise<Map<number, number>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const answer = await admin.fetchOffsets({ groupId: this.options.kafka.groupId, topics: [this.options.kafka.topic] });
+      const partitions = answer.find((t) => t.topic === this.options.kafka.topic)?.partitions ?? [];
+      return new Map(partitions.map((p) => [p.partition, Number(p.offset)] as const).filter(([, offset]) => offset >= 0));
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,10 @@ export function createMetrics(registry: Registry = new Registry()) {
     runsClosed: new Counter({ name: 'runwatch_runs_closed_total', help: 'Runs whose verdict became final, by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
     rowsWritten: new Counter({ name: 'runwatch_sink_rows_written_total', help: 'Rows acknowledged by ClickHouse, by table', labelNames: ['table'] as const, registers: [registry] }),
     sinkRetries: new Counter({ name: 'runwatch_sink_retries_total', help: 'Retried ClickHouse inserts', registers: [registry] }),
+    checkpoints: new Counter({ name: 'runwatch_checkpoints_total', help: 'Checkpoints completed (state saved, offsets committed), by reason', labelNames: ['reason'] as const, registers: [registry] }),
+    checkpointBytes: new Gauge({ name: 'runwatch_checkpoint_state_bytes', help: 'Size of the last checkpoint state (uncompressed)', registers: [registry] }),
+    lastCheckpointAt: new Gauge({ name: 'runwatch_last_checkpoint_timestamp_seconds', help: 'Wall-clock time of the last completed checkpoint (seconds since epoch)', registers: [registry] }),
+    sourcePaused: new Gauge({ name: 'runwatch_source_paused', help: '1 while fetching is paused by backpressure', registers: [registry] }),
     watermark: new Gauge({ name: 'runwatch_watermark_ms', help: 'Current event-time watermark (ms since epoch)', registers: [registry] }),
   };
 }

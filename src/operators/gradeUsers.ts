@@ -1,12 +1,15 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { RunSummary, UserGrade, Verdict } from '../contract/verdict.js';
 import { securityGrade } from './engine/grade-policy.js';
+import type { StateRegistry } from './state-registry.js';
 
 export interface GradeUsersOptions {
   /** Tumbling event-time window per user, by run start. Default 1 hour. */
   readonly windowMs: number;
   /** Runs are final at most this long after they start (deadline + allowed lateness): a window is final once verdicts pass its end by this. */
   readonly runFinalWithinMs: number;
+  /** Where the open windows are checkpointed and restored from (as 'user-grades'). */
+  readonly state?: StateRegistry;
 }
 
 interface UserWindow {
@@ -34,7 +37,12 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
   if (!(options.windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${options.windowMs}`);
   return (source) =>
     new Observable<Verdict>((subscriber) => {
-      const windows = new Map<string, UserWindow>();
+      const s = {
+        windows: new Map<string, UserWindow>(),
+        /** The earliest time any open window becomes final: checking windows only then keeps this O(1) per verdict. */
+        nextFinalAtMs: Number.POSITIVE_INFINITY,
+      };
+      options.state?.attach('user-grades', s);
       const emitGrade = (w: UserWindow): void => {
         const grade: UserGrade = {
           userId: w.userId,
@@ -48,17 +56,15 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
         subscriber.next({ kind: 'user_grade', grade });
       };
       const finalAt = (w: UserWindow): number => w.windowStartMs + options.windowMs + options.runFinalWithinMs;
-      /** The earliest time any open window becomes final: checking windows only then keeps this O(1) per verdict. */
-      let nextFinalAtMs = Number.POSITIVE_INFINITY;
       const closeUpTo = (decidedAtMs: number): void => {
-        nextFinalAtMs = Number.POSITIVE_INFINITY;
-        for (const [key, w] of windows) {
+        s.nextFinalAtMs = Number.POSITIVE_INFINITY;
+        for (const [key, w] of s.windows) {
           const at = finalAt(w);
           if (at > decidedAtMs) {
-            if (at < nextFinalAtMs) nextFinalAtMs = at;
+            if (at < s.nextFinalAtMs) s.nextFinalAtMs = at;
             continue;
           }
-          windows.delete(key);
+          s.windows.delete(key);
           emitGrade(w);
         }
       };
@@ -66,11 +72,11 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
         if (summary.userId === undefined) return;
         const windowStartMs = Math.floor(summary.firstEventMs / options.windowMs) * options.windowMs;
         const key = `${summary.userId}\u0000${windowStartMs}`;
-        let w = windows.get(key);
+        let w = s.windows.get(key);
         if (w === undefined) {
           w = { userId: summary.userId, windowStartMs, runs: 0, criticals: 0, others: 0 };
-          windows.set(key, w);
-          if (finalAt(w) < nextFinalAtMs) nextFinalAtMs = finalAt(w);
+          s.windows.set(key, w);
+          if (finalAt(w) < s.nextFinalAtMs) s.nextFinalAtMs = finalAt(w);
         }
         w.runs += 1;
         w.criticals += summary.isolationCriticals;
@@ -82,12 +88,12 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
           if (verdict.kind !== 'run_summary') return;
           add(verdict.summary);
           const decided = verdict.summary.decidedAtWatermarkMs;
-          if (decided >= nextFinalAtMs) closeUpTo(decided);
+          if (decided >= s.nextFinalAtMs) closeUpTo(decided);
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
-          const remaining = [...windows.values()].sort((a, b) => a.windowStartMs - b.windowStartMs || (a.userId < b.userId ? -1 : 1));
-          windows.clear();
+          const remaining = [...s.windows.values()].sort((a, b) => a.windowStartMs - b.windowStartMs || (a.userId < b.userId ? -1 : 1));
+          s.windows.clear();
           remaining.forEach(emitGrade);
           subscriber.complete();
         },

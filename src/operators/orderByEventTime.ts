@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { AgentEvent } from '../contract/event.js';
+import type { StateRegistry } from './state-registry.js';
 import type { StreamItem } from './stream-item.js';
 
 /**
@@ -24,13 +25,17 @@ import type { StreamItem } from './stream-item.js';
  * output:  -----------(e1,W2)------(e2,e3,W5)-|     e2 at the watermark waits for the next one
  * ```
  */
-export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
+export function orderByEventTime(options: { readonly state?: StateRegistry } = {}): OperatorFunction<StreamItem, StreamItem> {
   return (source) =>
     new Observable<StreamItem>((subscriber) => {
-      const buffer = new EventHeap<EventItem>();
-      /** Late and suspicious items, keyed by the watermark of their partition when they arrived. */
-      const heldLate = new EventHeap<PlacedItem>();
-      let watermarkMs = Number.NEGATIVE_INFINITY;
+      const s = {
+        buffer: new EventHeap<EventItem>(),
+        /** Late and suspicious items, keyed by the watermark of their partition when they arrived. */
+        heldLate: new EventHeap<PlacedItem>(),
+        watermarkMs: Number.NEGATIVE_INFINITY,
+      };
+      options.state?.attach('order', s);
+      const { buffer, heldLate } = s; // class instances: a restore fills them in place
       /** Releases every item placed strictly before `limit`, in order (+Infinity: everything). */
       const releaseBefore = (limit: number): void => {
         for (;;) {
@@ -49,13 +54,13 @@ export function orderByEventTime(): OperatorFunction<StreamItem, StreamItem> {
         next: (item) => {
           if (item.kind === 'event') {
             // Below the watermark (live mode only, after an idle hint): late, placed at the watermark, at once.
-            if (item.event.emittedAtMs < watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs });
+            if (item.event.emittedAtMs < s.watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs: s.watermarkMs });
             else buffer.push(item, item.event.emittedAtMs); // the item itself is re-emitted: no allocation per event
           } else if (item.kind === 'watermark') {
-            watermarkMs = item.watermarkMs;
-            releaseBefore(watermarkMs);
+            s.watermarkMs = item.watermarkMs;
+            releaseBefore(s.watermarkMs);
             subscriber.next(item);
-          } else if ((item.kind === 'late' || item.kind === 'suspicious') && placeOf(item) >= watermarkMs) {
+          } else if ((item.kind === 'late' || item.kind === 'suspicious') && placeOf(item) >= s.watermarkMs) {
             heldLate.push(item, placeOf(item));
           } else {
             subscriber.next(item);

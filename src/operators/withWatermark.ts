@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { AgentEvent } from '../contract/event.js';
+import type { StateRegistry } from './state-registry.js';
 import { isProcessingTimeHint, type ChainInput, type ProcessingTimeHint, type StreamItem } from './stream-item.js';
 
 export interface WithWatermarkOptions {
@@ -31,6 +32,8 @@ export interface WithWatermarkOptions {
    * values' order; fewer watermarks mean less work per event.
    */
   readonly emitEveryMs?: number;
+  /** Where the operator's state is checkpointed and restored from (as 'watermark'). */
+  readonly state?: StateRegistry;
 }
 
 /** An event held outside the watermark until its partition confirms or exposes it. */
@@ -38,6 +41,26 @@ interface Candidate {
   readonly event: AgentEvent;
   /** Its partition's watermark when it arrived (what a `suspicious` item carries). */
   readonly watermarkMs: number;
+}
+
+/** All the operator knows: its checkpointed state (one object, see state-registry.ts). */
+interface WatermarkState {
+  readonly states: Map<number, PartitionState>;
+  /** Live mode: the partitions assigned to this consumer; undefined: every partition seen counts. */
+  assigned: ReadonlySet<number> | undefined;
+  /**
+   * Partitions named by the last `idle` hint that have not delivered since: the wall-clock time
+   * they went idle and the event time they count with from then (advancing with the clock).
+   */
+  readonly idle: Map<number, { readonly sinceMs: number; readonly fromMs: number }>;
+  /** Wall-clock time of the last `idle` hint. */
+  idleAtMs: number;
+  candidates: number;
+  /** Highest accepted event time over all partitions (heartbeats not included). */
+  maxAcceptedMs: number;
+  /** Highest event time a heartbeat set. */
+  heartbeatMs: number;
+  watermarkMs: number;
 }
 
 interface PartitionState {
@@ -100,46 +123,42 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
   if (maxAhead !== undefined && !(maxAhead >= 0)) throw new RangeError(`maxAheadMs must be a number >= 0, got ${maxAhead}`);
   return (source) =>
     new Observable<StreamItem>((subscriber) => {
-      const states = new Map<number, PartitionState>();
+      const s: WatermarkState = {
+        states: new Map<number, PartitionState>(),
+        assigned: undefined,
+        idle: new Map(),
+        idleAtMs: Number.NEGATIVE_INFINITY,
+        candidates: 0,
+        maxAcceptedMs: Number.NEGATIVE_INFINITY,
+        heartbeatMs: Number.NEGATIVE_INFINITY,
+        watermarkMs: Number.NEGATIVE_INFINITY,
+      };
+      // Restored from a checkpoint (when there is one) before the first item, so every read below goes through `s`.
+      options.state?.attach('watermark', s);
       const stateOf = (partition: number): PartitionState => {
-        let state = states.get(partition);
+        let state = s.states.get(partition);
         if (state === undefined) {
           state = { max: Number.NEGATIVE_INFINITY, candidate: undefined };
-          states.set(partition, state);
+          s.states.set(partition, state);
         }
         return state;
       };
       for (const partition of options.partitions ?? []) stateOf(partition);
-      /** Live mode: the partitions assigned to this consumer; undefined: every partition seen counts. */
-      let assigned: ReadonlySet<number> | undefined;
-      /**
-       * Partitions named by the last `idle` hint that have not delivered since: the wall-clock time
-       * they went idle and the event time they count with from then (advancing with the clock).
-       */
-      const idle = new Map<number, { readonly sinceMs: number; readonly fromMs: number }>();
-      /** Wall-clock time of the last `idle` hint. */
-      let idleAtMs = Number.NEGATIVE_INFINITY;
-      let candidates = 0;
-      /** Highest accepted event time over all partitions (heartbeats not included). */
-      let maxAcceptedMs = Number.NEGATIVE_INFINITY;
-      /** Highest event time a heartbeat set. */
-      let heartbeatMs = Number.NEGATIVE_INFINITY;
-      let watermarkMs = Number.NEGATIVE_INFINITY;
 
-      const counts = (partition: number): boolean => assigned === undefined || assigned.has(partition);
+      const counts = (partition: number): boolean => s.assigned === undefined || s.assigned.has(partition);
       /** The event time a partition counts with in the minimum. */
       const progressOf = (partition: number, state: PartitionState): number => {
-        const idleSince = idle.size === 0 ? undefined : idle.get(partition);
-        return idleSince === undefined ? state.max : Math.max(state.max, idleSince.fromMs + (idleAtMs - idleSince.sinceMs));
+        const idleSince = s.idle.size === 0 ? undefined : s.idle.get(partition);
+        return idleSince === undefined ? state.max : Math.max(state.max, idleSince.fromMs + (s.idleAtMs - idleSince.sinceMs));
       };
       /** The lowest progress over the partitions that count, but `except`; +∞ if none. */
       const lowestProgress = (except?: number): number => {
         let lowest = Number.POSITIVE_INFINITY;
-        if (except === undefined && assigned === undefined && idle.size === 0) {
-          for (const state of states.values()) if (state.max < lowest) lowest = state.max;
+        if (except === undefined && s.assigned === undefined && s.idle.size === 0) {
+          for (const state of s.states.values()) if (state.max < lowest) lowest = state.max;
           return lowest;
         }
-        for (const [partition, state] of states) {
+        for (const [partition, state] of s.states) {
           if (partition === except || !counts(partition)) continue;
           const progress = progressOf(partition, state);
           if (progress < lowest) lowest = progress;
@@ -148,9 +167,9 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
       };
       const emitIfAdvanced = (): void => {
         const next = lowestProgress() - bound;
-        if (next > watermarkMs + step && next !== Number.POSITIVE_INFINITY) {
-          watermarkMs = next;
-          subscriber.next({ kind: 'watermark', watermarkMs });
+        if (next > s.watermarkMs + step && next !== Number.POSITIVE_INFINITY) {
+          s.watermarkMs = next;
+          subscriber.next({ kind: 'watermark', watermarkMs: s.watermarkMs });
         }
       };
 
@@ -164,26 +183,26 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
           return;
         }
         subscriber.next({ kind: 'event', event });
-        if (time > maxAcceptedMs) maxAcceptedMs = time;
+        if (time > s.maxAcceptedMs) s.maxAcceptedMs = time;
         if (time > state.max) {
           const previous = state.max;
           state.max = time;
           // Only a change to the slowest partition can move the watermark: one already above the
           // watermark by more than the step was not the slowest (most events of a busy stream).
-          if (idle.size > 0 || previous - bound <= watermarkMs + step) emitIfAdvanced();
+          if (s.idle.size > 0 || previous - bound <= s.watermarkMs + step) emitIfAdvanced();
         }
       };
 
       const hold = (state: PartitionState, event: AgentEvent): void => {
         state.candidate = { event, watermarkMs: state.max - bound };
-        candidates += 1;
+        s.candidates += 1;
       };
 
       const take = (state: PartitionState): Candidate | undefined => {
         const candidate = state.candidate;
         if (candidate !== undefined) {
           state.candidate = undefined;
-          candidates -= 1;
+          s.candidates -= 1;
         }
         return candidate;
       };
@@ -196,10 +215,10 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
         const partition = event.source.partition;
         const time = event.emittedAtMs;
         if (Math.abs(event.deliveredAtMs - time) > skew || Math.abs(event.recordTimestampMs - time) > skew) {
-          subscriber.next({ kind: 'suspicious', event, watermarkMs: (states.get(partition)?.max ?? Number.NEGATIVE_INFINITY) - bound });
+          subscriber.next({ kind: 'suspicious', event, watermarkMs: (s.states.get(partition)?.max ?? Number.NEGATIVE_INFINITY) - bound });
           return;
         }
-        if (idle.size > 0) idle.delete(partition); // it delivers: it counts with its own event time again
+        if (s.idle.size > 0) s.idle.delete(partition); // it delivers: it counts with its own event time again
         const state = stateOf(partition);
         if (maxAhead === undefined) return place(state, event);
         const candidate = take(state);
@@ -221,13 +240,13 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
        * released and partitions are taken in order, so the outcome does not depend on arrival order.
        */
       const decideByProgress = (partitions: Iterable<number>, final: boolean, atLeastMs = Number.NEGATIVE_INFINITY): void => {
-        if (maxAhead === undefined || candidates === 0) return;
-        const progress = Math.max(maxAcceptedMs, heartbeatMs, watermarkMs + bound, atLeastMs);
+        if (maxAhead === undefined || s.candidates === 0) return;
+        const progress = Math.max(s.maxAcceptedMs, s.heartbeatMs, s.watermarkMs + bound, atLeastMs);
         // The two earliest candidates: the earliest one of another partition, for each.
         let first = { time: Number.POSITIVE_INFINITY, partition: -1 };
         let second = Number.POSITIVE_INFINITY;
         if (progress === Number.NEGATIVE_INFINITY) {
-          for (const [partition, state] of states) {
+          for (const [partition, state] of s.states) {
             const time = state.candidate?.event.emittedAtMs;
             if (time === undefined) continue;
             if (time < first.time) {
@@ -237,7 +256,7 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
           }
         }
         for (const partition of [...partitions].sort((a, b) => a - b)) {
-          const state = states.get(partition);
+          const state = s.states.get(partition);
           if (state?.candidate === undefined) continue;
           const evidence = progress !== Number.NEGATIVE_INFINITY ? progress : partition === first.partition ? second : first.time;
           if (evidence !== Number.POSITIVE_INFINITY && state.candidate.event.emittedAtMs <= evidence + maxAhead) place(state, (take(state) as Candidate).event);
@@ -246,9 +265,9 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
       };
 
       const advanceTo = (eventTimeMs: number): void => {
-        decideByProgress(states.keys(), false, eventTimeMs);
-        if (eventTimeMs > heartbeatMs) heartbeatMs = eventTimeMs;
-        for (const state of states.values()) if (eventTimeMs > state.max) state.max = eventTimeMs;
+        decideByProgress(s.states.keys(), false, eventTimeMs);
+        if (eventTimeMs > s.heartbeatMs) s.heartbeatMs = eventTimeMs;
+        for (const state of s.states.values()) if (eventTimeMs > state.max) state.max = eventTimeMs;
         emitIfAdvanced();
       };
 
@@ -258,26 +277,26 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
             return advanceTo(hint.eventTimeMs);
           case 'idle': {
             const named = new Set(hint.partitions);
-            for (const partition of [...idle.keys()]) if (!named.has(partition)) idle.delete(partition);
-            if (hint.atMs > idleAtMs) idleAtMs = hint.atMs;
-            const entering = [...named].filter((partition) => !idle.has(partition) && counts(partition)).sort((a, b) => a - b);
+            for (const partition of [...s.idle.keys()]) if (!named.has(partition)) s.idle.delete(partition);
+            if (hint.atMs > s.idleAtMs) s.idleAtMs = hint.atMs;
+            const entering = [...named].filter((partition) => !s.idle.has(partition) && counts(partition)).sort((a, b) => a - b);
             // An idle partition's next event may come much later: decide on its candidate now.
             decideByProgress(entering, false);
             for (const partition of entering) {
               const own = stateOf(partition).max;
               const others = lowestProgress(partition);
-              idle.set(partition, { sinceMs: idleAtMs, fromMs: others === Number.POSITIVE_INFINITY ? own : Math.max(own, others) });
+              s.idle.set(partition, { sinceMs: s.idleAtMs, fromMs: others === Number.POSITIVE_INFINITY ? own : Math.max(own, others) });
             }
             return emitIfAdvanced();
           }
           case 'assignment': {
             const next = new Set(hint.partitions);
-            const revoked = [...(assigned ?? states.keys())].filter((partition) => !next.has(partition));
+            const revoked = [...(s.assigned ?? s.states.keys())].filter((partition) => !next.has(partition));
             // A revoked partition's next event will not come here: decide on its candidate now.
             decideByProgress(revoked, true);
-            for (const partition of revoked) idle.delete(partition);
+            for (const partition of revoked) s.idle.delete(partition);
             for (const partition of next) stateOf(partition);
-            assigned = next;
+            s.assigned = next;
             return emitIfAdvanced();
           }
         }
@@ -287,7 +306,7 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
         next: (input) => (isProcessingTimeHint(input) ? onHint(input) : onEvent(input)),
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
-          decideByProgress(states.keys(), true);
+          decideByProgress(s.states.keys(), true);
           subscriber.complete();
         },
       });

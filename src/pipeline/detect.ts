@@ -13,6 +13,7 @@ import { missingEventsRule } from '../operators/rules/missing-events.js';
 import { partitioningRule } from '../operators/rules/partitioning.js';
 import { runDurationRule } from '../operators/rules/run-duration.js';
 import { sequenceRule } from '../operators/rules/sequence.js';
+import type { StateRegistry } from '../operators/state-registry.js';
 import { orderByEventTime } from '../operators/orderByEventTime.js';
 import type { ChainInput } from '../operators/stream-item.js';
 import { summarizeRuns } from '../operators/summarizeRuns.js';
@@ -54,10 +55,13 @@ export function allRules(contract: CompiledRunContract, config: DetectionConfig,
 export interface DetectOptions {
   /** Ids active before this start (restored from the store), so isolation checks are not blind at first. */
   readonly activeIds?: ActiveIdSeed;
+  /** Where every operator's state is checkpointed and restored from (src/operators/state-registry.ts). */
+  readonly state?: StateRegistry;
 }
 
 export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[], options: DetectOptions = {}): OperatorFunction<ChainInput, Verdict> {
   const contract = contractFor(config);
+  const withState = options.state === undefined ? {} : { state: options.state };
   return (input) =>
     input.pipe(
       withWatermark({
@@ -66,9 +70,10 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
         maxAheadMs: config.maxAheadMs,
         emitEveryMs: WATERMARK_STEP_MS,
         ...(partitions === undefined ? {} : { partitions }),
+        ...withState,
       }),
-      orderByEventTime(),
-      summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs }),
-      gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs }),
+      orderByEventTime(withState),
+      summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs, ...withState }),
+      gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs, ...withState }),
     );
 }

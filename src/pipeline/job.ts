@@ -1,11 +1,14 @@
-import type { ClickHouseConfig, DetectionConfig, KafkaConfig, SinkConfig } from '../config/config.js';
+import { checkpointConfigSchema, type CheckpointConfig, type ClickHouseConfig, type DetectionConfig, type KafkaConfig, type SinkConfig } from '../config/config.js';
 import { KafkaSource } from '../consumers/kafka-source.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
-import { createClickHouseClient } from '../sinks/clickhouse-client.js';
+import { StateRegistry } from '../operators/state-registry.js';
 import { loadActiveIds } from '../sinks/active-ids.js';
+import { CheckpointStore, describe } from '../sinks/checkpoint-store.js';
+import { createClickHouseClient } from '../sinks/clickhouse-client.js';
 import { ClickHouseSink } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
+import { armFaultPoints } from './fault-points.js';
 import { runMonitor, type MonitorStats } from './monitor.js';
 
 export interface MonitorJobConfig {
@@ -13,6 +16,8 @@ export interface MonitorJobConfig {
   readonly clickhouse: ClickHouseConfig;
   readonly detection: DetectionConfig;
   readonly sink: SinkConfig;
+  /** Checkpoint interval, backpressure bound, shutdown bound (defaults when absent). */
+  readonly checkpoint?: CheckpointConfig;
   /** bounded: up to the end offsets seen at start (replay); live: until stopped. */
   readonly mode: 'bounded' | 'live';
   readonly idleHeartbeatMs?: number;
@@ -21,20 +26,29 @@ export interface MonitorJobConfig {
 export interface MonitorJob {
   readonly done: Promise<MonitorStats>;
   readonly metrics: Metrics;
+  /** Graceful stop: a last checkpoint (bounded in time), then `done` resolves. */
   stop(): void;
 }
 
 /**
- * Wires the real parts: Kafka source → monitor → ClickHouse sink (tables created if missing).
+ * Wires the real parts: Kafka source → monitor → ClickHouse sink (tables created if missing), and
+ * restores the detector chain's state from the checkpoint matching the group's committed offsets.
  * Closes the consumer and the ClickHouse client when the job ends, however it ends.
  */
 export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, metrics: Metrics = createMetrics()): Promise<MonitorJob> {
+  armFaultPoints();
+  const checkpointConfig = config.checkpoint ?? checkpointConfigSchema.parse({});
   const client = createClickHouseClient(config.clickhouse);
   await migrate(client, config.clickhouse.database);
-  // Rule (c) must not be blind after a restart or deploy: what was active before comes from the store.
-  const activeIds = await loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs);
-  logger.info({ runs: activeIds.runs.length }, 'restored the active-id index from run_summaries');
   const source = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
+  const checkpoints = new CheckpointStore(client, { database: config.clickhouse.database, groupId: config.kafka.groupId, topic: config.kafka.topic, logger });
+  const committed = await source.committedOffsets();
+  const restored = await checkpoints.loadMatching(committed);
+  const state = new StateRegistry(restored === undefined ? undefined : StateRegistry.decode(restored.state));
+  // A fresh start must not leave the isolation check blind: what was active before comes from the
+  // store. A restored state has its own index (the seed would be stale next to it).
+  const activeIds = restored === undefined ? await loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs) : undefined;
+  if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
   const partitions = config.mode === 'bounded' ? await source.boundedPartitions() : undefined;
   const sink = new ClickHouseSink(client, { database: config.clickhouse.database, logger, metrics });
   const started = Date.now();
@@ -47,7 +61,13 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     metrics,
     logger,
     ...(partitions === undefined ? {} : { partitions }),
-    activeIds,
+    ...(activeIds === undefined ? {} : { activeIds }),
+    state,
+    ...(restored === undefined ? {} : { startOffsets: restored.nextOffsets }),
+    checkpoints,
+    checkpointIntervalMs: checkpointConfig.intervalMs,
+    maxPendingRows: checkpointConfig.maxPendingRows,
+    shutdownTimeoutMs: checkpointConfig.shutdownTimeoutMs,
     // Processing-time hints only in live mode: a replay's verdicts must not depend on the wall clock.
     ...(config.mode === 'live' && config.idleHeartbeatMs !== undefined ? { idleHeartbeatMs: config.idleHeartbeatMs } : {}),
     onProgress: (stats) => {

@@ -1,16 +1,18 @@
-import { bufferTime, concatMap, connect, filter, ignoreElements, map, merge, type Observable, tap } from 'rxjs';
+import { concatMap, connect, filter, finalize, ignoreElements, map, merge, Observable, type OperatorFunction, Subject, tap } from 'rxjs';
 import type { DetectionConfig, SinkConfig } from '../config/config.js';
 import type { AgentEvent, DeadLetter, NormalizeResult, SourceRecord } from '../contract/event.js';
 import { normalizeRecord } from '../contract/normalize.js';
 import type { Verdict } from '../contract/verdict.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { StateRegistry } from '../operators/state-registry.js';
 import type { SourceHint } from '../operators/stream-item.js';
-import type { SinkBatch } from '../sinks/clickhouse-sink.js';
 import type { ActiveIdSeed } from '../operators/rules/contamination.js';
+import type { Checkpoint, CheckpointReason } from '../sinks/checkpoint-store.js';
+import type { SinkBatch } from '../sinks/clickhouse-sink.js';
 import { detectVerdicts } from './detect.js';
+import { faultPoint } from './fault-points.js';
 import { liveHints } from './live-hints.js';
-import { OffsetLedger } from './offset-ledger.js';
 
 /** Where records come from (Kafka in production; anything Observable in tests). */
 export interface RecordSource {
@@ -20,12 +22,21 @@ export interface RecordSource {
    * the partitions caught up with the broker). Used instead of records$() when present.
    */
   items$?(): Observable<SourceRecord | SourceHint>;
-  /** Commits, per partition, the next offset to read; called only with offsets whose results are durable. */
+  /** Commits, per partition, the next offset to read; called once the checkpoint at those offsets is saved. */
   commit(nextOffsets: ReadonlyMap<number, number>): Promise<void>;
+  /** Stops fetching (backpressure, shutdown); records already fetched may still arrive. */
+  pause?(): void;
+  resume?(): void;
 }
 
 export interface VerdictSink {
   write(batch: SinkBatch): Promise<void>;
+}
+
+/** Where checkpoints go (src/sinks/checkpoint-store.ts); without one, offsets are committed at each barrier and state is not kept. */
+export interface CheckpointSink {
+  takeSeq(): number;
+  save(checkpoint: Checkpoint): Promise<{ readonly compressedBytes: number }>;
 }
 
 export interface MonitorOptions {
@@ -46,6 +57,17 @@ export interface MonitorOptions {
   readonly partitions?: readonly number[];
   /** Ids active before this start, restored from the store (isolation checks are not blind at first). */
   readonly activeIds?: ActiveIdSeed;
+  /** The chain's state: fresh, or restored from a checkpoint (then `startOffsets` are its offsets). */
+  readonly state?: StateRegistry;
+  /** The offsets the restored state stands at (the source reads on from there). */
+  readonly startOffsets?: ReadonlyMap<number, number>;
+  readonly checkpoints?: CheckpointSink;
+  /** Wall-clock time between checkpoints (default 5 s). */
+  readonly checkpointIntervalMs?: number;
+  /** Results not yet written above which the source pauses (default 50 000). */
+  readonly maxPendingRows?: number;
+  /** How long `stop()` waits for the last checkpoint (default 10 s). */
+  readonly shutdownTimeoutMs?: number;
   readonly onProgress?: (stats: MonitorStats) => void;
 }
 
@@ -60,27 +82,86 @@ export interface MonitorStats {
   revisions: number;
   userGrades: number;
   batchesWritten: number;
+  checkpoints: number;
+}
+
+export interface MonitorHandle {
+  /** Resolves with counts when a bounded read is done (after its last checkpoint) or after `stop()`; rejects on failure. */
+  readonly done: Promise<MonitorStats>;
+  /** Graceful stop: pauses the source, saves a last checkpoint (bounded by `shutdownTimeoutMs`), then ends `done`. */
+  stop(): void;
 }
 
 type Output = { readonly kind: 'verdict'; readonly verdict: Verdict } | { readonly kind: 'dead_letter'; readonly deadLetter: DeadLetter };
+type CheckpointOutput = { readonly kind: 'checkpoint'; readonly checkpoint: Checkpoint };
+type BarrierRequest = { readonly kind: 'barrier'; readonly reason: CheckpointReason };
+
+/** What the sink stage writes at once: result rows, then (if any) the checkpoint that covers them. */
+interface SinkWork {
+  readonly verdicts: Verdict[];
+  readonly deadLetters: DeadLetter[];
+  readonly checkpoint: Checkpoint | undefined;
+}
+
+const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000;
+const DEFAULT_MAX_PENDING_ROWS = 50_000;
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /**
  * The monitor: records → normalize → (dead letters | events → detectors → verdicts) → batches →
- * ClickHouse, then commit. Resolves with counts when the source completes (replay/bounded mode)
- * after the last batch was written; rejects if the source or the sink fails.
+ * ClickHouse; every `checkpointIntervalMs`, at the end of a bounded read and on stop, a checkpoint.
+ *
+ * Checkpoints (docs/architecture.md): a barrier enters the stream between two records; there the
+ * chain is idle (it is synchronous), so a snapshot of its state reflects exactly the records
+ * passed in so far — `nextOffsets` per partition. The barrier then travels behind every result
+ * those records produced; the sink stage writes those results, then the checkpoint, then commits
+ * `nextOffsets`. A restart restores the checkpoint matching the committed offsets and reads on
+ * from there: nothing is judged twice from partial input, and results written after the last
+ * checkpoint are written again identically (deterministic ids and contents).
+ *
+ * Backpressure: results not yet written beyond `maxPendingRows` pause the source until the sink
+ * has caught up to half of that.
  */
-export function runMonitor(options: MonitorOptions): { readonly done: Promise<MonitorStats>; stop(): void } {
+export function runMonitor(options: MonitorOptions): MonitorHandle {
   const { metrics, logger } = options;
-  const stats: MonitorStats = { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, revisions: 0, userGrades: 0, batchesWritten: 0 };
+  const stats: MonitorStats = { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, revisions: 0, userGrades: 0, batchesWritten: 0, checkpoints: 0 };
+  const state = options.state ?? new StateRegistry();
+  const checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
+  const maxPendingRows = options.maxPendingRows ?? DEFAULT_MAX_PENDING_ROWS;
+  /** Per partition, the next offset to read: where a checkpoint taken now stands. */
+  const positions = new Map<number, number>(options.startOffsets ?? []);
+  let localSeq = 0;
+  const takeSeq = (): number => options.checkpoints?.takeSeq() ?? (localSeq += 1);
 
-  const ledger = new OffsetLedger();
-  const input$: Observable<SourceRecord | SourceHint> = options.source.items$?.() ?? options.source.records$();
+  const barriers = new Subject<BarrierRequest>();
+  const items$ = options.source.items$?.() ?? options.source.records$();
+  // Barrier requests come in between records. The end of a bounded input is a barrier too: its
+  // snapshot is the state before the operators flush what is still open, so re-running a finished
+  // replay (nothing more to read) flushes the same verdicts again, and new records appended to the
+  // topic later continue those runs instead of finding them closed.
+  const input$ = new Observable<SourceRecord | SourceHint | BarrierRequest>((subscriber) => {
+    const fromBarriers = barriers.subscribe((barrier) => subscriber.next(barrier));
+    const fromSource = items$.subscribe({
+      next: (item) => subscriber.next(item),
+      error: (err: unknown) => subscriber.error(err),
+      complete: () => {
+        subscriber.next({ kind: 'barrier', reason: 'end_of_input' });
+        subscriber.complete();
+      },
+    });
+    return () => {
+      fromBarriers.unsubscribe();
+      fromSource.unsubscribe();
+    };
+  });
+  const snapshotNow = (reason: CheckpointReason): CheckpointOutput => ({ kind: 'checkpoint', checkpoint: { seq: takeSeq(), nextOffsets: new Map(positions), state: state.snapshot(), reason } });
+
   const outputs$ = input$.pipe(
-    map((item): NormalizeResult | SourceHint => {
-      if ('kind' in item) return item;
+    map((item): NormalizeResult | SourceHint | CheckpointOutput => {
+      if ('kind' in item) return item.kind === 'barrier' ? snapshotNow(item.reason) : item;
       stats.records += 1;
       metrics.recordsConsumed.inc();
-      ledger.track(item.partition, item.offset);
+      positions.set(item.partition, item.offset + 1);
       return normalizeRecord(item);
     }),
     connect((normalized) => {
@@ -96,7 +177,6 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
       const others$ = normalized.pipe(
         filter((r) => r.kind === 'other'),
         tap((r) => {
-          ledger.done(r.event.source.partition, r.event.source.offset);
           stats.otherEvents += 1;
           metrics.otherEvents.inc({ type: r.event.type.slice(0, 40) });
         }),
@@ -114,62 +194,180 @@ export function runMonitor(options: MonitorOptions): { readonly done: Promise<Mo
         liveHints(options.idleHeartbeatMs === undefined ? {} : { idleMs: options.idleHeartbeatMs }),
       );
       const verdicts$ = detectorInput$.pipe(
-        detectVerdicts(options.detection, options.partitions, options.activeIds === undefined ? {} : { activeIds: options.activeIds }),
+        detectVerdicts(options.detection, options.partitions, { state, ...(options.activeIds === undefined ? {} : { activeIds: options.activeIds }) }),
         map((verdict): Output => {
           count(stats, metrics, verdict);
           return { kind: 'verdict', verdict };
         }),
       );
-      return merge(verdicts$, deadLetters$, others$);
+      // Subscribed last: a barrier leaves after every result of the records before it.
+      const checkpoints$ = normalized.pipe(filter((r): r is CheckpointOutput => r.kind === 'checkpoint'));
+      return merge(verdicts$, deadLetters$, others$, checkpoints$);
     }),
   );
+
+  // Backpressure: rows handed to the sink stage and not yet acknowledged.
+  let pendingRows = 0;
+  let paused = false;
+  /** Set by stop(): fetching stays paused whatever the sink does. */
+  let stopping = false;
+  const rowEntered = (): void => {
+    pendingRows += 1;
+    if (!paused && pendingRows >= maxPendingRows && options.source.pause !== undefined) {
+      paused = true;
+      metrics.sourcePaused.set(1);
+      options.source.pause();
+      logger.info({ pendingRows, maxPendingRows }, 'backpressure: results not yet written passed the bound; fetching paused');
+    }
+  };
+  const rowsWritten = (rows: number): void => {
+    pendingRows -= rows;
+    if (paused && !stopping && pendingRows <= maxPendingRows / 2) {
+      paused = false;
+      metrics.sourcePaused.set(0);
+      options.source.resume?.();
+      logger.info({ pendingRows }, 'backpressure: the sink caught up; fetching resumed');
+    }
+  };
+
+  let checkpointInFlight = false;
+  let shutdownDone: (() => void) | undefined;
+  const completeCheckpoint = async (checkpoint: Checkpoint): Promise<void> => {
+    const startedAt = Date.now();
+    if (options.checkpoints !== undefined) {
+      faultPoint('checkpoint-before-save');
+      const saved = await retryUntilDone(() => options.checkpoints?.save(checkpoint), logger, 'saving a checkpoint');
+      faultPoint('checkpoint-after-save');
+      logger.debug({ seq: checkpoint.seq, reason: checkpoint.reason, stateBytes: checkpoint.state.length, ...saved, ms: Date.now() - startedAt }, 'checkpoint saved');
+    }
+    try {
+      await options.source.commit(checkpoint.nextOffsets);
+    } catch (err) {
+      // The checkpoint is saved; an offset not committed only means a restart restores an earlier
+      // checkpoint (kept) and reads again from there. A rebalance or a broker outage must not stop the monitor.
+      logger.warn({ err: String(err), seq: checkpoint.seq }, 'committing offsets failed; the next checkpoint commits again');
+    }
+    faultPoint('after-commit');
+    stats.checkpoints += 1;
+    metrics.checkpoints.inc({ reason: checkpoint.reason });
+    metrics.checkpointBytes.set(checkpoint.state.length);
+    metrics.lastCheckpointAt.set(Date.now() / 1_000);
+    checkpointInFlight = false;
+    if (checkpoint.reason === 'shutdown') shutdownDone?.();
+  };
+
+  const requestCheckpoint = (reason: CheckpointReason): void => {
+    checkpointInFlight = true;
+    barriers.next({ kind: 'barrier', reason });
+  };
+  const interval = setInterval(() => {
+    // One at a time: a slow sink must not pile up snapshots.
+    if (!checkpointInFlight) requestCheckpoint('interval');
+  }, checkpointIntervalMs);
+  interval.unref();
 
   let stopRequested: (() => void) | undefined;
   const stopped$ = new Promise<void>((resolve) => (stopRequested = resolve));
   const done = new Promise<MonitorStats>((resolve, reject) => {
     const subscription = outputs$
       .pipe(
-        bufferTime(options.sinkConfig.flushIntervalMs, null, options.sinkConfig.batchRows),
-        filter((batch) => batch.length > 0),
-        concatMap(async (batch) => {
-          const verdicts: Verdict[] = [];
-          const deadLetters: DeadLetter[] = [];
-          for (const o of batch) {
-            if (o.kind === 'verdict') verdicts.push(o.verdict);
-            else deadLetters.push(o.deadLetter);
-          }
-          await options.sink.write({ verdicts, deadLetters });
-          markDurable(ledger, verdicts, deadLetters);
-          try {
-            await options.source.commit(ledger.committable());
-          } catch (err) {
-            // The verdicts are durable; an offset not committed only means reading again after a
-            // restart (writes are idempotent). A broker outage or a rebalance must not stop the
-            // monitor: the next batch commits these offsets too.
-            logger.warn({ err: String(err) }, 'committing offsets failed; the next batch commits them');
-          }
-          stats.batchesWritten += 1;
-          options.onProgress?.({ ...stats });
+        tap((o) => {
+          if (o.kind !== 'checkpoint') rowEntered();
         }),
+        batchForSink(options.sinkConfig.batchRows, options.sinkConfig.flushIntervalMs),
+        concatMap(async (work) => {
+          const rows = work.verdicts.length + work.deadLetters.length;
+          if (rows > 0) {
+            await options.sink.write({ verdicts: work.verdicts, deadLetters: work.deadLetters });
+            rowsWritten(rows);
+            stats.batchesWritten += 1;
+            options.onProgress?.({ ...stats });
+          }
+          if (work.checkpoint !== undefined) await completeCheckpoint(work.checkpoint);
+        }),
+        finalize(() => clearInterval(interval)),
       )
       .subscribe({ error: reject, complete: () => resolve({ ...stats }) });
-    void stopped$.then(() => {
-      // Live stop: open runs are not judged (they are in progress); the process exits after this.
+    void stopped$.then(async () => {
+      // Graceful stop: no new records, one last checkpoint (results, state, offsets), then out.
+      stopping = true;
+      options.source.pause?.();
+      const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+      const checkpointed = new Promise<boolean>((resolveShutdown) => {
+        shutdownDone = () => resolveShutdown(true);
+        setTimeout(() => resolveShutdown(false), shutdownTimeoutMs).unref();
+      });
+      requestCheckpoint('shutdown');
+      const ok = await checkpointed;
+      if (ok) logger.info({ checkpoints: stats.checkpoints }, 'stopped: state and offsets saved; a restart continues from here');
+      else logger.warn({ shutdownTimeoutMs }, 'stopped before the last checkpoint was saved; a restart continues from the previous one');
       subscription.unsubscribe();
+      clearInterval(interval);
       resolve({ ...stats });
     });
   });
   return { done, stop: () => stopRequested?.() };
 }
 
-function markDurable(ledger: OffsetLedger, verdicts: readonly Verdict[], deadLetters: readonly DeadLetter[]): void {
-  for (const d of deadLetters) ledger.done(d.source.partition, d.source.offset);
-  // Every lifecycle record ends up in a run summary, or (dropped duplicates, suspicious or
-  // post-completion events) in a violation of its own, or in a late-event row.
-  for (const v of verdicts) {
-    if (v.kind === 'run_summary') v.summary.source.partitions.forEach((partition, i) => ledger.done(partition, v.summary.source.offsets[i] as number));
-    else if (v.kind === 'violation') v.violation.source.partitions.forEach((partition, i) => ledger.done(partition, v.violation.source.offsets[i] as number));
-    else if (v.kind === 'late_event') ledger.done(v.source.partition, v.source.offset);
+/**
+ * Collects results into sink work: a batch is cut at `maxRows`, `flushMs` after its first row, at
+ * each checkpoint (which rides with the rows before it) and at the end of input. The end-of-input
+ * checkpoint waits for the rows the operators flush at completion: its offsets are committed only
+ * once they are written.
+ */
+function batchForSink(maxRows: number, flushMs: number): OperatorFunction<Output | CheckpointOutput, SinkWork> {
+  return (source) =>
+    new Observable<SinkWork>((subscriber) => {
+      let verdicts: Verdict[] = [];
+      let deadLetters: DeadLetter[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      let endOfInput: Checkpoint | undefined;
+      const cut = (checkpoint?: Checkpoint): void => {
+        clearTimeout(timer);
+        timer = undefined;
+        if (verdicts.length + deadLetters.length === 0 && checkpoint === undefined) return;
+        subscriber.next({ verdicts, deadLetters, checkpoint });
+        verdicts = [];
+        deadLetters = [];
+      };
+      const subscription = source.subscribe({
+        next: (o) => {
+          if (o.kind === 'checkpoint') {
+            if (o.checkpoint.reason === 'end_of_input') endOfInput = o.checkpoint;
+            else cut(o.checkpoint);
+            return;
+          }
+          if (o.kind === 'verdict') verdicts.push(o.verdict);
+          else deadLetters.push(o.deadLetter);
+          if (verdicts.length + deadLetters.length >= maxRows) cut();
+          else timer ??= setTimeout(() => cut(), flushMs);
+        },
+        error: (err: unknown) => {
+          clearTimeout(timer);
+          subscriber.error(err);
+        },
+        complete: () => {
+          cut(endOfInput);
+          subscriber.complete();
+        },
+      });
+      return () => {
+        clearTimeout(timer);
+        subscription.unsubscribe();
+      };
+    });
+}
+
+/** Retries a write to the store with capped exponential backoff and jitter until it succeeds. */
+async function retryUntilDone<T>(attempt: () => Promise<T> | undefined, logger: Logger, what: string): Promise<T | undefined> {
+  for (let n = 1; ; n += 1) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const delayMs = Math.min(30_000, 200 * 2 ** Math.min(n, 8)) * (0.5 + Math.random() / 2);
+      if (n === 1 || n % 10 === 0) logger.warn({ err: String(err), attempts: n, delayMs: Math.round(delayMs) }, `${what} failed; retrying`);
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, delayMs));
+    }
   }
 }
 

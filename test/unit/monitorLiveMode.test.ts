@@ -63,7 +63,7 @@ const SMALL_DETECTION = detectionConfigSchema.parse({
 function monitorOf(source: RecordSource, detection = SMALL_DETECTION, idleHeartbeatMs = 25) {
   const written: Verdict[] = [];
   const sink: VerdictSink = { write: async (batch) => void written.push(...batch.verdicts) };
-  const monitor = runMonitor({ source, sink, detection, sinkConfig: { batchRows: 100, flushIntervalMs: 20 }, metrics: createMetrics(), logger: createLogger('silent'), idleHeartbeatMs });
+  const monitor = runMonitor({ source, sink, detection, sinkConfig: { batchRows: 100, flushIntervalMs: 20 }, metrics: createMetrics(), logger: createLogger('silent'), idleHeartbeatMs, checkpointIntervalMs: 100 });
   return { monitor, written };
 }
 
@@ -154,7 +154,7 @@ describe('monitor in live mode', () => {
     expect(summaryOf(written, 'run_p1')).toMatchObject({ summary: { outcome: 'completed', lateEventCount: 0 } });
   });
 
-  it('keeps monitoring when committing offsets fails (broker unreachable): the next batch commits them', async () => {
+  it('keeps monitoring when committing offsets fails (broker unreachable): the next checkpoint commits them', async () => {
     const live = liveSource([0]);
     cleanup.push(live.stop);
     let failures = 0;

@@ -87,6 +87,12 @@ export interface SummaryParts {
 
 export interface RunRule {
   readonly name: string;
+  /**
+   * What the rule keeps across runs outside the run table (owners of threads, ids seen, its clock),
+   * as one data object it reads through: checkpoints save it and a restore fills it in place
+   * (src/operators/state-registry.ts). Per-run state belongs in table columns.
+   */
+  readonly state?: object;
   /** Sets this rule's columns for a new slot (a run, or a stand-in). Slots are reused: set every column read later. */
   open?(slot: number, first: AgentEvent): void;
   onArrival?(slot: number, event: AgentEvent, out: RuleOutput, arrival: Arrival): void;

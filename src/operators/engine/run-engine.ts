@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/event.js';
 import type { CompiledRunContract } from '../../contract/run-contract.js';
 import { RULES, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
+import type { StateRegistry } from '../state-registry.js';
 import type { StreamItem } from '../stream-item.js';
 import { identityOf, isSameEvent, RunEventLog, type EventIdentity } from './event-log.js';
 import { performanceGrade, securityGrade } from './grade-policy.js';
@@ -35,6 +36,23 @@ export interface RunEngineOptions {
   readonly allowedLatenessMs?: number;
   /** Emit a run summary per final run (the production chain does; single-rule tests need not). */
   readonly summaries?: boolean;
+  /** Where the engine's state is checkpointed and restored from (as 'engine'). */
+  readonly state?: StateRegistry;
+}
+
+/** The engine's state root (see state-registry.ts). */
+interface EngineState {
+  readonly table: RunTable;
+  readonly openRuns: Map<string, number>;
+  readonly finalRuns: Map<string, FinalRunMemory>;
+  readonly timers: TimerHeap;
+  nextVersion: number;
+  /** Where the engine stands on the event-time line: the last item, finalization or watermark processed. */
+  nowMs: number;
+  /** finalAtMs of the oldest remembered run (+Infinity: none): most watermarks have nothing to forget. */
+  oldestFinalAtMs: number;
+  /** Each rule's state shared across runs (`RunRule.state`), by rule name. */
+  readonly rules: Readonly<Record<string, object>>;
 }
 
 /** A verdict of a judged run that late events may retract (declared by its rule: `retractedBy`). */
@@ -88,12 +106,20 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const timerVersion = table.int32();
       const revisable = table.sparse<RevisableVerdict[]>();
 
-      const openRuns = new Map<string, number>();
-      const finalRuns = new Map<string, FinalRunMemory>(); // insertion order == finalization order
-      const timers = new TimerHeap();
-      let nextVersion = 0;
-      /** Where the engine stands on the event-time line: the last item, finalization or watermark processed. */
-      let nowMs = Number.NEGATIVE_INFINITY;
+      // Everything the engine knows across items, in one object: what a checkpoint saves and
+      // restores (state-registry.ts). The run table holds every rule's and the log's columns.
+      const e: EngineState = {
+        table,
+        openRuns: new Map<string, number>(),
+        finalRuns: new Map<string, FinalRunMemory>(), // insertion order == finalization order
+        timers: new TimerHeap(),
+        nextVersion: 0,
+        nowMs: Number.NEGATIVE_INFINITY,
+        oldestFinalAtMs: Number.POSITIVE_INFINITY,
+        rules: Object.fromEntries(rules.flatMap((rule) => (rule.state === undefined ? [] : [[rule.name, rule.state]]))),
+      };
+      options.state?.attach('engine', e);
+      const timers = e.timers; // a class instance: a restore fills it in place
       const emit = (verdict: Verdict): void => subscriber.next(verdict);
 
       const out: RuleOutput = {
@@ -122,7 +148,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
               subject: spec.subject ?? '',
               detail: spec.detail,
               eventTimeMs: spec.eventTimeMs,
-              decidedAtWatermarkMs: Math.max(nowMs, spec.eventTimeMs),
+              decidedAtWatermarkMs: Math.max(e.nowMs, spec.eventTimeMs),
               source: position === undefined ? facts.sourceOffsets(slot) : single(position),
             },
           });
@@ -139,12 +165,12 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const schedule = (slot: number): void => {
         // Never before where event time stands: every item placed here joins the run before it is
         // judged, whatever their order (a late completion can move the end into the past).
-        const due = Math.max(endOf(slot) + latenessMs, nowMs);
+        const due = Math.max(endOf(slot) + latenessMs, e.nowMs);
         if (due >= finalAt.get(slot)) return;
         finalAt.set(slot, due);
-        nextVersion = (nextVersion + 1) | 0;
-        timerVersion.set(slot, nextVersion);
-        timers.push(due, slot, nextVersion);
+        e.nextVersion = (e.nextVersion + 1) | 0;
+        timerVersion.set(slot, e.nextVersion);
+        timers.push(due, slot, e.nextVersion);
       };
 
       /** A slot for a new run (or a stand-in), every rule's columns set from its first event. */
@@ -165,16 +191,16 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
 
       /** Judges the run once, over all its events in event-time order, then remembers what late events may revise. */
       const finalize = (runId: string, slot: number, outcome: RunOutcome, endMs: number): void => {
-        openRuns.delete(runId);
-        timerVersion.set(slot, nextVersion = (nextVersion + 1) | 0); // any heap entry left is stale
+        e.openRuns.delete(runId);
+        timerVersion.set(slot, e.nextVersion = (e.nextVersion + 1) | 0); // any heap entry left is stale
         const run: FinalRun = { slot, events: log.sorted(slot), outcome, endMs };
         const parts: SummaryParts = { maxGapMs: 0 };
         for (const rule of judges) (rule.judge as NonNullable<RunRule['judge']>)(run, out, parts);
-        if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, nowMs) });
-        finalRuns.delete(runId); // a reused id goes to the back: the map stays in finalization order
-        if (finalRuns.size === 0) oldestFinalAtMs = nowMs;
-        finalRuns.set(runId, {
-          finalAtMs: nowMs,
+        if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, e.nowMs) });
+        e.finalRuns.delete(runId); // a reused id goes to the back: the map stays in finalization order
+        if (e.finalRuns.size === 0) e.oldestFinalAtMs = e.nowMs;
+        e.finalRuns.set(runId, {
+          finalAtMs: e.nowMs,
           lateArrivals: log.lateArrivalsOf(slot),
           completedAtMs: facts.completedAtMs(slot),
           revisable: revisable.get(slot) ?? NO_REVISABLE,
@@ -195,38 +221,36 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           const version = timers.peekVersion();
           timers.pop();
           if (timerVersion.get(slot) !== version) continue;
-          if (due > nowMs) nowMs = due;
+          if (due > e.nowMs) e.nowMs = due;
           finalize(facts.runIdOf(slot), slot, facts.isCompleted(slot) ? 'completed' : 'deadline', endOf(slot));
         }
-        if (t <= nowMs) return;
-        nowMs = t;
-        for (const rule of clockRules) (rule.onTime as NonNullable<RunRule['onTime']>)(nowMs);
+        if (t <= e.nowMs) return;
+        e.nowMs = t;
+        for (const rule of clockRules) (rule.onTime as NonNullable<RunRule['onTime']>)(e.nowMs);
       };
 
       /** A judged run is remembered for `retainJudgedMs` of event time (checked on lookup: forgetting is swept on watermarks). */
       const rememberedFinal = (runId: string): FinalRunMemory | undefined => {
-        const memory = finalRuns.get(runId);
-        return memory !== undefined && memory.finalAtMs >= nowMs - retainJudgedMs ? memory : undefined;
+        const memory = e.finalRuns.get(runId);
+        return memory !== undefined && memory.finalAtMs >= e.nowMs - retainJudgedMs ? memory : undefined;
       };
-      /** finalAtMs of the oldest remembered run (+Infinity: none): most watermarks have nothing to forget. */
-      let oldestFinalAtMs = Number.POSITIVE_INFINITY;
       const forgetFinalRuns = (): void => {
-        const forgetBefore = nowMs - retainJudgedMs;
-        if (oldestFinalAtMs >= forgetBefore) return;
-        oldestFinalAtMs = Number.POSITIVE_INFINITY;
-        for (const [runId, memory] of finalRuns) {
+        const forgetBefore = e.nowMs - retainJudgedMs;
+        if (e.oldestFinalAtMs >= forgetBefore) return;
+        e.oldestFinalAtMs = Number.POSITIVE_INFINITY;
+        for (const [runId, memory] of e.finalRuns) {
           if (memory.finalAtMs >= forgetBefore) {
-            oldestFinalAtMs = memory.finalAtMs;
+            e.oldestFinalAtMs = memory.finalAtMs;
             break;
           }
-          finalRuns.delete(runId);
+          e.finalRuns.delete(runId);
         }
       };
 
       const onEvent = (event: AgentEvent, placedAtMs: number, arrivedLate: boolean): void => {
         advanceTo(placedAtMs);
         const runId = event.runId;
-        let slot = openRuns.get(runId);
+        let slot = e.openRuns.get(runId);
         if (slot === undefined) {
           const memory = rememberedFinal(runId);
           if (memory !== undefined) return afterFinal(memory, event);
@@ -234,7 +258,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           // behind us, the run was judged (and forgotten); the event must not open a phantom run.
           if (event.emittedAtMs + deadlineMs + latenessMs < placedAtMs) return unknownRun(event);
           slot = openSlot(event);
-          openRuns.set(runId, slot);
+          e.openRuns.set(runId, slot);
         }
         if (log.holds(slot, event)) return reportDuplicate(slot, event);
         facts.learnIds(slot, event);
@@ -308,7 +332,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       };
 
       const reportLate = (event: AgentEvent, runState: 'closed' | 'unknown'): void => {
-        emit({ kind: 'late_event', runId: event.runId, type: event.type, eventTimeMs: event.emittedAtMs, watermarkMs: nowMs, runState, source: event.source });
+        emit({ kind: 'late_event', runId: event.runId, type: event.type, eventTimeMs: event.emittedAtMs, watermarkMs: e.nowMs, runState, source: event.source });
       };
 
       const revise = (verdict: RevisableVerdict, event: AgentEvent): void => {
@@ -326,7 +350,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       // gets the checks that need no time, at its partition's watermark (a fixed place in event time).
       const onSuspicious = (event: AgentEvent, placedAtMs: number): void => {
         advanceTo(placedAtMs);
-        const open = openRuns.get(event.runId);
+        const open = e.openRuns.get(event.runId);
         const memory = open === undefined ? rememberedFinal(event.runId) : undefined;
         const slot = memory !== undefined ? standInFor(memory, event) : detachedSlot(event);
         if (open !== undefined) facts.restoreIds(slot, facts.threadIdOf(open), facts.ownerOf(open));
@@ -355,9 +379,9 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
             case 'late':
               // Placed at the watermark of its partition when it arrived (ordering held it until
               // then): the same place whatever the other partitions were doing.
-              return onEvent(item.event, Math.max(item.watermarkMs, nowMs), true);
+              return onEvent(item.event, Math.max(item.watermarkMs, e.nowMs), true);
             case 'suspicious':
-              return onSuspicious(item.event, Math.max(placeOfSuspicious(item), nowMs));
+              return onSuspicious(item.event, Math.max(placeOfSuspicious(item), e.nowMs));
           }
         },
         error: (err: unknown) => subscriber.error(err),
@@ -365,21 +389,21 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           // End of input (replay): runs whose finalization is due by the last event time were
           // judged as usual; the rest are judged now, in a stable order, with what they have.
           const first = (slot: number): number => facts.firstEventAt(slot);
-          const remaining = [...openRuns.entries()].sort(([a, x], [b, y]) => first(x) - first(y) || (a < b ? -1 : a > b ? 1 : 0));
+          const remaining = [...e.openRuns.entries()].sort(([a, x], [b, y]) => first(x) - first(y) || (a < b ? -1 : a > b ? 1 : 0));
           for (const [runId, slot] of remaining) {
             const completedAt = facts.completedAtMs(slot);
             const deadline = first(slot) + deadlineMs;
             if (completedAt !== undefined) finalize(runId, slot, 'completed', Math.min(completedAt, deadline));
-            else if (deadline <= nowMs) finalize(runId, slot, 'deadline', deadline);
-            else finalize(runId, slot, 'end_of_input', Math.max(nowMs, facts.lastEventMs.get(slot)));
+            else if (deadline <= e.nowMs) finalize(runId, slot, 'deadline', deadline);
+            else finalize(runId, slot, 'end_of_input', Math.max(e.nowMs, facts.lastEventMs.get(slot)));
           }
           subscriber.complete();
         },
       });
       return () => {
         subscription.unsubscribe();
-        openRuns.clear();
-        finalRuns.clear();
+        e.openRuns.clear();
+        e.finalRuns.clear();
         timers.clear();
       };
     });

@@ -41,27 +41,30 @@ function claimedUser(event: AgentEvent, runThreadId: string | undefined): string
 export function contaminationRule(options: ContaminationOptions = {}): RuleFactory {
   const activeForMs = options.activeForMs ?? 600_000;
   return ({ table, facts }) => {
-    const threadOwners = new ActiveIdIndex(activeForMs, 1);
-    const activeIds = new ActiveIdIndex(activeForMs);
+    const state = {
+      threadOwners: new ActiveIdIndex(activeForMs, 1),
+      activeIds: new ActiveIdIndex(activeForMs),
+      nowMs: Number.NEGATIVE_INFINITY,
+      // Seeded at the first place in event time, with what was active then: a resumed consumer gets
+      // the ids of the window before it; a replay from the start of a topic gets none of the later ones.
+      seed: options.seed?.runs,
+    };
+    const { threadOwners, activeIds } = state; // class instances: a restore fills them in place
     const owners = table.refs<string>();
     const threadChecked = table.int8();
     /** Events of an open run placed before its agent_started (checked once it has its place). */
     const beforeStart = table.sparse<AgentEvent[]>();
-    let nowMs = Number.NEGATIVE_INFINITY;
-    // Seeded at the first place in event time, with what was active then: a resumed consumer gets
-    // the ids of the window before it; a replay from the start of a topic gets none of the later ones.
-    let seed = options.seed?.runs;
     const applySeed = (now: number): void => {
       const from = now - activeForMs;
       // Registered in time order, as the index expires from its oldest entry.
-      for (const run of [...(seed ?? [])].filter((r) => r.seenMs >= from && r.seenMs <= now).sort((a, b) => a.seenMs - b.seenMs)) {
+      for (const run of [...(state.seed ?? [])].filter((r) => r.seenMs >= from && r.seenMs <= now).sort((a, b) => a.seenMs - b.seenMs)) {
         activeIds.register(run.userId, run.userId, run.seenMs);
         activeIds.register(run.runId, run.userId, run.seenMs);
         if (run.threadId === undefined) continue;
         threadOwners.register(run.threadId, run.userId, run.seenMs);
         activeIds.register(run.threadId, run.userId, run.seenMs);
       }
-      seed = undefined;
+      state.seed = undefined;
     };
 
     const report = (slot: number, out: RuleOutput, event: AgentEvent, subject: string, detail: string, key: string): void =>
@@ -73,8 +76,8 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
         report(slot, out, event, 'thread_id', `thread ${thread} belongs to user ${previous} but run ${facts.runIdOf(slot)} is user ${owner}'s`, `thread:${thread}`);
         return;
       }
-      threadOwners.register(thread, owner, nowMs);
-      activeIds.register(thread, owner, nowMs);
+      threadOwners.register(thread, owner, state.nowMs);
+      activeIds.register(thread, owner, state.nowMs);
     };
 
     /** (b) and (c), and (a) for an event carrying a thread other than its run's: checks once the owner is known. */
@@ -111,8 +114,8 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
         if (claim === undefined) return;
         owner = claim;
         owners.set(slot, owner);
-        activeIds.register(owner, owner, nowMs);
-        activeIds.register(facts.runIdOf(slot), owner, nowMs);
+        activeIds.register(owner, owner, state.nowMs);
+        activeIds.register(facts.runIdOf(slot), owner, state.nowMs);
       }
       const thread = facts.threadIdOf(slot);
       if (threadChecked.get(slot) === 0 && thread !== undefined) {
@@ -124,6 +127,7 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
 
     return {
       name: 'cross_user_contamination',
+      state,
       open: (slot) => {
         owners.set(slot, undefined);
         threadChecked.set(slot, 0);
@@ -160,8 +164,8 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
         for (const held of [...waiting].sort(byEventTime)) checkInRun(slot, held, out);
       },
       onTime: (now) => {
-        if (seed !== undefined) applySeed(now);
-        nowMs = now;
+        if (state.seed !== undefined) applySeed(now);
+        state.nowMs = now;
         threadOwners.expire(now);
         activeIds.expire(now);
       },
