@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The metric catalogue: every metric runwatch exports is declared here, once.
@@ -17,6 +17,9 @@ export function createMetrics(registry: Registry = new Registry()) {
     runsClosed: new Counter({ name: 'runwatch_runs_closed_total', help: 'Runs whose verdict became final, by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
     rowsWritten: new Counter({ name: 'runwatch_sink_rows_written_total', help: 'Rows acknowledged by ClickHouse, by table', labelNames: ['table'] as const, registers: [registry] }),
     sinkRetries: new Counter({ name: 'runwatch_sink_retries_total', help: 'Retried ClickHouse inserts', registers: [registry] }),
+    sinkFailing: new Gauge({ name: 'runwatch_sink_failing', help: '1 while ClickHouse inserts fail and are being retried (an outage)', registers: [registry] }),
+    sinkRejectedRows: new Counter({ name: 'runwatch_sink_rejected_rows_total', help: 'Rows ClickHouse rejected, isolated and stored as dead letters, by table', labelNames: ['table'] as const, registers: [registry] }),
+    sinkInsertSeconds: new Histogram({ name: 'runwatch_sink_insert_seconds', help: 'Duration of ClickHouse insert attempts, by table and outcome', labelNames: ['table', 'outcome'] as const, buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
     checkpoints: new Counter({ name: 'runwatch_checkpoints_total', help: 'Checkpoints completed (state saved, offsets committed), by reason', labelNames: ['reason'] as const, registers: [registry] }),
     checkpointBytes: new Gauge({ name: 'runwatch_checkpoint_state_bytes', help: 'Size of the last checkpoint state (uncompressed)', registers: [registry] }),
     lastCheckpointAt: new Gauge({ name: 'runwatch_last_checkpoint_timestamp_seconds', help: 'Wall-clock time of the last completed checkpoint (seconds since epoch)', registers: [registry] }),

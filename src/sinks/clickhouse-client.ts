@@ -1,4 +1,4 @@
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -19,5 +19,7 @@ export function createClickHouseClient(config: ClickHouseConfig): ClickHouseClie
     const connection = createChdbConnection({ path }) as unknown as ClientConnection;
     return createClient({ connection });
   }
-  return createClient({ url: config.url, username: config.username, password: config.password });
+  // The client's own logger would print every failed attempt to the console; the sink reports
+  // failures itself (structured, rate-limited, with what fails).
+  return createClient({ url: config.url, username: config.username, password: config.password, log: { level: ClickHouseLogLevel.OFF } });
 }

@@ -4,6 +4,7 @@ import { hasLoneSurrogate, withoutLoneSurrogates } from '../contract/unicode.js'
 import type { Verdict } from '../contract/verdict.js';
 import { RunwatchError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { faultPoint } from '../pipeline/fault-points.js';
 import type { Metrics } from '../observability/metrics.js';
 import { deadLetterRow, lateEventRow, revisionRow, runSummaryRow, userGradeRow, violationRow } from './rows.js';
 
@@ -20,26 +21,51 @@ export interface SinkOptions {
   readonly database: string;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** Attempts per insert before the write fails (a failed write stops the pipeline: offsets stay uncommitted). */
-  readonly maxAttempts?: number;
+  /**
+   * How long an outage (refused connection, timeout, 5xx, a server short of memory or parts) is
+   * retried before the write fails (then the monitor stops, offsets stay uncommitted). Default:
+   * never give up — consumption waits, paused by backpressure, until the store is back.
+   */
+  readonly giveUpAfterMs?: number;
+  /** Ceiling of the exponential backoff between attempts (default 30 s). */
+  readonly maxBackoffMs?: number;
+  /** While an outage lasts, a warning naming what fails at most this often (default 10 s). */
+  readonly warnEveryMs?: number;
   /** Wall clock for detected_at / recorded_at stamps only; verdicts themselves never read it. */
   readonly now?: () => number;
 }
 
+/** What a failed insert means for the rows in it. */
+type Failure =
+  /** The store cannot take rows now (transport, 5xx, resources): try the same rows again later. */
+  | 'outage'
+  /** The store refused these rows (a value it cannot parse): isolate the offending ones. */
+  | 'rows_rejected'
+  /** The store has no such table or column: a deployment error, no retry fixes it. */
+  | 'schema';
+
 /**
  * Writes verdicts, run summaries, late events and dead letters to ClickHouse. Each table gets one
- * insert per batch; inserts are retried with backoff. Rows are idempotent (deterministic keys).
+ * insert per batch. Rows are idempotent (deterministic keys, ReplacingMergeTree): writing a batch
+ * again after a restore or a retry changes nothing.
+ *
+ * Failures (docs/operations.md, "Sink outages"): an outage is retried with capped exponential
+ * backoff and jitter for as long as it lasts (or `giveUpAfterMs`); rows the engine rejects are
+ * isolated by splitting the insert in halves until the offending rows stand alone, and each of
+ * those is stored in dead_letters with the server's reason; a missing table fails at once.
  */
 export class ClickHouseSink {
-  private readonly maxAttempts: number;
   private readonly now: () => number;
+  private readonly maxBackoffMs: number;
+  private readonly warnEveryMs: number;
 
   constructor(
     private readonly client: ClickHouseClient,
     private readonly options: SinkOptions,
   ) {
-    this.maxAttempts = options.maxAttempts ?? 5;
     this.now = options.now ?? Date.now;
+    this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.warnEveryMs = options.warnEveryMs ?? 10_000;
   }
 
   async write(batch: SinkBatch): Promise<void> {
@@ -66,42 +92,144 @@ export class ClickHouseSink {
     }
     for (const d of batch.deadLetters) rows.dead_letters.push(deadLetterRow(d, at));
     // Sequential on purpose: the embedded engine runs one statement at a time anyway.
-    for (const table of TABLES) await this.insert(table, rows[table]);
+    const rejected: DeadLetter[] = [];
+    for (const table of TABLES) {
+      if (table === 'dead_letters') continue;
+      await this.insertIsolating(table, rows[table], rejected);
+      if (table === 'violations') faultPoint('sink-mid-write'); // crash tests: a batch half written
+    }
+    for (const d of rejected) rows.dead_letters.push(deadLetterRow(d, at));
+    const unstorable: DeadLetter[] = [];
+    await this.insertIsolating('dead_letters', rows.dead_letters, unstorable);
+    for (const d of unstorable) {
+      // Not even its dead letter could be stored: the log line is the last record of it.
+      this.options.logger.error({ reason: d.reason, raw: d.raw.slice(0, 2_000) }, 'ClickHouse rejected a dead-letter row too; the row is only in this log line');
+    }
   }
 
-  private async insert(table: string, rawValues: readonly object[]): Promise<void> {
+  /**
+   * Inserts rows; rows the engine rejects are split off (halving) and returned in `rejected` as
+   * dead letters with the server's reason, the others are stored.
+   */
+  private async insertIsolating(table: Table, rawValues: readonly object[], rejected: DeadLetter[]): Promise<void> {
     if (rawValues.length === 0) return;
     const values = wellFormedRows(rawValues);
     if (values !== rawValues) this.options.logger.warn({ table }, 'replaced lone UTF-16 surrogates (not valid Unicode) with U+FFFD in rows written');
+    const pending: (readonly object[])[] = [values];
+    for (let part = pending.pop(); part !== undefined; part = pending.pop()) {
+      const refusal = await this.insertUntilStored(table, part);
+      if (refusal === undefined) continue;
+      if (part.length > 1) {
+        const half = Math.ceil(part.length / 2);
+        pending.push(part.slice(half), part.slice(0, half)); // first half next: rows keep their order
+        continue;
+      }
+      const row = part[0] as object;
+      this.options.metrics.sinkRejectedRows.inc({ table });
+      this.options.logger.warn({ table, reason: refusal, row: JSON.stringify(row).slice(0, 500) }, 'ClickHouse rejected a row; stored as a dead letter');
+      rejected.push(rejectedRowDeadLetter(table, row, refusal));
+    }
+  }
+
+  /**
+   * One insert, retried through outages. Resolves undefined once stored, or with the engine's
+   * reason when it rejected the rows; throws on a schema error or when `giveUpAfterMs` ran out.
+   */
+  private async insertUntilStored(table: Table, values: readonly object[]): Promise<string | undefined> {
+    const startedAt = Date.now();
+    let lastWarnAt = 0;
     for (let attempt = 1; ; attempt += 1) {
+      const stopTimer = this.options.metrics.sinkInsertSeconds.startTimer({ table });
       try {
         await this.client.insert({ table: `${this.options.database}.${table}`, values: values as object[], format: 'JSONEachRow' });
+        stopTimer({ outcome: 'stored' });
         this.options.metrics.rowsWritten.inc({ table }, values.length);
-        return;
-      } catch (cause) {
-        // A statement the engine rejected (bad row, unknown table) fails the same way every time.
-        const rejected = isEngineRejection(cause);
-        if (rejected || attempt >= this.maxAttempts) {
-          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} failed after ${attempt} attempts`, { cause, retriable: !rejected, context: { table, rows: values.length } });
+        if (attempt > 1) {
+          this.options.metrics.sinkFailing.set(0);
+          this.options.logger.info({ table, attempts: attempt, outageMs: Date.now() - startedAt }, 'ClickHouse insert went through after an outage');
         }
-        const delayMs = Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        return undefined;
+      } catch (cause) {
+        const failure = classify(cause);
+        stopTimer({ outcome: failure });
+        if (failure === 'rows_rejected') return engineReason(cause);
+        if (failure === 'schema') {
+          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${this.options.database}.${table} failed: ${engineReason(cause)} (run migrations, check --clickhouse-database)`, { cause, retriable: false, context: { table, rows: values.length } });
+        }
+        const outageMs = Date.now() - startedAt;
+        if (this.options.giveUpAfterMs !== undefined && outageMs >= this.options.giveUpAfterMs) {
+          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} still failing after ${attempt} attempts over ${outageMs} ms (give-up ${this.options.giveUpAfterMs} ms): ${String(cause)}`, { cause, retriable: true, context: { table, rows: values.length } });
+        }
+        this.options.metrics.sinkFailing.set(1);
         this.options.metrics.sinkRetries.inc();
-        this.options.logger.warn({ table, attempt, delayMs: Math.round(delayMs), err: cause }, 'ClickHouse insert failed; retrying');
+        const delayMs = backoffMs(attempt, this.maxBackoffMs);
+        if (Date.now() - lastWarnAt >= this.warnEveryMs) {
+          lastWarnAt = Date.now();
+          this.options.logger.warn({ table, attempts: attempt, outageMs, nextRetryMs: Math.round(delayMs), err: String(cause) }, 'ClickHouse is not taking rows; retrying until it does (consumption pauses once results pile up)');
+        }
         await new Promise((resolveDelay) => setTimeout(resolveDelay, delayMs));
       }
     }
   }
 }
 
+/** Capped exponential backoff with full jitter in the upper half: 100 ms, 200 ms, ... up to the cap. */
+export function backoffMs(attempt: number, capMs: number): number {
+  const ceiling = Math.min(capMs, 100 * 2 ** Math.min(attempt - 1, 20));
+  return ceiling * (0.5 + Math.random() / 2);
+}
+
 /**
- * A ClickHouse server/engine error (it carries ClickHouse's error `type` and numeric `code`), as
- * opposed to a transport failure. Checked by shape: chdb raises the client-common package's
- * ClickHouseError class, not the one bundled in @clickhouse/client, so instanceof would miss it.
+ * A ClickHouse server/engine error carries ClickHouse's error `type` and numeric `code`; anything
+ * else (refused connection, timeout, a proxy's 5xx) is a transport failure. Checked by shape: chdb
+ * raises the client-common package's ClickHouseError class, not the one bundled in
+ * @clickhouse/client, so instanceof would miss it.
  */
-function isEngineRejection(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
+function engineError(err: unknown): { readonly type: string; readonly code: string } | undefined {
+  if (!(err instanceof Error)) return undefined;
   const { type, code } = err as Error & { type?: unknown; code?: unknown };
-  return typeof type === 'string' && typeof code === 'string' && /^\d+$/.test(code);
+  return typeof type === 'string' && typeof code === 'string' && /^\d+$/.test(code) ? { type, code } : undefined;
+}
+
+/** Engine errors about the values of the rows inserted (JSONEachRow parsing and conversion). */
+const ROW_ERROR = /^(CANNOT_PARSE|CANNOT_READ|INCORRECT_DATA|TYPE_MISMATCH|ATTEMPT_TO_READ_AFTER_EOF|CANNOT_INSERT_NULL|VALUE_IS_OUT_OF_RANGE|CANNOT_CONVERT|TOO_LARGE_STRING|TOO_LARGE_ARRAY|INCORRECT_NUMBER_OF_COLUMNS|UNKNOWN_FIELD|ILLEGAL_COLUMN|SIZES_OF_ARRAYS_DONT_MATCH|DECIMAL_OVERFLOW)/;
+/** Engine errors that say the schema is not there: a deployment error. */
+const SCHEMA_ERROR = /^(UNKNOWN_DATABASE|UNKNOWN_TABLE|NO_SUCH_COLUMN_IN_TABLE|THERE_IS_NO_COLUMN)$/;
+
+function classify(err: unknown): Failure {
+  const engine = engineError(err);
+  if (engine === undefined) return 'outage';
+  if (ROW_ERROR.test(engine.type)) return 'rows_rejected';
+  if (SCHEMA_ERROR.test(engine.type)) return 'schema';
+  // Memory, parts, timeouts, read-only replicas, network inside the cluster: the store's trouble, not the rows'.
+  return 'outage';
+}
+
+function engineReason(err: unknown): string {
+  const engine = engineError(err);
+  const message = err instanceof Error ? err.message.split('\n')[0]?.trim() ?? '' : String(err);
+  return engine === undefined ? message : `${engine.type} (${engine.code}): ${message}`;
+}
+
+/** A row ClickHouse refused, as a dead letter: where its verdict came from, the server's reason, the row itself. */
+function rejectedRowDeadLetter(table: Table, row: object, refusal: string): DeadLetter {
+  const fields = row as Record<string, unknown>;
+  const topic = typeof fields['source_topic'] === 'string' ? fields['source_topic'] : '';
+  const partition = firstNumber(fields['source_partition'] ?? fields['source_partitions']);
+  const offset = firstNumber(fields['source_offset'] ?? fields['source_offsets']);
+  return {
+    reason: `sink_rejected: ${table}: ${refusal}`,
+    source: { topic, partition, offset },
+    key: `${table}`,
+    raw: JSON.stringify(row),
+    recordTimestampMs: 0,
+  };
+}
+
+function firstNumber(value: unknown): number {
+  const first: unknown = Array.isArray(value) ? value[0] : value;
+  const n = typeof first === 'number' ? first : Number(first);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
 }
 
 const needsRepair = (value: unknown): boolean => (typeof value === 'string' ? hasLoneSurrogate(value) : Array.isArray(value) && value.some(needsRepair));

@@ -105,8 +105,27 @@ describe('ClickHouseSink (embedded engine)', () => {
     expect(stored?.detail).toBe('tool_executing of web\ufffdsearch never got its tool_completed');
   });
 
-  it('fails fast with a typed error on a row the engine rejects, without retrying', async () => {
-    const broken = new ClickHouseSink(client, { database: 'no_such_db', logger: createLogger('silent'), metrics: createMetrics(), maxAttempts: 5 });
-    await expect(broken.write({ verdicts, deadLetters: [] })).rejects.toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: false });
+  it('fails fast with a typed error when the tables are not there (a deployment error no retry fixes)', async () => {
+    const broken = new ClickHouseSink(client, { database: 'no_such_db', logger: createLogger('silent'), metrics: createMetrics() });
+    await expect(broken.write({ verdicts, deadLetters: [] })).rejects.toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: false, message: expect.stringMatching(/UNKNOWN_(DATABASE|TABLE)/) });
+  });
+
+  it('isolates a row the engine rejects: the others are stored, it becomes a dead letter with the server\'s reason', async () => {
+    const metrics = createMetrics();
+    const isolating = new ClickHouseSink(client, { database: 'runwatch_sink', logger: createLogger('silent'), metrics });
+    const base = (verdicts[0] as Extract<Verdict, { kind: 'violation' }>).violation;
+    const batch: Verdict[] = Array.from({ length: 7 }, (_, i) => ({ kind: 'violation', violation: { ...base, violationId: `v-iso-${i}`, source: { topic: 'iso', partitions: [3], offsets: [100 + i] } } }));
+    // An offset of -1 cannot be a UInt64: ClickHouse refuses that row (CANNOT_PARSE_NUMBER).
+    const bad = batch[4] as Extract<Verdict, { kind: 'violation' }>;
+    batch[4] = { kind: 'violation', violation: { ...bad.violation, source: { topic: 'iso', partitions: [3], offsets: [-1] } } };
+    await isolating.write({ verdicts: batch, deadLetters: [] });
+    const stored = await queryRows(client, "SELECT violation_id FROM runwatch_sink.violations FINAL WHERE violation_id LIKE 'v-iso-%' ORDER BY violation_id", z.object({ violation_id: z.string() }));
+    expect(stored.map((r) => r.violation_id)).toEqual(['v-iso-0', 'v-iso-1', 'v-iso-2', 'v-iso-3', 'v-iso-5', 'v-iso-6']);
+    const dead = await queryRows(client, "SELECT reason, raw, source_topic, source_partition FROM runwatch_sink.dead_letters FINAL WHERE reason LIKE 'sink_rejected:%'", z.object({ reason: z.string(), raw: z.string(), source_topic: z.string(), source_partition: z.number() }));
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.reason).toMatch(/^sink_rejected: violations: CANNOT_PARSE_NUMBER \(72\)/);
+    expect(dead[0]).toMatchObject({ source_topic: 'iso', source_partition: 3 });
+    expect(JSON.parse(dead[0]?.raw ?? '{}')).toMatchObject({ violation_id: 'v-iso-4', source_offsets: [-1] });
+    expect((await metrics.registry.getSingleMetricAsString('runwatch_sink_rejected_rows_total'))).toMatch(/table="violations"} 1/);
   });
 });
