@@ -1,10 +1,12 @@
 import { Option, type Command } from 'commander';
 import {
+  checkpointConfigSchema,
   clickHouseConfigSchema,
   detectionConfigSchema,
   kafkaConfigSchema,
   parseConfig,
   sinkConfigSchema,
+  type CheckpointConfig,
   type ClickHouseConfig,
   type DetectionConfig,
   type KafkaConfig,
@@ -56,14 +58,28 @@ export function addDetectionOptions(command: Command): Command {
     .addOption(new Option('--run-duration-ms <warning,critical>', 'run start to completion (strict >); critical is also the run deadline').argParser(levels).default({ warning: 10_000, critical: 30_000 }, '10000,30000'))
     .addOption(new Option('--user-grade-window-ms <ms>', 'tumbling event-time window of the per-user security grade').argParser(int).default(3_600_000))
     .addOption(new Option('--batch-rows <n>', 'rows per ClickHouse insert').argParser(int).default(5_000))
-    .addOption(new Option('--flush-interval-ms <ms>', 'longest wait before a partial batch is written').argParser(int).default(1_000));
+    .addOption(new Option('--flush-interval-ms <ms>', 'longest wait before a partial batch is written').argParser(int).default(1_000))
+    .addOption(new Option('--sink-give-up-ms <ms>', 'stop when ClickHouse has not taken rows for this long (default: retry for as long as the outage lasts)').argParser(int))
+    .addOption(new Option('--sink-max-backoff-ms <ms>', 'longest wait between insert attempts during an outage').argParser(int).default(30_000));
+}
+
+export function addCheckpointOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--checkpoint-interval-ms <ms>', 'time between checkpoints (state + offsets); what a crash makes the monitor read again at most').argParser(int).default(5_000))
+    .addOption(new Option('--max-pending-rows <n>', 'results not yet written above which fetching pauses (bounds memory during a sink outage)').argParser(int).default(50_000))
+    .addOption(new Option('--shutdown-timeout-ms <ms>', 'SIGTERM/SIGINT: longest wait for the last checkpoint before exiting').argParser(int).default(10_000));
+}
+
+export function checkpointConfigFrom(raw: RawOptions): CheckpointConfig {
+  return parseConfig(checkpointConfigSchema, { intervalMs: raw.checkpointIntervalMs, maxPendingRows: raw.maxPendingRows, shutdownTimeoutMs: raw.shutdownTimeoutMs }, 'checkpoint');
 }
 
 export function kafkaConfigFrom(raw: RawOptions, groupId: string): KafkaConfig {
   const brokers = typeof raw.brokers === 'string' ? raw.brokers.split(',').map((b) => b.trim()).filter((b) => b.length > 0) : raw.brokers;
   const stall = raw.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: raw.stallTimeoutMs };
   const fetch = raw.fetchMaxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: raw.fetchMaxBytesPerPartition };
-  return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall, ...fetch }, 'Kafka');
+  const session = raw.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: raw.sessionTimeoutMs };
+  return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall, ...fetch, ...session }, 'Kafka');
 }
 
 export function clickHouseConfigFrom(raw: RawOptions): ClickHouseConfig {
@@ -90,5 +106,7 @@ export function detectionConfigFrom(raw: RawOptions): DetectionConfig {
 }
 
 export function sinkConfigFrom(raw: RawOptions): SinkConfig {
-  return parseConfig(sinkConfigSchema, { batchRows: raw.batchRows, flushIntervalMs: raw.flushIntervalMs }, 'sink');
+  const giveUp = raw.sinkGiveUpMs === undefined ? {} : { giveUpAfterMs: raw.sinkGiveUpMs };
+  const backoff = raw.sinkMaxBackoffMs === undefined ? {} : { maxBackoffMs: raw.sinkMaxBackoffMs };
+  return parseConfig(sinkConfigSchema, { batchRows: raw.batchRows, flushIntervalMs: raw.flushIntervalMs, ...giveUp, ...backoff }, 'sink');
 }

@@ -95,6 +95,10 @@ export const sinkConfigSchema = z
   .object({
     batchRows: z.number().int().positive().default(5_000),
     flushIntervalMs: positiveMs.default(1_000),
+    /** An outage of the store is retried for this long before the monitor stops; absent: forever. */
+    giveUpAfterMs: positiveMs.optional(),
+    /** Ceiling of the backoff between insert attempts during an outage. */
+    maxBackoffMs: positiveMs.default(30_000),
   })
   .strict();
 
@@ -115,6 +119,8 @@ export type ClickHouseConfig = z.infer<typeof clickHouseConfigSchema>;
 export type DetectionConfig = z.infer<typeof detectionConfigSchema>;
 export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;
 export type SinkConfig = z.infer<typeof sinkConfigSchema>;
+/** Sink settings as given (defaults not applied yet). */
+export type SinkConfigInput = z.input<typeof sinkConfigSchema>;
 
 /** Parses with a schema and turns zod issues into one readable RunwatchError. */
 export function parseConfig<S extends z.ZodTypeAny>(schema: S, raw: unknown, what: string): z.infer<S> {

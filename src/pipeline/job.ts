@@ -1,4 +1,4 @@
-import { checkpointConfigSchema, type CheckpointConfig, type ClickHouseConfig, type DetectionConfig, type KafkaConfig, type SinkConfig } from '../config/config.js';
+import { checkpointConfigSchema, sinkConfigSchema, type CheckpointConfig, type ClickHouseConfig, type DetectionConfig, type KafkaConfig, type SinkConfigInput } from '../config/config.js';
 import { KafkaSource } from '../consumers/kafka-source.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
@@ -15,7 +15,7 @@ export interface MonitorJobConfig {
   readonly kafka: KafkaConfig;
   readonly clickhouse: ClickHouseConfig;
   readonly detection: DetectionConfig;
-  readonly sink: SinkConfig;
+  readonly sink: SinkConfigInput;
   /** Checkpoint interval, backpressure bound, shutdown bound (defaults when absent). */
   readonly checkpoint?: CheckpointConfig;
   /** bounded: up to the end offsets seen at start (replay); live: until stopped. */
@@ -38,6 +38,7 @@ export interface MonitorJob {
 export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, metrics: Metrics = createMetrics()): Promise<MonitorJob> {
   armFaultPoints();
   const checkpointConfig = config.checkpoint ?? checkpointConfigSchema.parse({});
+  const sinkConfig = sinkConfigSchema.parse(config.sink);
   const client = createClickHouseClient(config.clickhouse);
   await migrate(client, config.clickhouse.database);
   const source = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
@@ -50,14 +51,20 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
   const activeIds = restored === undefined ? await loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs) : undefined;
   if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
   const partitions = config.mode === 'bounded' ? await source.boundedPartitions() : undefined;
-  const sink = new ClickHouseSink(client, { database: config.clickhouse.database, logger, metrics });
+  const sink = new ClickHouseSink(client, {
+    database: config.clickhouse.database,
+    logger,
+    metrics,
+    maxBackoffMs: sinkConfig.maxBackoffMs,
+    ...(sinkConfig.giveUpAfterMs === undefined ? {} : { giveUpAfterMs: sinkConfig.giveUpAfterMs }),
+  });
   const started = Date.now();
   let latest: MonitorStats | undefined;
   const monitor = runMonitor({
     source,
     sink,
     detection: config.detection,
-    sinkConfig: config.sink,
+    sinkConfig,
     metrics,
     logger,
     ...(partitions === undefined ? {} : { partitions }),

@@ -43,7 +43,7 @@ export interface MonitorOptions {
   readonly source: RecordSource;
   readonly sink: VerdictSink;
   readonly detection: DetectionConfig;
-  readonly sinkConfig: SinkConfig;
+  readonly sinkConfig: Pick<SinkConfig, 'batchRows' | 'flushIntervalMs'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /**
@@ -154,11 +154,18 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
       fromSource.unsubscribe();
     };
   });
-  const snapshotNow = (reason: CheckpointReason): CheckpointOutput => ({ kind: 'checkpoint', checkpoint: { seq: takeSeq(), nextOffsets: new Map(positions), state: state.snapshot(), reason } });
+  /** Records and hints since the last snapshot: an interval with none of them needs no checkpoint. */
+  let itemsSinceSnapshot = 0;
+  const snapshotNow = (reason: CheckpointReason): CheckpointOutput => {
+    itemsSinceSnapshot = 0;
+    return { kind: 'checkpoint', checkpoint: { seq: takeSeq(), nextOffsets: new Map(positions), state: state.snapshot(), reason } };
+  };
 
   const outputs$ = input$.pipe(
     map((item): NormalizeResult | SourceHint | CheckpointOutput => {
-      if ('kind' in item) return item.kind === 'barrier' ? snapshotNow(item.reason) : item;
+      if ('kind' in item && item.kind === 'barrier') return snapshotNow(item.reason);
+      itemsSinceSnapshot += 1;
+      if ('kind' in item) return item;
       stats.records += 1;
       metrics.recordsConsumed.inc();
       positions.set(item.partition, item.offset + 1);
@@ -262,7 +269,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
   };
   const interval = setInterval(() => {
     // One at a time: a slow sink must not pile up snapshots.
-    if (!checkpointInFlight) requestCheckpoint('interval');
+    if (!checkpointInFlight && itemsSinceSnapshot > 0) requestCheckpoint('interval');
   }, checkpointIntervalMs);
   interval.unref();
 

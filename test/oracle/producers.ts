@@ -852,7 +852,7 @@ export function generateTraffic(options: TrafficOptions): Traffic {
       }
     }
   }
-  const lastDelivery = Math.max(...pending.map((p) => p.deliveredAtMs));
+  const lastDelivery = pending.reduce((latest, p) => Math.max(latest, p.deliveredAtMs), Number.NEGATIVE_INFINITY);
   for (let at = TRAFFIC_START_MS; at < lastDelivery; at += rng.int(2_000, 6_000)) {
     pending.push({ key: `conn-${rng.hex(4)}`, value: heartbeat(rng, at), producer: 'round_robin', deliveredAtMs: at, seq: seq++ });
   }

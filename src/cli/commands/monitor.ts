@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { createLogger } from '../../observability/logger.js';
 import { startMonitorJob } from '../../pipeline/job.js';
-import { addClickHouseOptions, addDetectionOptions, addKafkaOptions, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
+import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
 
 export function monitorCommand(): Command {
   const command = new Command('monitor')
@@ -9,11 +9,13 @@ export function monitorCommand(): Command {
     .addOption(new Option('--group <id>', 'Kafka consumer group').env('RUNWATCH_KAFKA_GROUP').default('runwatch'))
     .addOption(new Option('--replay', 'read up to the end offsets seen at start, judge every open run, then exit'))
     .addOption(new Option('--fetch-max-bytes-per-partition <bytes>', 'largest Kafka fetch per partition (default 1 MiB); verdicts do not depend on it').argParser(parsers.int))
+    .addOption(new Option('--session-timeout-ms <ms>', 'Kafka group session timeout: how long the group waits for a silent member (a killed instance) before moving its partitions').argParser(parsers.int))
     .addOption(new Option('--stall-timeout-ms <ms>', 'replay: fail when no record arrives for this long short of the end offsets').argParser(parsers.int).default(120_000))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
   addKafkaOptions(command);
   addClickHouseOptions(command);
   addDetectionOptions(command);
+  addCheckpointOptions(command);
   return command.action(async (raw: RawOptions) => {
     const logger = createLogger();
     const replay = raw.replay === true;
@@ -23,13 +25,15 @@ export function monitorCommand(): Command {
         clickhouse: clickHouseConfigFrom(raw),
         detection: detectionConfigFrom(raw),
         sink: sinkConfigFrom(raw),
+        checkpoint: checkpointConfigFrom(raw),
         mode: replay ? 'bounded' : 'live',
         ...(replay ? {} : { idleHeartbeatMs: Number(raw.idleHeartbeatMs) }),
       },
       logger,
     );
-    const stop = (): void => {
-      logger.info('stopping: open runs stay unjudged and their offsets are re-read on restart');
+    const stop = (signal: NodeJS.Signals): void => {
+      // A second signal is not caught: the default handler ends the process at once.
+      logger.info({ signal }, 'stopping: fetching paused, writing the last checkpoint (results, state, offsets); a restart continues from it');
       job.stop();
     };
     process.once('SIGINT', stop);

@@ -1,0 +1,93 @@
+/**
+ * Exactly the same verdicts through crashes. The real monitor (the CLI, a child process) replays a
+ * topic of ≥ 100k records from the independent producer model and is killed with SIGKILL again and
+ * again: at fault points inside the checkpoint protocol (after the state is saved but before the
+ * offsets are committed, before it is saved, after the commit, half-way through writing a batch)
+ * and from outside at a random moment. Each time it is started again; at the end its ClickHouse
+ * tables (read with FINAL, wall-clock stamps aside) must equal those of one uninterrupted replay,
+ * row for row. A graceful stop (SIGTERM) exits 0 within the shutdown bound and also loses nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ensureTopic } from '../../src/consumers/topics.js';
+import { generateTraffic, type Traffic } from '../oracle/producers.js';
+import { diffDumps, dumpTables, freshDataPath, publish, replayThroughCrashes, startMonitorProcess } from '../support/crash-harness.js';
+
+const brokers = inject('kafkaBrokers');
+const topic = `crash-${randomUUID()}`;
+const DATABASE = 'runwatch_crash';
+let traffic: Traffic;
+let expected: Record<string, string[]>;
+
+beforeAll(async () => {
+  traffic = generateTraffic({ seed: 90_210, runs: 15_500, users: 400, partitions: 3, meanRunSpacingMs: 250 });
+  await ensureTopic(brokers, topic, traffic.partitions, { keepHistoricalRecords: true });
+  await publish(brokers, topic, traffic.records);
+  // The reference: one uninterrupted replay.
+  const dataPath = await freshDataPath();
+  const baselineStartedAt = Date.now();
+  const baseline = startMonitorProcess({ brokers, topic, group: `crash-baseline-${randomUUID()}`, dataPath, database: DATABASE, replay: true });
+  const { code } = await baseline.exited;
+  console.log(`[crash-recovery] uninterrupted replay of ${traffic.records.length} records: ${Date.now() - baselineStartedAt} ms, ${baseline.outLines.at(-1) ?? ''}`);
+  if (code !== 0) throw new Error(`baseline replay exited ${code}:\n${baseline.logLines.slice(-15).join('\n')}`);
+  expected = await dumpTables(dataPath, DATABASE);
+}, 600_000);
+
+afterAll(() => undefined);
+
+describe('replay through kill -9 (real broker, real ClickHouse engine, the CLI as a process)', () => {
+  it('has a reference worth comparing with', () => {
+    expect(traffic.records.length).toBeGreaterThanOrEqual(100_000);
+    expect(expected.run_summaries?.length).toBeGreaterThan(15_000);
+    expect(expected.violations?.length).toBeGreaterThan(1_000);
+    expect(expected.user_grades?.length).toBeGreaterThan(100);
+  });
+
+  it('writes exactly the verdicts of an uninterrupted replay after being killed at every step of the checkpoint protocol', async () => {
+    const dataPath = await freshDataPath();
+    // Small batches, frequent checkpoints and a low backpressure bound (reading keeps pace with
+    // writing): many of each happen while a restart reads.
+    const often = { checkpointIntervalMs: 100, extraArgs: ['--batch-rows', '500', '--flush-interval-ms', '50', '--max-pending-rows', '2000'] };
+    const report = await replayThroughCrashes({ brokers, topic, group: `crash-${randomUUID()}`, dataPath, database: DATABASE, ...often }, [
+      { faultInject: 'checkpoint-after-save:3' }, // state saved, offsets not committed: the previous checkpoint is restored
+      { faultInject: 'sink-mid-write:6' }, // violations of a batch written, the other tables not
+      { externalKillAfterMs: 100 + Math.floor(Math.random() * 400) },
+      { faultInject: 'checkpoint-before-save:3' },
+      { faultInject: 'after-commit:3' }, // offsets committed: the newest checkpoint is restored
+      { externalKillAfterMs: 100 + Math.floor(Math.random() * 400) },
+    ]);
+    console.log(`[crash-recovery] ${JSON.stringify(report.attempts)}`);
+    expect(report.kills, JSON.stringify(report.attempts)).toBeGreaterThanOrEqual(5);
+    // Every start after the first found a checkpoint to continue from.
+    expect(report.attempts.slice(1).every((a) => a.restored), JSON.stringify(report.attempts)).toBe(true);
+    const actual = await dumpTables(dataPath, DATABASE);
+    expect(diffDumps(expected, actual)).toEqual([]);
+  }, 600_000);
+
+  it('stops on SIGTERM within the shutdown bound with exit 0, and a restart continues to the same verdicts', async () => {
+    const dataPath = await freshDataPath();
+    const options = { brokers, topic, group: `sigterm-${randomUUID()}`, dataPath, database: DATABASE, replay: true };
+    const first = startMonitorProcess(options);
+    await waitFor(() => first.logLines.some((l) => l.includes('Kafka consumer joined its group')), 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const signalledAt = Date.now();
+    first.child.kill('SIGTERM');
+    const { code } = await first.exited;
+    const stopMs = Date.now() - signalledAt;
+    expect(code).toBe(0);
+    expect(stopMs).toBeLessThan(10_000);
+    expect(first.logLines.some((l) => l.includes('stopped: state and offsets saved'))).toBe(true);
+    const second = startMonitorProcess(options);
+    expect((await second.exited).code).toBe(0);
+    expect(second.logLines.some((l) => l.includes('restoring the checkpoint'))).toBe(true);
+    expect(diffDumps(expected, await dumpTables(dataPath, DATABASE))).toEqual([]);
+  }, 600_000);
+});
+
+async function waitFor(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

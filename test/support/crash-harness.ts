@@ -1,0 +1,183 @@
+/**
+ * Crash testing the real monitor: the CLI as a child process (`runwatch monitor`), killed with
+ * SIGKILL from outside or by itself at a named fault point (src/pipeline/fault-points.ts), started
+ * again, and its ClickHouse tables compared with those of an uninterrupted run.
+ * Used by test/integration/crashRecovery.test.ts and scripts/crash-soak.ts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { z } from 'zod';
+import type { WireRecord } from '../oracle/producers.js';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const TSX = ['--import', 'tsx'];
+
+/** Publishes records to the partitions they name, keys, values and timestamps as given, in order per partition. */
+export async function publish(brokers: readonly string[], topic: string, records: readonly WireRecord[], batch = 1_000): Promise<void> {
+  const kafka = new Kafka({ clientId: 'runwatch-crash-harness', brokers: [...brokers], logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    for (let i = 0; i < records.length; i += batch) {
+      const slice = records.slice(i, i + batch);
+      const byPartition = new Map<number, WireRecord[]>();
+      for (const r of slice) byPartition.set(r.partition, [...(byPartition.get(r.partition) ?? []), r]);
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byPartition].map(([partition, rs]) => ({ topic, messages: rs.map((r) => ({ partition, key: r.key, value: r.value, timestamp: String(Math.round(r.timestampMs)) })) })),
+      });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export interface MonitorProcessOptions {
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly group: string;
+  readonly dataPath: string;
+  readonly database: string;
+  readonly replay: boolean;
+  /** RUNWATCH_FAULT_INJECT for this process, e.g. "checkpoint-after-save:3". */
+  readonly faultInject?: string;
+  readonly checkpointIntervalMs?: number;
+  readonly extraArgs?: readonly string[];
+}
+
+export interface MonitorProcess {
+  readonly child: ChildProcess;
+  /** Resolves when the process is gone: its exit code, or the signal that ended it. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>;
+  /** Log lines (stderr) and output lines (stdout) so far. */
+  readonly logLines: string[];
+  readonly outLines: string[];
+}
+
+/** Starts `runwatch monitor` as a child process, as an operator would. */
+export function startMonitorProcess(options: MonitorProcessOptions): MonitorProcess {
+  const args = [
+    ...TSX,
+    join(ROOT, 'src/cli/main.ts'),
+    'monitor',
+    '--brokers',
+    options.brokers.join(','),
+    '--topic',
+    options.topic,
+    '--group',
+    options.group,
+    '--clickhouse-path',
+    options.dataPath,
+    '--database',
+    options.database,
+    '--checkpoint-interval-ms',
+    String(options.checkpointIntervalMs ?? 5_000),
+    '--session-timeout-ms',
+    '6000',
+    ...(options.replay ? ['--replay'] : []),
+    ...(options.extraArgs ?? []),
+  ];
+  const env = { ...process.env, RUNWATCH_LOG_LEVEL: 'info', RUNWATCH_FAULT_INJECT: options.faultInject ?? '' };
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logLines: string[] = [];
+  const outLines: string[] = [];
+  const collect = (into: string[]) => {
+    let partial = '';
+    return (chunk: Buffer): void => {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      into.push(...lines.filter((l) => l.length > 0));
+    };
+  };
+  child.stdout?.on('data', collect(outLines));
+  child.stderr?.on('data', collect(logLines));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
+  return { child, exited, logLines, outLines };
+}
+
+/** A fresh embedded ClickHouse data directory. */
+export function freshDataPath(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'runwatch-crash-ch-'));
+}
+
+/** Every result table of a data directory, read with FINAL by a separate process (test/support/dump-tables.ts). */
+export async function dumpTables(dataPath: string, database: string): Promise<Record<string, string[]>> {
+  const child = spawn(process.execPath, [...TSX, join(ROOT, 'test/support/dump-tables.ts'), dataPath, database], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.on('data', (c: Buffer) => err.push(c));
+  const code = await new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
+  if (code !== 0) throw new Error(`dump-tables exited ${code}: ${Buffer.concat(err).toString('utf8').slice(0, 2_000)}`);
+  return z.record(z.array(z.string())).parse(JSON.parse(Buffer.concat(out).toString('utf8')));
+}
+
+/** What differs between two dumps, table by table (empty: identical). A few example lines each. */
+export function diffDumps(expected: Record<string, string[]>, actual: Record<string, string[]>, examples = 3): string[] {
+  const problems: string[] = [];
+  for (const table of new Set([...Object.keys(expected), ...Object.keys(actual)])) {
+    const want = new Set(expected[table] ?? []);
+    const got = new Set(actual[table] ?? []);
+    const missing = [...want].filter((row) => !got.has(row));
+    const extra = [...got].filter((row) => !want.has(row));
+    if (missing.length === 0 && extra.length === 0) continue;
+    problems.push(`${table}: ${missing.length} missing, ${extra.length} extra (of ${want.size})`);
+    for (const row of missing.slice(0, examples)) problems.push(`  missing ${row.slice(0, 400)}`);
+    for (const row of extra.slice(0, examples)) problems.push(`  extra   ${row.slice(0, 400)}`);
+  }
+  return problems;
+}
+
+export interface CrashRunReport {
+  /** Processes started, in order: how each ended. */
+  readonly attempts: ReadonlyArray<{ readonly faultInject: string; readonly externalKillAfterMs: number | undefined; readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly restored: boolean; readonly elapsedMs: number }>;
+  readonly kills: number;
+}
+
+export interface CrashPlanStep {
+  /** A fault point to die at (RUNWATCH_FAULT_INJECT), or none. */
+  readonly faultInject?: string;
+  /** Or SIGKILL from outside this long after the process joined its consumer group. */
+  readonly externalKillAfterMs?: number;
+}
+
+/**
+ * A bounded replay killed at each step of `plan`, restarted after each death; then run to
+ * completion (exit 0) without faults, at most `finalAttempts` times.
+ */
+export async function replayThroughCrashes(options: Omit<MonitorProcessOptions, 'faultInject' | 'replay'>, plan: readonly CrashPlanStep[], finalAttempts = 3): Promise<CrashRunReport> {
+  const attempts: Array<CrashRunReport['attempts'][number]> = [];
+  let kills = 0;
+  const steps: CrashPlanStep[] = [...plan, ...Array.from({ length: finalAttempts }, () => ({}))];
+  for (const step of steps) {
+    const startedAt = Date.now();
+    const processHandle = startMonitorProcess({ ...options, replay: true, ...(step.faultInject === undefined ? {} : { faultInject: step.faultInject }) });
+    let externalTimer: NodeJS.Timeout | undefined;
+    if (step.externalKillAfterMs !== undefined) {
+      const waitForCheckpoint = setInterval(() => {
+        if (!processHandle.logLines.some((l) => l.includes('Kafka consumer joined its group'))) return;
+        clearInterval(waitForCheckpoint);
+        externalTimer = setTimeout(() => processHandle.child.kill('SIGKILL'), step.externalKillAfterMs);
+      }, 20);
+      void processHandle.exited.then(() => clearInterval(waitForCheckpoint));
+    }
+    const { code, signal } = await processHandle.exited;
+    clearTimeout(externalTimer);
+    const restored = processHandle.logLines.some((l) => l.includes('restoring the checkpoint'));
+    if (process.env['RUNWATCH_CRASH_LOGS'] !== undefined) writeFileSync(`${process.env['RUNWATCH_CRASH_LOGS']}/attempt-${attempts.length}.log`, processHandle.logLines.join('\n'));
+    attempts.push({ faultInject: step.faultInject ?? '', externalKillAfterMs: step.externalKillAfterMs, code, signal, restored, elapsedMs: Date.now() - startedAt });
+    if (signal === 'SIGKILL') {
+      kills += 1;
+      continue;
+    }
+    if (code === 0 && step.faultInject === undefined && step.externalKillAfterMs === undefined) return { attempts, kills };
+    if (code !== 0) throw new Error(`monitor exited ${code} (${signal ?? 'no signal'}); last log lines:\n${processHandle.logLines.slice(-15).join('\n')}`);
+  }
+  throw new Error(`the replay did not complete after ${steps.length} starts: ${JSON.stringify(attempts)}`);
+}

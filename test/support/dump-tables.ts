@@ -1,0 +1,39 @@
+/**
+ * Prints every result table of an embedded ClickHouse data directory as JSON (one object: table →
+ * rows, each row one canonical JSON line, sorted), read with FINAL: what a report counts. The
+ * wall-clock stamps (detected_at, recorded_at) are left out: they say when a row was written, and
+ * a row written again after a restore is otherwise identical (docs/architecture.md).
+ *
+ * A script, not a function: the embedded engine opens one data directory per process, so each
+ * directory is read by a process of its own (test/support/crash-harness.ts runs it).
+ *
+ *   node --import tsx test/support/dump-tables.ts <data-dir> <database>
+ */
+import { z } from 'zod';
+import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
+
+const RESULT_TABLES = ['violations', 'run_summaries', 'user_grades', 'late_events', 'verdict_revisions', 'dead_letters'] as const;
+const WALL_CLOCK_COLUMNS = new Set(['detected_at', 'recorded_at']);
+
+const [dataPath, database] = process.argv.slice(2);
+if (dataPath === undefined || database === undefined || !/^\w+$/.test(database)) {
+  process.stderr.write('usage: dump-tables.ts <data-dir> <database>\n');
+  process.exit(2);
+}
+const client = createClickHouseClient({ mode: 'embedded', dataPath, database });
+const dump: Record<string, string[]> = {};
+try {
+  for (const table of RESULT_TABLES) {
+    const columnsResult = await client.query({ query: `SELECT name FROM system.columns WHERE database = {db:String} AND table = {table:String} ORDER BY position`, query_params: { db: database, table }, format: 'JSONEachRow' });
+    const columns = z.array(z.object({ name: z.string() })).parse(await columnsResult.json()).map((c) => c.name).filter((name) => !WALL_CLOCK_COLUMNS.has(name));
+    if (columns.length === 0) {
+      dump[table] = [];
+      continue;
+    }
+    const rows = await client.query({ query: `SELECT ${columns.map((c) => `\`${c}\``).join(', ')} FROM ${database}.${table} FINAL`, format: 'JSONEachRow' });
+    dump[table] = z.array(z.record(z.unknown())).parse(await rows.json()).map((row) => JSON.stringify(row)).sort();
+  }
+} finally {
+  await client.close();
+}
+process.stdout.write(JSON.stringify(dump));
