@@ -84,14 +84,14 @@ const memoryInUse = (): number => {
   return usage.heapUsed + usage.arrayBuffers;
 };
 
-interface Fed {
+export interface Fed {
   readonly record: SimRecord;
   readonly partition: number;
   readonly offset: number;
   readonly runId: string;
 }
 
-function prepare(openRuns: number): { byRun: Fed[][]; maxEventTimeMs: number; spanMs: number } {
+export function prepareOpenRuns(openRuns: number): { byRun: Fed[][]; maxEventTimeMs: number; spanMs: number } {
   // All runs start within ~20 s of event time: none reaches its 30 s deadline, so all stay open.
   const traffic = generateTraffic({
     seed: 11,
@@ -134,13 +134,13 @@ function prepare(openRuns: number): { byRun: Fed[][]; maxEventTimeMs: number; sp
 }
 
 /** The records to feed, in delivery order, for the first `eventsPerRun` events of each run. */
-function feedList(byRun: readonly Fed[][], eventsPerRun: number): Fed[] {
+export function feedList(byRun: readonly Fed[][], eventsPerRun: number): Fed[] {
   const list = byRun.flatMap((events) => events.slice(0, eventsPerRun));
   list.sort((a, b) => a.record.timestampMs - b.record.timestampMs || a.partition - b.partition || a.offset - b.offset);
   return list;
 }
 
-function normalized(fed: Fed): AgentEvent {
+export function normalized(fed: Fed): AgentEvent {
   const n = normalizeRecord(sourceRecord(fed.record, fed.partition, fed.offset));
   if (n.kind !== 'lifecycle') throw new Error(`not a lifecycle record: ${n.kind}`);
   return n.event;
@@ -194,7 +194,7 @@ function eventBytes(feed: readonly Fed[]): number {
 
 export function measureMemory(openRunsTarget: number): MemoryResult {
   const config = detectionConfigSchema.parse({});
-  const { byRun, maxEventTimeMs, spanMs } = prepare(openRunsTarget);
+  const { byRun, maxEventTimeMs, spanMs } = prepareOpenRuns(openRunsTarget);
   log(`prepared ${byRun.length} runs`);
   const phases: MemoryPhase[] = [];
   // 3 events: agent_started, agent_thinking, tool_executing (one tool call open). 2 events (no tool

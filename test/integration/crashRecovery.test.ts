@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { generateTraffic, type Traffic } from '../oracle/producers.js';
-import { diffDumps, dumpTables, freshDataPath, publish, replayThroughCrashes, startMonitorProcess } from '../support/crash-harness.js';
+import { committedTotal, diffDumps, dumpTables, freshDataPath, publish, replayThroughCrashes, startMonitorProcess, type MonitorProcess } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
 const topic = `crash-${randomUUID()}`;
@@ -81,6 +81,54 @@ describe('replay through kill -9 (real broker, real ClickHouse engine, the CLI a
     expect((await second.exited).code).toBe(0);
     expect(second.logLines.some((l) => l.includes('restoring the checkpoint'))).toBe(true);
     expect(diffDumps(expected, await dumpTables(dataPath, DATABASE))).toEqual([]);
+  }, 600_000);
+});
+
+describe('live mode through kill -9 while a producer publishes', () => {
+  it('ends with the verdicts of a monitor that ran without interruption beside it', async () => {
+    const liveTopic = `crash-live-${randomUUID()}`;
+    const live = generateTraffic({ seed: 5_150, runs: 2_500, users: 120, partitions: 3, meanRunSpacingMs: 250 });
+    await ensureTopic(brokers, liveTopic, live.partitions, { keepHistoricalRecords: true });
+    const common = { brokers, topic: liveTopic, database: DATABASE, replay: false, checkpointIntervalMs: 200, extraArgs: ['--batch-rows', '200', '--flush-interval-ms', '50'] };
+    const reference = { ...common, group: `live-ref-${randomUUID()}`, dataPath: await freshDataPath() };
+    const crashing = { ...common, group: `live-crash-${randomUUID()}`, dataPath: await freshDataPath() };
+    const steady = startMonitorProcess(reference);
+    // About 20 s of publishing: records keep coming while the crashing monitor dies and restarts.
+    const publishing = publish(brokers, liveTopic, live.records, 400, 300);
+    const plan = ['checkpoint-after-save:5', 'sink-mid-write:4', undefined, 'after-commit:6', undefined];
+    let kills = 0;
+    let current: MonitorProcess | undefined;
+    for (const faultInject of plan) {
+      current = startMonitorProcess({ ...crashing, ...(faultInject === undefined ? {} : { faultInject }) });
+      const proc = current;
+      await waitFor(() => proc.logLines.some((l) => l.includes('Kafka consumer joined its group')), 60_000);
+      if (faultInject === undefined) setTimeout(() => proc.child.kill('SIGKILL'), 500 + Math.floor(Math.random() * 1_000));
+      const { signal } = await proc.exited;
+      if (signal === 'SIGKILL') kills += 1;
+    }
+    current = startMonitorProcess(crashing);
+    await publishing;
+    // Both caught up with everything published, then quiet long enough for every run to reach its
+    // deadline in event time (live mode: event time follows the clock once every partition is idle).
+    const total = live.records.length;
+    for (const group of [reference.group, crashing.group]) {
+      const deadline = Date.now() + 120_000;
+      while ((await committedTotal(brokers, liveTopic, group)) < total) {
+        if (Date.now() > deadline) throw new Error(`group ${group} did not commit to the end`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 45_000));
+    for (const proc of [steady, current]) proc.child.kill('SIGTERM');
+    expect((await steady.exited).code).toBe(0);
+    expect((await current.exited).code).toBe(0);
+    expect(kills).toBeGreaterThanOrEqual(5);
+    // Decision watermarks of the runs judged after the input went quiet follow the wall clock: left out.
+    const leaveOut = ['decided_at_watermark'];
+    const want = await dumpTables(reference.dataPath, DATABASE, leaveOut);
+    const got = await dumpTables(crashing.dataPath, DATABASE, leaveOut);
+    expect(want.run_summaries?.length).toBeGreaterThan(2_000);
+    expect(diffDumps(want, got)).toEqual([]);
   }, 600_000);
 });
 

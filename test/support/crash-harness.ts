@@ -17,8 +17,11 @@ import type { WireRecord } from '../oracle/producers.js';
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const TSX = ['--import', 'tsx'];
 
-/** Publishes records to the partitions they name, keys, values and timestamps as given, in order per partition. */
-export async function publish(brokers: readonly string[], topic: string, records: readonly WireRecord[], batch = 1_000): Promise<void> {
+/**
+ * Publishes records to the partitions they name, keys, values and timestamps as given, in order per
+ * partition; with `pauseMs`, waits that long between batches (a live publisher).
+ */
+export async function publish(brokers: readonly string[], topic: string, records: readonly WireRecord[], batch = 1_000, pauseMs = 0): Promise<void> {
   const kafka = new Kafka({ clientId: 'runwatch-crash-harness', brokers: [...brokers], logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
@@ -31,6 +34,7 @@ export async function publish(brokers: readonly string[], topic: string, records
         acks: -1,
         topicMessages: [...byPartition].map(([partition, rs]) => ({ topic, messages: rs.map((r) => ({ partition, key: r.key, value: r.value, timestamp: String(Math.round(r.timestampMs)) })) })),
       });
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
   } finally {
     await producer.disconnect();
@@ -107,8 +111,8 @@ export function freshDataPath(): Promise<string> {
 }
 
 /** Every result table of a data directory, read with FINAL by a separate process (test/support/dump-tables.ts). */
-export async function dumpTables(dataPath: string, database: string): Promise<Record<string, string[]>> {
-  const child = spawn(process.execPath, [...TSX, join(ROOT, 'test/support/dump-tables.ts'), dataPath, database], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function dumpTables(dataPath: string, database: string, leaveOut: readonly string[] = []): Promise<Record<string, string[]>> {
+  const child = spawn(process.execPath, [...TSX, join(ROOT, 'test/support/dump-tables.ts'), dataPath, database, leaveOut.join(',')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -180,4 +184,16 @@ export async function replayThroughCrashes(options: Omit<MonitorProcessOptions, 
     if (code !== 0) throw new Error(`monitor exited ${code} (${signal ?? 'no signal'}); last log lines:\n${processHandle.logLines.slice(-15).join('\n')}`);
   }
   throw new Error(`the replay did not complete after ${steps.length} starts: ${JSON.stringify(attempts)}`);
+}
+
+/** The group's committed offsets summed over partitions (−1 for none), read with KafkaJS's admin client. */
+export async function committedTotal(brokers: readonly string[], topic: string, group: string): Promise<number> {
+  const admin = new Kafka({ clientId: 'runwatch-crash-harness', brokers: [...brokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const [answer] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return (answer?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
 }

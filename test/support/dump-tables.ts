@@ -7,15 +7,16 @@
  * A script, not a function: the embedded engine opens one data directory per process, so each
  * directory is read by a process of its own (test/support/crash-harness.ts runs it).
  *
- *   node --import tsx test/support/dump-tables.ts <data-dir> <database>
+ *   node --import tsx test/support/dump-tables.ts <data-dir> <database> [columns,to,leave,out]
  */
 import { z } from 'zod';
 import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
 
 const RESULT_TABLES = ['violations', 'run_summaries', 'user_grades', 'late_events', 'verdict_revisions', 'dead_letters'] as const;
-const WALL_CLOCK_COLUMNS = new Set(['detected_at', 'recorded_at']);
+const [dataPath, database, alsoLeaveOut] = process.argv.slice(2);
+/** Plus, when given, more columns (comma-separated): live mode's decision watermarks, which follow the wall clock once the input goes quiet. */
+const WALL_CLOCK_COLUMNS = new Set(['detected_at', 'recorded_at', ...(alsoLeaveOut ?? '').split(',').filter((c) => c !== '')]);
 
-const [dataPath, database] = process.argv.slice(2);
 if (dataPath === undefined || database === undefined || !/^\w+$/.test(database)) {
   process.stderr.write('usage: dump-tables.ts <data-dir> <database>\n');
   process.exit(2);
