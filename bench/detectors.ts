@@ -42,14 +42,9 @@ import { generateTraffic } from '../src/simulator/generate.js';
 import { runBaseline, type BaselineOutput } from './baseline-detector.js';
 import { resolveExpected } from '../src/simulator/score.js';
 import type { ExpectedViolation } from '../src/simulator/faults.js';
+import { intEnv } from './env.js';
 import { partitionOf, placeRecords, sourceRecord, type MemoryResult } from './memory.js';
 
-const intEnv = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return value;
-};
 
 const TARGET_EVENTS = intEnv('BENCH_EVENTS', 1_000_000);
 const MAX_ROUNDS = intEnv('BENCH_REPS', 3);

@@ -8,6 +8,7 @@ import { CheckpointStore, describe } from '../sinks/checkpoint-store.js';
 import { createClickHouseClient } from '../sinks/clickhouse-client.js';
 import { ClickHouseSink } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
+import { retryThroughOutage } from '../sinks/store-outage.js';
 import { armFaultPoints } from './fault-points.js';
 import { runMonitor, type MonitorStats } from './monitor.js';
 
@@ -40,23 +41,25 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
   const checkpointConfig = config.checkpoint ?? checkpointConfigSchema.parse({});
   const sinkConfig = sinkConfigSchema.parse(config.sink);
   const client = createClickHouseClient(config.clickhouse);
-  await migrate(client, config.clickhouse.database);
+  // ClickHouse not answering yet (a server restarting) is waited out, as during the run.
+  const outagePolicy = { maxBackoffMs: sinkConfig.maxBackoffMs, ...(sinkConfig.giveUpAfterMs === undefined ? {} : { giveUpAfterMs: sinkConfig.giveUpAfterMs }) };
+  const whileStoreIsDown = { logger, metrics, ...outagePolicy };
+  await retryThroughOutage('creating the tables', () => migrate(client, config.clickhouse.database), whileStoreIsDown);
   const source = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
   const checkpoints = new CheckpointStore(client, { database: config.clickhouse.database, groupId: config.kafka.groupId, topic: config.kafka.topic, logger });
   const committed = await source.committedOffsets();
-  const restored = await checkpoints.loadMatching(committed);
+  const restored = await retryThroughOutage('reading checkpoints', () => checkpoints.loadMatching(committed), whileStoreIsDown);
   const state = new StateRegistry(restored === undefined ? undefined : StateRegistry.decode(restored.state));
   // A fresh start must not leave the isolation check blind: what was active before comes from the
   // store. A restored state has its own index (the seed would be stale next to it).
-  const activeIds = restored === undefined ? await loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs) : undefined;
+  const activeIds = restored === undefined ? await retryThroughOutage('reading active ids', () => loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs), whileStoreIsDown) : undefined;
   if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
   const partitions = config.mode === 'bounded' ? await source.boundedPartitions() : undefined;
   const sink = new ClickHouseSink(client, {
     database: config.clickhouse.database,
     logger,
     metrics,
-    maxBackoffMs: sinkConfig.maxBackoffMs,
-    ...(sinkConfig.giveUpAfterMs === undefined ? {} : { giveUpAfterMs: sinkConfig.giveUpAfterMs }),
+    ...outagePolicy,
   });
   const started = Date.now();
   let latest: MonitorStats | undefined;
@@ -72,6 +75,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     state,
     ...(restored === undefined ? {} : { startOffsets: restored.nextOffsets }),
     checkpoints,
+    outagePolicy,
     checkpointIntervalMs: checkpointConfig.intervalMs,
     maxPendingRows: checkpointConfig.maxPendingRows,
     shutdownTimeoutMs: checkpointConfig.shutdownTimeoutMs,

@@ -10,6 +10,7 @@ import type { SourceHint } from '../operators/stream-item.js';
 import type { ActiveIdSeed } from '../operators/rules/contamination.js';
 import type { Checkpoint, CheckpointReason } from '../sinks/checkpoint-store.js';
 import type { SinkBatch } from '../sinks/clickhouse-sink.js';
+import { retryThroughOutage, type OutagePolicy } from '../sinks/store-outage.js';
 import { detectVerdicts } from './detect.js';
 import { faultPoint } from './fault-points.js';
 import { liveHints } from './live-hints.js';
@@ -62,6 +63,8 @@ export interface MonitorOptions {
   /** The offsets the restored state stands at (the source reads on from there). */
   readonly startOffsets?: ReadonlyMap<number, number>;
   readonly checkpoints?: CheckpointSink;
+  /** How saving a checkpoint waits out a store outage (as the sink does; default: forever). */
+  readonly outagePolicy?: Pick<OutagePolicy, 'giveUpAfterMs' | 'maxBackoffMs'>;
   /** Wall-clock time between checkpoints (default 5 s). */
   readonly checkpointIntervalMs?: number;
   /** Results not yet written above which the source pauses (default 50 000). */
@@ -243,7 +246,8 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
     const startedAt = Date.now();
     if (options.checkpoints !== undefined) {
       faultPoint('checkpoint-before-save');
-      const saved = await retryUntilDone(() => options.checkpoints?.save(checkpoint), logger, 'saving a checkpoint');
+      const store = options.checkpoints;
+      const saved = await retryThroughOutage(`saving checkpoint ${checkpoint.seq}`, () => store.save(checkpoint), { logger, metrics, ...options.outagePolicy });
       faultPoint('checkpoint-after-save');
       logger.debug({ seq: checkpoint.seq, reason: checkpoint.reason, stateBytes: checkpoint.state.length, ...saved, ms: Date.now() - startedAt }, 'checkpoint saved');
     }
@@ -363,19 +367,6 @@ function batchForSink(maxRows: number, flushMs: number): OperatorFunction<Output
         subscription.unsubscribe();
       };
     });
-}
-
-/** Retries a write to the store with capped exponential backoff and jitter until it succeeds. */
-async function retryUntilDone<T>(attempt: () => Promise<T> | undefined, logger: Logger, what: string): Promise<T | undefined> {
-  for (let n = 1; ; n += 1) {
-    try {
-      return await attempt();
-    } catch (err) {
-      const delayMs = Math.min(30_000, 200 * 2 ** Math.min(n, 8)) * (0.5 + Math.random() / 2);
-      if (n === 1 || n % 10 === 0) logger.warn({ err: String(err), attempts: n, delayMs: Math.round(delayMs) }, `${what} failed; retrying`);
-      await new Promise((resolveDelay) => setTimeout(resolveDelay, delayMs));
-    }
-  }
 }
 
 function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {

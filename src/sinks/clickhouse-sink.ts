@@ -6,6 +6,7 @@ import { RunwatchError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { faultPoint } from '../pipeline/fault-points.js';
 import type { Metrics } from '../observability/metrics.js';
+import { backoffMs, classifyStoreError, storeErrorReason } from './store-outage.js';
 import { deadLetterRow, lateEventRow, revisionRow, runSummaryRow, userGradeRow, violationRow } from './rows.js';
 
 const TABLES = ['violations', 'run_summaries', 'user_grades', 'late_events', 'verdict_revisions', 'dead_letters'] as const;
@@ -35,15 +36,6 @@ export interface SinkOptions {
   readonly now?: () => number;
 }
 
-/** What a failed insert means for the rows in it. */
-type Failure =
-  /** The store cannot take rows now (transport, 5xx, resources): try the same rows again later. */
-  | 'outage'
-  /** The store refused these rows (a value it cannot parse): isolate the offending ones. */
-  | 'rows_rejected'
-  /** The store has no such table or column: a deployment error, no retry fixes it. */
-  | 'schema';
-
 /**
  * Writes verdicts, run summaries, late events and dead letters to ClickHouse. Each table gets one
  * insert per batch. Rows are idempotent (deterministic keys, ReplacingMergeTree): writing a batch
@@ -52,7 +44,8 @@ type Failure =
  * Failures (docs/operations.md, "Sink outages"): an outage is retried with capped exponential
  * backoff and jitter for as long as it lasts (or `giveUpAfterMs`); rows the engine rejects are
  * isolated by splitting the insert in halves until the offending rows stand alone, and each of
- * those is stored in dead_letters with the server's reason; a missing table fails at once.
+ * those is stored in dead_letters with the server's reason; a missing table (or any other
+ * statement the engine refuses) fails at once. Classification: src/sinks/store-outage.ts.
  */
 export class ClickHouseSink {
   private readonly now: () => number;
@@ -150,65 +143,28 @@ export class ClickHouseSink {
         }
         return undefined;
       } catch (cause) {
-        const failure = classify(cause);
+        const failure = classifyStoreError(cause);
         stopTimer({ outcome: failure });
-        if (failure === 'rows_rejected') return engineReason(cause);
-        if (failure === 'schema') {
-          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${this.options.database}.${table} failed: ${engineReason(cause)} (run migrations, check --clickhouse-database)`, { cause, retriable: false, context: { table, rows: values.length } });
+        if (failure === 'rows_rejected') return storeErrorReason(cause);
+        if (failure === 'schema' || failure === 'rejected') {
+          const hint = failure === 'schema' ? ' (run migrations, check --database)' : '';
+          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${this.options.database}.${table} failed: ${storeErrorReason(cause)}${hint}`, { cause, retriable: false, context: { table, rows: values.length } });
         }
         const outageMs = Date.now() - startedAt;
         if (this.options.giveUpAfterMs !== undefined && outageMs >= this.options.giveUpAfterMs) {
-          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} still failing after ${attempt} attempts over ${outageMs} ms (give-up ${this.options.giveUpAfterMs} ms): ${String(cause)}`, { cause, retriable: true, context: { table, rows: values.length } });
+          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} still failing after ${attempt} attempts over ${outageMs} ms (give-up ${this.options.giveUpAfterMs} ms): ${storeErrorReason(cause)}`, { cause, retriable: true, context: { table, rows: values.length } });
         }
         this.options.metrics.sinkFailing.set(1);
         this.options.metrics.sinkRetries.inc();
         const delayMs = backoffMs(attempt, this.maxBackoffMs);
         if (Date.now() - lastWarnAt >= this.warnEveryMs) {
           lastWarnAt = Date.now();
-          this.options.logger.warn({ table, attempts: attempt, outageMs, nextRetryMs: Math.round(delayMs), err: String(cause) }, 'ClickHouse is not taking rows; retrying until it does (consumption pauses once results pile up)');
+          this.options.logger.warn({ table, attempts: attempt, outageMs, nextRetryMs: Math.round(delayMs), err: storeErrorReason(cause) }, 'ClickHouse is not taking rows; retrying until it does (consumption pauses once results pile up)');
         }
         await new Promise((resolveDelay) => setTimeout(resolveDelay, delayMs));
       }
     }
   }
-}
-
-/** Capped exponential backoff with full jitter in the upper half: 100 ms, 200 ms, ... up to the cap. */
-export function backoffMs(attempt: number, capMs: number): number {
-  const ceiling = Math.min(capMs, 100 * 2 ** Math.min(attempt - 1, 20));
-  return ceiling * (0.5 + Math.random() / 2);
-}
-
-/**
- * A ClickHouse server/engine error carries ClickHouse's error `type` and numeric `code`; anything
- * else (refused connection, timeout, a proxy's 5xx) is a transport failure. Checked by shape: chdb
- * raises the client-common package's ClickHouseError class, not the one bundled in
- * @clickhouse/client, so instanceof would miss it.
- */
-function engineError(err: unknown): { readonly type: string; readonly code: string } | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const { type, code } = err as Error & { type?: unknown; code?: unknown };
-  return typeof type === 'string' && typeof code === 'string' && /^\d+$/.test(code) ? { type, code } : undefined;
-}
-
-/** Engine errors about the values of the rows inserted (JSONEachRow parsing and conversion). */
-const ROW_ERROR = /^(CANNOT_PARSE|CANNOT_READ|INCORRECT_DATA|TYPE_MISMATCH|ATTEMPT_TO_READ_AFTER_EOF|CANNOT_INSERT_NULL|VALUE_IS_OUT_OF_RANGE|CANNOT_CONVERT|TOO_LARGE_STRING|TOO_LARGE_ARRAY|INCORRECT_NUMBER_OF_COLUMNS|UNKNOWN_FIELD|ILLEGAL_COLUMN|SIZES_OF_ARRAYS_DONT_MATCH|DECIMAL_OVERFLOW)/;
-/** Engine errors that say the schema is not there: a deployment error. */
-const SCHEMA_ERROR = /^(UNKNOWN_DATABASE|UNKNOWN_TABLE|NO_SUCH_COLUMN_IN_TABLE|THERE_IS_NO_COLUMN)$/;
-
-function classify(err: unknown): Failure {
-  const engine = engineError(err);
-  if (engine === undefined) return 'outage';
-  if (ROW_ERROR.test(engine.type)) return 'rows_rejected';
-  if (SCHEMA_ERROR.test(engine.type)) return 'schema';
-  // Memory, parts, timeouts, read-only replicas, network inside the cluster: the store's trouble, not the rows'.
-  return 'outage';
-}
-
-function engineReason(err: unknown): string {
-  const engine = engineError(err);
-  const message = err instanceof Error ? err.message.split('\n')[0]?.trim() ?? '' : String(err);
-  return engine === undefined ? message : `${engine.type} (${engine.code}): ${message}`;
 }
 
 /** A row ClickHouse refused, as a dead letter: where its verdict came from, the server's reason, the row itself. */

@@ -10,7 +10,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { detectionConfigSchema } from '../../src/config/config.js';
+import { detectionConfigSchema, kafkaConfigSchema } from '../../src/config/config.js';
+import { startMonitorJob } from '../../src/pipeline/job.js';
 import type { SourceRecord } from '../../src/contract/event.js';
 import type { Verdict } from '../../src/contract/verdict.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -95,6 +96,27 @@ describe('ClickHouse sink through an outage (real HTTP client)', () => {
     const startedAt = Date.now();
     await expect(sink.write({ verdicts: [violation], deadLetters: [] })).rejects.toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: true, message: expect.stringMatching(/insert into violations still failing/) });
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(600);
+  });
+});
+
+describe('the monitor starting while ClickHouse is down', () => {
+  it('waits for it (a dead URL no longer exits at once), and gives up only when told to', async () => {
+    const probe = await fakeEndpoint();
+    const port = (probe.server.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.server.close(resolve));
+    const startedAt = Date.now();
+    const job = startMonitorJob(
+      {
+        kafka: kafkaConfigSchema.parse({ brokers: ['127.0.0.1:9'], topic: 't', groupId: 'g', clientId: 'c' }),
+        clickhouse: { mode: 'server', url: `http://127.0.0.1:${port}`, username: 'default', password: '', database: 'rw' },
+        detection: detectionConfigSchema.parse({}),
+        sink: { batchRows: 10, flushIntervalMs: 10, giveUpAfterMs: 1_500, maxBackoffMs: 200 },
+        mode: 'bounded',
+      },
+      createLogger('silent'),
+    );
+    await expect(job).rejects.toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: true, message: expect.stringMatching(/^creating the tables still failing after \d+ attempts/) });
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1_500);
   });
 });
 
