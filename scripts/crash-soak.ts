@@ -33,8 +33,13 @@ const log = (text: string): void => void process.stderr.write(`[crash-soak ${new
 const broker = await startKafkaForTests();
 try {
   const startedAt = Date.now();
-  // ≈ 8.3 records per run in the model's default mix.
-  const traffic = generateTraffic({ seed: SEED, runs: Math.ceil(RECORDS / 8.2), users: 2_000, partitions: 3, meanRunSpacingMs: 250 });
+  // ≈ 8.2 records per run in the model's default mix; grown until there are enough.
+  let runs = Math.ceil(RECORDS / 8.2);
+  let traffic = generateTraffic({ seed: SEED, runs, users: 2_000, partitions: 3, meanRunSpacingMs: 250 });
+  while (traffic.records.length < RECORDS) {
+    runs = Math.ceil((runs * RECORDS * 1.01) / traffic.records.length);
+    traffic = generateTraffic({ seed: SEED, runs, users: 2_000, partitions: 3, meanRunSpacingMs: 250 });
+  }
   const topic = `soak-${randomUUID()}`;
   await ensureTopic(broker.brokers, topic, traffic.partitions, { keepHistoricalRecords: true });
   log(`publishing ${traffic.records.length} records`);
