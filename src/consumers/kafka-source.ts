@@ -149,6 +149,7 @@ export class KafkaSource {
         this.assigned = new Set(partitions);
         // A rejoin starts a new fetch session: the pause must carry over.
         if (this.paused) consumer.pause([{ topic: config.topic }]);
+        this.warnIfGroupIsShared(consumer);
         restarts = 0;
         if (liveProgress === undefined || closing) return;
         subscriber.next({ kind: 'assignment', partitions: [...partitions].sort((a, b) => a - b) });
@@ -311,6 +312,25 @@ export class KafkaSource {
     const offsets = [...nextOffsets].filter(([partition]) => this.assigned.has(partition)).map(([partition, offset]) => ({ topic: this.options.kafka.topic, partition, offset: String(offset) }));
     if (offsets.length === 0) return;
     await this.consumer.commitOffsets(offsets);
+  }
+
+  /**
+   * One instance per consumer group for now: the checkpoint is one state for all partitions, so a
+   * second member would judge runs from half the input with state it does not own. Said loudly at
+   * every join where the group has other live members (scale-out: issue 9, part 5).
+   */
+  private warnIfGroupIsShared(consumer: Consumer): void {
+    const { kafka: config, logger } = this.options;
+    consumer
+      .describeGroup()
+      .then(({ members }) => {
+        if (members.length <= 1) return;
+        logger.error(
+          { groupId: config.groupId, members: members.map((m) => ({ memberId: m.memberId, clientHost: m.clientHost })), assigned: [...this.assigned].sort((a, b) => a - b) },
+          'another runwatch instance is in this consumer group: running several instances per group is not supported yet (one checkpoint holds the state of every partition); verdicts are not exact while both run. Run one instance per group.',
+        );
+      })
+      .catch((err: unknown) => logger.debug({ err: String(err) }, 'describing the consumer group failed'));
   }
 
   /** Stops fetching (backpressure, shutdown): KafkaJS keeps the group membership alive meanwhile. */

@@ -29,7 +29,8 @@ function tokenHash(text: string): number {
  * is known is cut out of the text and looked up. The cost grows with the size of the content,
  * never with the number of users, and an ordinary token costs no allocation.
  *
- * Entries expire `activeForMs` of event time after they were last registered. They sit in a
+ * Entries expire when the caller says (`expireBefore`: the window is the caller's setting, not
+ * state, so a checkpoint restored under another window follows the new one). They sit in a
  * doubly linked list in registration order (re-registering moves an id to the back), stored in
  * typed arrays, so expiry pops from the front and an entry costs a few words, not an object.
  */
@@ -48,7 +49,6 @@ export class ActiveIdIndex {
   private freeList: number[] = [];
 
   constructor(
-    private readonly activeForMs: number,
     /** Shorter tokens are never ids (avoids matching ordinary words such as "system"). */
     readonly minIdLength = 8,
   ) {}
@@ -80,8 +80,9 @@ export class ActiveIdIndex {
     return entry === undefined ? undefined : this.owners[entry];
   }
 
-  expire(nowMs: number): void {
-    const before = nowMs - this.activeForMs;
+  /** Forgets every id last registered before `cutoffMs`. */
+  expireBefore(cutoffMs: number): void {
+    const before = cutoffMs;
     while (this.head !== NO_ENTRY && (this.seenMs[this.head] as number) < before) this.remove(this.head);
   }
 

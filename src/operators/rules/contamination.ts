@@ -42,8 +42,8 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
   const activeForMs = options.activeForMs ?? 600_000;
   return ({ table, facts }) => {
     const state = {
-      threadOwners: new ActiveIdIndex(activeForMs, 1),
-      activeIds: new ActiveIdIndex(activeForMs),
+      threadOwners: new ActiveIdIndex(1),
+      activeIds: new ActiveIdIndex(),
       nowMs: Number.NEGATIVE_INFINITY,
       // Seeded at the first place in event time, with what was active then: a resumed consumer gets
       // the ids of the window before it; a replay from the start of a topic gets none of the later ones.
@@ -166,8 +166,8 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
       onTime: (now) => {
         if (state.seed !== undefined) applySeed(now);
         state.nowMs = now;
-        threadOwners.expire(now);
-        activeIds.expire(now);
+        threadOwners.expireBefore(now - activeForMs);
+        activeIds.expireBefore(now - activeForMs);
       },
     };
   };

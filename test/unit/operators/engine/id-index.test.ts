@@ -20,7 +20,7 @@ const scanned = (index: ActiveIdIndex, text: string): [string, string][] => {
 
 describe('ActiveIdIndex', () => {
   it('finds known ids inside text, and only whole tokens', () => {
-    const index = new ActiveIdIndex(1_000);
+    const index = new ActiveIdIndex();
     index.register('user_42_abcdef', 'user_42_abcdef', 0);
     index.register('thread_42_1', 'user_42_abcdef', 0);
     expect(scanned(index, 'see user_42_abcdef, and thread_42_1!')).toEqual([
@@ -32,16 +32,16 @@ describe('ActiveIdIndex', () => {
   });
 
   it('ignores ids shorter than the minimum and forgets ids after their active window', () => {
-    const index = new ActiveIdIndex(1_000);
+    const index = new ActiveIdIndex();
     index.register('short', 'u', 0);
     index.register('run_0000001', 'user_a_000', 0);
     index.register('run_0000002', 'user_b_000', 500);
     expect(index.size).toBe(2);
     index.register('run_0000001', 'user_a_000', 900); // re-registered: moves to the back
-    index.expire(1_600);
+    index.expireBefore(1_600 - 1_000);
     expect(index.ownerOf('run_0000002')).toBeUndefined();
     expect(index.ownerOf('run_0000001')).toBe('user_a_000');
-    index.expire(2_000);
+    index.expireBefore(2_000 - 1_000);
     expect(index.size).toBe(0);
     expect(scanned(index, 'run_0000001 run_0000002')).toEqual([]);
   });
@@ -56,7 +56,7 @@ describe('ActiveIdIndex', () => {
         fc.array(fc.oneof(id, separator, fc.string({ maxLength: 6 })), { maxLength: 40 }),
         fc.integer({ min: 0, max: 3_000 }),
         (registrations, pieces, expireAt) => {
-          const index = new ActiveIdIndex(1_000);
+          const index = new ActiveIdIndex();
           const latest = new Map<string, { owner: string; seenMs: number }>();
           let clock = 0;
           for (const [value, owner, dt] of registrations) {
@@ -67,7 +67,7 @@ describe('ActiveIdIndex', () => {
               latest.set(value, { owner: `owner${owner}`, seenMs: clock });
             }
           }
-          index.expire(expireAt);
+          index.expireBefore(expireAt - 1_000);
           const known = new Map([...latest].filter(([, e]) => e.seenMs >= expireAt - 1_000).map(([k, e]) => [k, e.owner]));
           const text = pieces.join('');
           expect(scanned(index, text)).toEqual(reference(known, text));
