@@ -321,8 +321,9 @@ export class KafkaSource {
    */
   private warnIfGroupIsShared(consumer: Consumer): void {
     const { kafka: config, logger } = this.options;
-    consumer
-      .describeGroup()
+    // Never from the join handler's own stack: a failing description must not disturb the join.
+    Promise.resolve()
+      .then(() => consumer.describeGroup())
       .then(({ members }) => {
         if (members.length <= 1) return;
         logger.error(

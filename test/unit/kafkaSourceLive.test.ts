@@ -41,6 +41,10 @@ class FakeConsumer {
   }
   async disconnect(): Promise<void> {}
   async commitOffsets(): Promise<void> {}
+  /** The group as the broker describes it: this consumer alone. */
+  async describeGroup(): Promise<{ members: Array<{ memberId: string; clientHost: string }> }> {
+    return { members: [{ memberId: 'm1', clientHost: '/127.0.0.1' }] };
+  }
 
   join(assignment: Record<string, number[]>): void {
     this.emit(EVENT_NAMES.GROUP_JOIN, { groupId: 'g', memberAssignment: assignment, duration: 1 });
