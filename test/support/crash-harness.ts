@@ -174,6 +174,7 @@ export async function replayThroughCrashes(options: Omit<MonitorProcessOptions, 
     const { code, signal } = await processHandle.exited;
     clearTimeout(externalTimer);
     const restored = processHandle.logLines.some((l) => l.includes('restoring the checkpoint'));
+    // Debugging a failure: RUNWATCH_CRASH_LOGS=<dir> keeps each process's log lines there.
     if (process.env['RUNWATCH_CRASH_LOGS'] !== undefined) writeFileSync(`${process.env['RUNWATCH_CRASH_LOGS']}/attempt-${attempts.length}.log`, processHandle.logLines.join('\n'));
     attempts.push({ faultInject: step.faultInject ?? '', externalKillAfterMs: step.externalKillAfterMs, code, signal, restored, elapsedMs: Date.now() - startedAt });
     if (signal === 'SIGKILL') {
