@@ -2,11 +2,10 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { DeadLetter } from '../contract/event.js';
 import { hasLoneSurrogate, withoutLoneSurrogates } from '../contract/unicode.js';
 import type { Verdict } from '../contract/verdict.js';
-import { RunwatchError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { faultPoint } from '../pipeline/fault-points.js';
 import type { Metrics } from '../observability/metrics.js';
-import { backoffMs, classifyStoreError, storeErrorReason } from './store-outage.js';
+import { classifyStoreError, retryThroughOutage, storeErrorReason, type OutagePolicy } from './store-outage.js';
 import { deadLetterRow, lateEventRow, revisionRow, runSummaryRow, userGradeRow, violationRow } from './rows.js';
 
 const TABLES = ['violations', 'run_summaries', 'user_grades', 'late_events', 'verdict_revisions', 'dead_letters'] as const;
@@ -49,16 +48,15 @@ export interface SinkOptions {
  */
 export class ClickHouseSink {
   private readonly now: () => number;
-  private readonly maxBackoffMs: number;
-  private readonly warnEveryMs: number;
+  private readonly policy: OutagePolicy;
 
   constructor(
     private readonly client: ClickHouseClient,
     private readonly options: SinkOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
-    this.warnEveryMs = options.warnEveryMs ?? 10_000;
+    const { logger, metrics, giveUpAfterMs, maxBackoffMs, warnEveryMs } = options;
+    this.policy = { logger, metrics, ...(giveUpAfterMs === undefined ? {} : { giveUpAfterMs }), ...(maxBackoffMs === undefined ? {} : { maxBackoffMs }), ...(warnEveryMs === undefined ? {} : { warnEveryMs }) };
   }
 
   async write(batch: SinkBatch): Promise<void> {
@@ -125,45 +123,30 @@ export class ClickHouseSink {
   }
 
   /**
-   * One insert, retried through outages. Resolves undefined once stored, or with the engine's
-   * reason when it rejected the rows; throws on a schema error or when `giveUpAfterMs` ran out.
+   * One insert, retried through outages (the one policy of store-outage.ts). Resolves undefined
+   * once stored, or with the engine's reason when it rejected the rows; throws on any other refusal
+   * or when `giveUpAfterMs` ran out.
    */
-  private async insertUntilStored(table: Table, values: readonly object[]): Promise<string | undefined> {
-    const startedAt = Date.now();
-    let lastWarnAt = 0;
-    for (let attempt = 1; ; attempt += 1) {
-      const stopTimer = this.options.metrics.sinkInsertSeconds.startTimer({ table });
-      try {
-        await this.client.insert({ table: `${this.options.database}.${table}`, values: values as object[], format: 'JSONEachRow' });
-        stopTimer({ outcome: 'stored' });
-        this.options.metrics.rowsWritten.inc({ table }, values.length);
-        if (attempt > 1) {
-          this.options.metrics.sinkFailing.set(0);
-          this.options.logger.info({ table, attempts: attempt, outageMs: Date.now() - startedAt }, 'ClickHouse insert went through after an outage');
+  private insertUntilStored(table: Table, values: readonly object[]): Promise<string | undefined> {
+    const { metrics } = this.options;
+    return retryThroughOutage(
+      `insert into ${table}`,
+      async () => {
+        const stopTimer = metrics.sinkInsertSeconds.startTimer({ table });
+        try {
+          await this.client.insert({ table: `${this.options.database}.${table}`, values: values as object[], format: 'JSONEachRow' });
+          stopTimer({ outcome: 'stored' });
+          metrics.rowsWritten.inc({ table }, values.length);
+          return undefined;
+        } catch (cause) {
+          const failure = classifyStoreError(cause);
+          stopTimer({ outcome: failure });
+          if (failure === 'rows_rejected') return storeErrorReason(cause);
+          throw cause;
         }
-        return undefined;
-      } catch (cause) {
-        const failure = classifyStoreError(cause);
-        stopTimer({ outcome: failure });
-        if (failure === 'rows_rejected') return storeErrorReason(cause);
-        if (failure === 'schema' || failure === 'rejected') {
-          const hint = failure === 'schema' ? ' (run migrations, check --database)' : '';
-          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${this.options.database}.${table} failed: ${storeErrorReason(cause)}${hint}`, { cause, retriable: false, context: { table, rows: values.length } });
-        }
-        const outageMs = Date.now() - startedAt;
-        if (this.options.giveUpAfterMs !== undefined && outageMs >= this.options.giveUpAfterMs) {
-          throw new RunwatchError('SINK_WRITE_FAILED', `insert into ${table} still failing after ${attempt} attempts over ${outageMs} ms (give-up ${this.options.giveUpAfterMs} ms): ${storeErrorReason(cause)}`, { cause, retriable: true, context: { table, rows: values.length } });
-        }
-        this.options.metrics.sinkFailing.set(1);
-        this.options.metrics.sinkRetries.inc();
-        const delayMs = backoffMs(attempt, this.maxBackoffMs);
-        if (Date.now() - lastWarnAt >= this.warnEveryMs) {
-          lastWarnAt = Date.now();
-          this.options.logger.warn({ table, attempts: attempt, outageMs, nextRetryMs: Math.round(delayMs), err: storeErrorReason(cause) }, 'ClickHouse is not taking rows; retrying until it does (consumption pauses once results pile up)');
-        }
-        await new Promise((resolveDelay) => setTimeout(resolveDelay, delayMs));
-      }
-    }
+      },
+      this.policy,
+    );
   }
 }
 
