@@ -8,9 +8,10 @@
  * row for row. A graceful stop (SIGTERM) exits 0 within the shutdown bound and also loses nothing.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
-import { generateTraffic, type Traffic } from '../oracle/producers.js';
+import { generateTraffic, type Traffic, type WireRecord } from '../oracle/producers.js';
 import { committedTotal, diffDumps, dumpTables, freshDataPath, publish, replayThroughCrashes, startMonitorProcess, type MonitorProcess } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
@@ -84,17 +85,63 @@ describe('replay through kill -9 (real broker, real ClickHouse engine, the CLI a
   }, 600_000);
 });
 
-describe('live mode through kill -9 while a producer publishes', () => {
-  it('ends with the verdicts of a monitor that ran without interruption beside it', async () => {
+describe('SIGTERM while starting', () => {
+  it('exits 0 at once while the monitor still waits for ClickHouse to answer', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const proc = startMonitorProcess({ brokers, topic, group: `starting-${randomUUID()}`, dataPath: await freshDataPath(), database: DATABASE, replay: false, extraArgs: ['--clickhouse-url', `http://127.0.0.1:${port}`] });
+    await waitFor(() => proc.logLines.some((l) => l.includes('ClickHouse is not answering')), 60_000);
+    const signalledAt = Date.now();
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - signalledAt).toBeLessThan(2_000);
+    expect(proc.logLines.some((l) => l.includes('stopping before the monitor started'))).toBe(true);
+  }, 90_000);
+});
+
+/**
+ * Records after the traffic that move every partition's event time 4 minutes on, in 30 s steps
+ * (each within --max-ahead-ms of the one before, so it is trusted): every real run becomes final
+ * and every real user window closes by event time, in live mode as in a replay. Their own rows
+ * (ids starting "trailer-") are left out of comparisons.
+ */
+function trailer(records: readonly WireRecord[], partitions: number): WireRecord[] {
+  const lastMs = records.reduce((latest, r) => Math.max(latest, r.timestampMs), 0);
+  const out: WireRecord[] = [];
+  for (let p = 0; p < partitions; p += 1) {
+    for (let k = 1; k <= 8; k += 1) {
+      const at = lastMs + k * 30_000;
+      for (const [type, dt] of [['agent_started', 0], ['agent_completed', 100]] as const) {
+        const body = { type, run_id: `trailer-p${p}-${k}`, thread_id: `trailer-thread-p${p}`, user_id: 'trailer-user-0001', agent_name: 'trailer', timestamp: new Date(at + dt).toISOString().replace('Z', '+00:00') };
+        out.push({ key: `trailer-thread-p${p}`, value: JSON.stringify(body), partition: p, offset: -1, timestampMs: at + dt + 30 });
+      }
+    }
+  }
+  return out;
+}
+
+const withoutTrailer = (dump: Record<string, string[]>): Record<string, string[]> =>
+  Object.fromEntries(Object.entries(dump).map(([table, rows]) => [table, rows.filter((row) => !row.includes('trailer-'))]));
+
+describe('one topic judged live, live through kill -9 while a producer publishes, and by a replay through kill -9', () => {
+  it('stores the same rows all three ways', async () => {
     const liveTopic = `crash-live-${randomUUID()}`;
     const live = generateTraffic({ seed: 5_150, runs: 2_500, users: 120, partitions: 3, meanRunSpacingMs: 250 });
+    const records = [...live.records, ...trailer(live.records, live.partitions)];
     await ensureTopic(brokers, liveTopic, live.partitions, { keepHistoricalRecords: true });
-    const common = { brokers, topic: liveTopic, database: DATABASE, replay: false, checkpointIntervalMs: 200, extraArgs: ['--batch-rows', '200', '--flush-interval-ms', '50'] };
+    // One-minute user windows: the trailer closes every real one.
+    const settings = ['--batch-rows', '200', '--flush-interval-ms', '50', '--user-grade-window-ms', '60000'];
+    const common = { brokers, topic: liveTopic, database: DATABASE, replay: false, checkpointIntervalMs: 200, extraArgs: settings };
     const reference = { ...common, group: `live-ref-${randomUUID()}`, dataPath: await freshDataPath() };
     const crashing = { ...common, group: `live-crash-${randomUUID()}`, dataPath: await freshDataPath() };
     const steady = startMonitorProcess(reference);
     // About 20 s of publishing: records keep coming while the crashing monitor dies and restarts.
-    const publishing = publish(brokers, liveTopic, live.records, 400, 300);
+    const publishing = publish(brokers, liveTopic, records, 400, 300);
     const plan = ['checkpoint-after-save:5', 'sink-mid-write:4', undefined, 'after-commit:6', undefined];
     let kills = 0;
     let current: MonitorProcess | undefined;
@@ -106,29 +153,36 @@ describe('live mode through kill -9 while a producer publishes', () => {
       const { signal } = await proc.exited;
       if (signal === 'SIGKILL') kills += 1;
     }
-    current = startMonitorProcess(crashing);
+    const last = startMonitorProcess(crashing);
+    current = last;
+    await waitFor(() => last.logLines.some((l) => l.includes('Kafka consumer joined its group')), 60_000);
     await publishing;
-    // Both caught up with everything published, then quiet long enough for every run to reach its
-    // deadline in event time (live mode: event time follows the clock once every partition is idle).
-    const total = live.records.length;
+    // Both committed to the end: a checkpoint covering every record, its results written first.
     for (const group of [reference.group, crashing.group]) {
       const deadline = Date.now() + 120_000;
-      while ((await committedTotal(brokers, liveTopic, group)) < total) {
+      while ((await committedTotal(brokers, liveTopic, group)) < records.length) {
         if (Date.now() > deadline) throw new Error(`group ${group} did not commit to the end`);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, 45_000));
     for (const proc of [steady, current]) proc.child.kill('SIGTERM');
     expect((await steady.exited).code).toBe(0);
     expect((await current.exited).code).toBe(0);
     expect(kills).toBeGreaterThanOrEqual(5);
-    // Decision watermarks of the runs judged after the input went quiet follow the wall clock: left out.
-    const leaveOut = ['decided_at_watermark'];
-    const want = await dumpTables(reference.dataPath, DATABASE, leaveOut);
-    const got = await dumpTables(crashing.dataPath, DATABASE, leaveOut);
+
+    // The same topic by replay, killed twice on the way.
+    const replayPath = await freshDataPath();
+    const replayed = await replayThroughCrashes(
+      { brokers, topic: liveTopic, group: `live-replay-${randomUUID()}`, dataPath: replayPath, database: DATABASE, checkpointIntervalMs: 100, extraArgs: [...settings, '--max-pending-rows', '1000'] },
+      [{ faultInject: 'checkpoint-after-save:3' }, { faultInject: 'sink-mid-write:3' }],
+    );
+    expect(replayed.kills, JSON.stringify(replayed.attempts)).toBe(2);
+
+    const want = withoutTrailer(await dumpTables(reference.dataPath, DATABASE));
     expect(want.run_summaries?.length).toBeGreaterThan(2_000);
-    expect(diffDumps(want, got)).toEqual([]);
+    expect(want.user_grades?.length).toBeGreaterThan(100);
+    expect(diffDumps(want, withoutTrailer(await dumpTables(crashing.dataPath, DATABASE)))).toEqual([]);
+    expect(diffDumps(want, withoutTrailer(await dumpTables(replayPath, DATABASE)))).toEqual([]);
   }, 600_000);
 });
 

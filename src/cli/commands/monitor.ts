@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { createLogger } from '../../observability/logger.js';
-import { startMonitorJob } from '../../pipeline/job.js';
+import { startMonitorJob, type MonitorJob } from '../../pipeline/job.js';
 import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
 
 export function monitorCommand(): Command {
@@ -19,25 +19,29 @@ export function monitorCommand(): Command {
   return command.action(async (raw: RawOptions) => {
     const logger = createLogger();
     const replay = raw.replay === true;
-    const job = await startMonitorJob(
-      {
-        kafka: kafkaConfigFrom(raw, String(raw.group)),
-        clickhouse: clickHouseConfigFrom(raw),
-        detection: detectionConfigFrom(raw),
-        sink: sinkConfigFrom(raw),
-        checkpoint: checkpointConfigFrom(raw),
-        mode: replay ? 'bounded' : 'live',
-        ...(replay ? {} : { idleHeartbeatMs: Number(raw.idleHeartbeatMs) }),
-      },
-      logger,
-    );
+    const config = {
+      kafka: kafkaConfigFrom(raw, String(raw.group)),
+      clickhouse: clickHouseConfigFrom(raw),
+      detection: detectionConfigFrom(raw),
+      sink: sinkConfigFrom(raw),
+      checkpoint: checkpointConfigFrom(raw),
+      mode: replay ? ('bounded' as const) : ('live' as const),
+      ...(replay ? {} : { idleHeartbeatMs: Number(raw.idleHeartbeatMs) }),
+    };
+    // Signals are handled from the start: starting may wait out a ClickHouse outage for long.
+    let job: MonitorJob | undefined;
     const stop = (signal: NodeJS.Signals): void => {
       // A second signal is not caught: the default handler ends the process at once.
+      if (job === undefined) {
+        logger.info({ signal }, 'stopping before the monitor started: nothing read, nothing to save');
+        process.exit(0);
+      }
       logger.info({ signal }, 'stopping: fetching paused, writing the last checkpoint (results, state, offsets); a restart continues from it');
       job.stop();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    job = await startMonitorJob(config, logger);
     const stats = await job.done;
     logger.info({ ...stats }, 'monitor finished');
     process.stdout.write(`${JSON.stringify(stats)}\n`);
