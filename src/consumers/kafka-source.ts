@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SourceHint } from '../operators/stream-item.js';
 import { CatchUpTracker } from './catch-up.js';
+import { singleActiveAssigner } from './single-active-assigner.js';
 import { OffsetContinuity, type SkippedOffsets } from './offset-continuity.js';
 
 /** Optional publisher-provided delivery timestamp, in epoch ms or ISO-8601 (header name). */
@@ -50,6 +51,62 @@ export function isSourceRecord(item: SourceItem): item is SourceRecord {
 }
 
 const DEFAULT_PROGRESS_EVERY_MS = 500;
+/** How often a standby of a bounded read asks whether the active member has finished it. */
+const STANDBY_POLL_MS = 1_000;
+/** `context.reason` of the error a member gets when another member took its partitions over. */
+export const ACTIVE_ROLE_LOST = 'active_role_lost';
+
+/** Whether a failure is this member losing the active role (the job joins again as a standby). */
+export function isActiveRoleLost(err: unknown): boolean {
+  return err instanceof RunwatchError && err.context['reason'] === ACTIVE_ROLE_LOST;
+}
+
+/** What `activation()` resolves with: this member holds the partitions, or (bounded read) another one has read them all. */
+export type Activation = { readonly kind: 'active'; readonly partitions: readonly number[] } | { readonly kind: 'finished' };
+
+/** Where the consumer hands its items: held until a subscriber attaches (the job restores its state first). */
+interface ItemSink {
+  next(item: SourceItem): void;
+  readonly closed: boolean;
+}
+
+/** A subscriber that attaches after the consumer started: what comes before (hints, the end) waits for it. */
+class Downstream<T> {
+  private target: Subscriber<T> | undefined;
+  private held: T[] = [];
+  private end: { readonly error: unknown } | 'complete' | undefined;
+  private onAttached: (() => void) | undefined;
+  readonly attached = new Promise<void>((resolve) => (this.onAttached = resolve));
+
+  get closed(): boolean {
+    return this.target?.closed ?? this.end !== undefined;
+  }
+
+  attach(subscriber: Subscriber<T>): void {
+    this.target = subscriber;
+    for (const item of this.held.splice(0)) subscriber.next(item);
+    if (this.end === 'complete') subscriber.complete();
+    else if (this.end !== undefined) subscriber.error(this.end.error);
+    this.onAttached?.();
+  }
+
+  next(item: T): void {
+    if (this.target !== undefined) this.target.next(item);
+    else if (this.end === undefined) this.held.push(item);
+  }
+
+  error(error: unknown): void {
+    if (this.target !== undefined) this.target.error(error);
+    else this.end ??= { error };
+  }
+
+  complete(): void {
+    if (this.target !== undefined) this.target.complete();
+    else this.end ??= 'complete';
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
  * The only file that knows KafkaJS: Kafka records as an Observable<SourceRecord>.
@@ -95,145 +152,240 @@ export class KafkaSource {
 
   /** Records and, in live mode, where the consumer stands (assignment, caught-up partitions), in one ordered stream. */
   items$(): Observable<SourceItem> {
-    const { kafka: config, logger, mode } = this.options;
     return new Observable<SourceItem>((subscriber) => {
-      // A short fetch wait: an idle fetch otherwise delays disconnect (end of a replay) by up to 5 s.
-      const session = this.options.sessionTimeoutMs ?? config.sessionTimeoutMs;
-      const consumer = this.kafka.consumer({
-        groupId: config.groupId,
-        allowAutoTopicCreation: false,
-        maxWaitTimeInMs: 500,
-        ...(config.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: config.maxBytesPerPartition }),
-        ...(session === undefined ? {} : { sessionTimeout: session, heartbeatInterval: Math.min(3_000, Math.floor(session / 3)) }),
-      });
-      this.consumer = consumer;
-      let closing = false;
-      /** Bounded mode: partitions not yet read to their end offset (set once the offsets are known). */
-      let remaining: Map<number, bigint> | undefined;
-      let watchdog: NodeJS.Timeout | undefined;
-      const progress = new ReadProgress();
-      this.progress = progress;
-      const continuity = new OffsetContinuity();
-      const progressEveryMs = this.options.progressEveryMs ?? DEFAULT_PROGRESS_EVERY_MS;
-      const tracker = new CatchUpTracker({ fromBeginning: config.fromBeginning, freshForMs: 2 * progressEveryMs });
-      let liveProgress: LiveProgress | undefined;
-      const fail = (cause: unknown): void => {
-        if (closing) return;
-        closing = true;
-        clearInterval(watchdog);
-        liveProgress?.stop();
-        subscriber.error(cause instanceof RunwatchError ? cause : new RunwatchError('SOURCE_FAILED', `Kafka source failed: ${String(cause)}`, { cause, retriable: true }));
-      };
-      // A partition is read to its end when a fetched batch reaches the end offset. KafkaJS
-      // reports batches that hold only transaction markers or aborted records (the tail of a
-      // transactional topic) through END_BATCH_PROCESS alone: eachBatch never sees them.
-      const reached = (partition: number, lastOffset: bigint): void => {
-        if (remaining === undefined || closing) return;
-        const end = remaining.get(partition);
-        if (end === undefined || lastOffset < end - 1n) return;
-        remaining.delete(partition);
-        logger.info({ topic: config.topic, partition, endOffset: String(end), partitionsLeft: remaining.size }, 'bounded read: partition read to its end offset');
-        if (remaining.size > 0) return;
-        closing = true;
-        clearInterval(watchdog);
-        logger.info({ topic: config.topic }, 'reached the end offsets seen at start');
-        subscriber.complete();
-      };
-      /** Idempotent per batch: eachBatch checks before emitting; END_BATCH_PROCESS covers batches eachBatch never sees. */
-      const checkContinuity = (partition: number, firstOffset: string | null, last: bigint): void => {
-        const skipped = continuity.batch(partition, firstOffset === null ? null : BigInt(firstOffset), last);
-        if (skipped !== undefined) this.reportSkipped(skipped);
-      };
-      const onJoin = (partitions: readonly number[]): void => {
-        tracker.assign(partitions);
-        this.assigned = new Set(partitions);
-        // A rejoin starts a new fetch session: the pause must carry over.
-        if (this.paused) consumer.pause([{ topic: config.topic }]);
-        this.warnIfGroupIsShared(consumer);
-        restarts = 0;
-        if (liveProgress === undefined || closing) return;
-        subscriber.next({ kind: 'assignment', partitions: [...partitions].sort((a, b) => a - b) });
-        liveProgress.askNow();
-      };
-      /**
-       * Live mode: KafkaJS gives up on some errors of a broker outage ("Failed to find group
-       * coordinator" is not retriable to it). A live monitor outlives outages: the consumer is
-       * started again, with a growing pause, until it rejoins its group. Bounded mode fails instead.
-       */
-      let restarts = 0;
-      let restartTimer: NodeJS.Timeout | undefined;
-      const restartOrFail = (cause: unknown): void => {
-        if (mode !== 'live') return fail(cause);
-        if (closing) return;
-        restarts += 1;
-        const delayMs = Math.min(10_000, 500 * 2 ** Math.min(restarts - 1, 5));
-        logger.warn({ topic: config.topic, err: String(cause), restarts, delayMs }, 'live read: KafkaJS gave up on the consumer; starting it again');
-        clearTimeout(restartTimer);
-        restartTimer = setTimeout(() => {
-          if (closing) return;
-          consumer
-            .connect()
-            .then(() => (closing ? undefined : runConsumer()))
-            .catch(restartOrFail);
-        }, delayMs);
-      };
-      // Listeners first: an unsubscribe during start-up must find everything it has to remove.
-      const teardown = [
-        this.logGroupEvents(consumer, progress, { onJoin, onCrash: () => tracker.invalidate(Date.now()), onFatal: restartOrFail }),
-        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          const last = BigInt(payload.lastOffset);
-          checkContinuity(payload.partition, payload.firstOffset, last);
-          progress.read(payload.partition, last);
-          tracker.passed(payload.partition, last);
-          tracker.fetched(payload.partition, BigInt(payload.highWatermark), Date.now());
-          reached(payload.partition, last);
-        }),
-      ];
-      const start = async (): Promise<void> => {
-        if (mode === 'live') liveProgress = new LiveProgress(this.kafka.admin(), config, logger, tracker, subscriber, progressEveryMs);
-        await consumer.connect();
-        if (mode === 'bounded') {
-          const ranges = await this.rangesOnce();
-          remaining = new Map([...ranges].map(([partition, range]) => [partition, range.end]));
-          for (const [partition, range] of ranges) continuity.startsAt(partition, range.start);
-          if (closing) return;
-          if (remaining.size === 0) return subscriber.complete();
-          watchdog = this.watchBoundedRead(remaining, progress, fail);
-        }
-        if (closing) return;
-        await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
-        if (closing) return;
-        await runConsumer();
-      };
-      const runConsumer = (): Promise<void> =>
-        consumer.run({
-          autoCommit: false,
-          eachBatch: async ({ batch, heartbeat }) => {
-            const last = BigInt(batch.lastOffset());
-            checkContinuity(batch.partition, batch.firstOffset(), last);
-            let again = 0;
-            for (const message of batch.messages) {
-              // After a rejoin KafkaJS starts again from the committed offset: those records were passed on already.
-              if (tracker.isNew(batch.partition, BigInt(message.offset))) subscriber.next(toSourceRecord(batch.topic, batch.partition, message));
-              else again += 1;
-            }
-            if (again > 0) logger.info({ topic: batch.topic, partition: batch.partition, records: again }, 'Kafka source: records delivered again after a rejoin, already passed on: dropped');
-            tracker.passed(batch.partition, last);
-            tracker.fetched(batch.partition, BigInt(batch.highWatermark), Date.now());
-            await heartbeat();
-            if (this.options.afterBatch) await this.options.afterBatch();
-            reached(batch.partition, BigInt(batch.lastOffset()));
-          },
-        });
-      start().catch(fail);
-      return () => {
-        closing = true;
-        clearInterval(watchdog);
-        clearTimeout(restartTimer);
-        liveProgress?.stop();
-        teardown.forEach((remove) => remove());
-      };
+      this.start();
+      this.downstream.attach(subscriber);
+      return () => this.stopConsumer();
     });
+  }
+
+  /**
+   * Joins the group and waits until this member is the active one (src/consumers/single-active-assigner.ts):
+   * `active` with the partitions it now holds (fetching waits for `items$()`: the caller restores
+   * its state first, from the offsets committed at this moment); or, for a bounded read, `finished`
+   * when another member read every partition to the end offsets seen when this one joined.
+   */
+  activation(): Promise<Activation> {
+    this.start();
+    return this.activated;
+  }
+
+  private readonly downstream: Downstream<SourceItem> & ItemSink = new Downstream<SourceItem>();
+  private resolveActivation: ((activation: Activation) => void) | undefined;
+  private rejectActivation: ((cause: unknown) => void) | undefined;
+  private readonly activated = new Promise<Activation>((resolve, reject) => {
+    this.resolveActivation = resolve;
+    this.rejectActivation = reject;
+  });
+  private stopConsumer: () => void = () => undefined;
+
+  private start(): void {
+    if (this.consumer !== undefined) return;
+    // A caller that subscribes without asking for the activation gets failures through items$() alone.
+    this.activated.catch(() => undefined);
+    const { kafka: config, logger, mode } = this.options;
+    const out = this.downstream;
+    // A short fetch wait: an idle fetch otherwise delays disconnect (end of a replay) by up to 5 s.
+    const session = this.options.sessionTimeoutMs ?? config.sessionTimeoutMs;
+    const consumer = this.kafka.consumer({
+      groupId: config.groupId,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 500,
+      partitionAssigners: [singleActiveAssigner(() => this.assigned.size > 0)],
+      ...(config.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: config.maxBytesPerPartition }),
+      ...(session === undefined ? {} : { sessionTimeout: session, heartbeatInterval: Math.min(3_000, Math.floor(session / 3)) }),
+    });
+    this.consumer = consumer;
+    let closing = false;
+    /** Bounded mode: partitions not yet read to their end offset (set once this member is active). */
+    let remaining: Map<number, bigint> | undefined;
+    let watchdog: NodeJS.Timeout | undefined;
+    let standbyPoll: NodeJS.Timeout | undefined;
+    let active = false;
+    /** Opens when this member is active, its bounded ranges are known and a subscriber is attached: records wait for it. */
+    let ready: Promise<void> | undefined;
+    const progress = new ReadProgress();
+    this.progress = progress;
+    const continuity = new OffsetContinuity();
+    const progressEveryMs = this.options.progressEveryMs ?? DEFAULT_PROGRESS_EVERY_MS;
+    const tracker = new CatchUpTracker({ fromBeginning: config.fromBeginning, freshForMs: 2 * progressEveryMs });
+    let liveProgress: LiveProgress | undefined;
+    const fail = (cause: unknown): void => {
+      if (closing) return;
+      closing = true;
+      clearInterval(watchdog);
+      clearInterval(standbyPoll);
+      liveProgress?.stop();
+      const error = cause instanceof RunwatchError ? cause : new RunwatchError('SOURCE_FAILED', `Kafka source failed: ${String(cause)}`, { cause, retriable: true });
+      this.rejectActivation?.(error);
+      out.error(error);
+    };
+    const finish = (): void => {
+      closing = true;
+      clearInterval(watchdog);
+      clearInterval(standbyPoll);
+      out.complete();
+    };
+    // A partition is read to its end when a fetched batch reaches the end offset. KafkaJS
+    // reports batches that hold only transaction markers or aborted records (the tail of a
+    // transactional topic) through END_BATCH_PROCESS alone: eachBatch never sees them.
+    const reached = (partition: number, lastOffset: bigint): void => {
+      if (remaining === undefined || closing) return;
+      const end = remaining.get(partition);
+      if (end === undefined || lastOffset < end - 1n) return;
+      remaining.delete(partition);
+      logger.info({ topic: config.topic, partition, endOffset: String(end), partitionsLeft: remaining.size }, 'bounded read: partition read to its end offset');
+      if (remaining.size > 0) return;
+      logger.info({ topic: config.topic }, 'reached the end offsets seen at start');
+      finish();
+    };
+    /** Idempotent per batch: eachBatch checks before emitting; END_BATCH_PROCESS covers batches eachBatch never sees. */
+    const checkContinuity = (partition: number, firstOffset: string | null, last: bigint): void => {
+      const skipped = continuity.batch(partition, firstOffset === null ? null : BigInt(firstOffset), last);
+      if (skipped !== undefined) this.reportSkipped(skipped);
+    };
+    /** Bounded mode: where this member's read ends (the end offsets now, from the offsets committed now). */
+    const becomeActiveBounded = async (): Promise<void> => {
+      const ranges = await this.rangesOnce();
+      remaining = new Map([...ranges].map(([partition, range]) => [partition, range.end]));
+      for (const [partition, range] of ranges) continuity.startsAt(partition, range.start);
+      if (closing) return;
+      if (remaining.size === 0) return finish();
+      watchdog = this.watchBoundedRead(remaining, progress, fail);
+    };
+    /** Bounded mode, standby: done once the group's committed offsets reach the end offsets seen now (another member read them). */
+    const watchOthersFinish = (): void => {
+      let ends: Map<number, PartitionRange> | undefined;
+      let polling = false;
+      standbyPoll = setInterval(() => {
+        if (polling || closing || active) return;
+        polling = true;
+        void (async () => {
+          ends ??= await this.rangesToRead(config.topic);
+          const committed = await this.committedOffsets();
+          const left = [...ends].filter(([partition, range]) => BigInt(committed.get(partition) ?? -1) < range.end);
+          if (left.length > 0 || active || closing) return;
+          logger.info({ topic: config.topic, groupId: config.groupId }, 'standby: another member finished the bounded read');
+          this.resolveActivation?.({ kind: 'finished' });
+          finish();
+        })()
+          .catch((err: unknown) => logger.debug({ err: String(err) }, 'standby: reading the group offsets failed; asking again'))
+          .finally(() => (polling = false));
+      }, STANDBY_POLL_MS);
+      standbyPoll.unref();
+    };
+    const onJoin = (partitions: readonly number[]): void => {
+      if (closing) return;
+      if (partitions.length === 0) {
+        if (active) {
+          // Another member holds the partitions now: what this one would still write or commit belongs to it.
+          return fail(new RunwatchError('SOURCE_FAILED', `consumer group ${config.groupId}: another member took over the partitions of ${config.topic} (this member was presumed dead); this instance stops its job and joins again as a standby`, { retriable: true, context: { reason: ACTIVE_ROLE_LOST } }));
+        }
+        this.assigned = new Set();
+        logger.info({ groupId: config.groupId, topic: config.topic }, 'standby: another member of the group is active; this one takes over if it leaves or dies');
+        if (mode === 'bounded' && standbyPoll === undefined) watchOthersFinish();
+        return;
+      }
+      tracker.assign(partitions);
+      this.assigned = new Set(partitions);
+      // A rejoin starts a new fetch session: the pause must carry over.
+      if (this.paused) consumer.pause([{ topic: config.topic }]);
+      this.describeGroupMembers(consumer);
+      restarts = 0;
+      if (!active) {
+        active = true;
+        clearInterval(standbyPoll);
+        logger.info({ groupId: config.groupId, topic: config.topic, partitions }, 'active: this member holds every partition of the topic');
+        const prepared = mode === 'bounded' ? becomeActiveBounded() : Promise.resolve();
+        ready = prepared.then(() => this.downstream.attached).catch(() => undefined);
+        prepared.then(() => this.resolveActivation?.({ kind: 'active', partitions: [...partitions].sort((a, b) => a - b) }), fail);
+      }
+      if (liveProgress === undefined) return;
+      out.next({ kind: 'assignment', partitions: [...partitions].sort((a, b) => a - b) });
+      liveProgress.askNow();
+    };
+    /**
+     * Live mode: KafkaJS gives up on some errors of a broker outage ("Failed to find group
+     * coordinator" is not retriable to it). A live monitor outlives outages: the consumer is
+     * started again, with a growing pause, until it rejoins its group. Bounded mode fails instead.
+     */
+    let restarts = 0;
+    let restartTimer: NodeJS.Timeout | undefined;
+    const restartOrFail = (cause: unknown): void => {
+      if (mode !== 'live') return fail(cause);
+      if (closing) return;
+      restarts += 1;
+      const delayMs = Math.min(10_000, 500 * 2 ** Math.min(restarts - 1, 5));
+      logger.warn({ topic: config.topic, err: String(cause), restarts, delayMs }, 'live read: KafkaJS gave up on the consumer; starting it again');
+      clearTimeout(restartTimer);
+      restartTimer = setTimeout(() => {
+        if (closing) return;
+        consumer
+          .connect()
+          .then(() => (closing ? undefined : runConsumer()))
+          .catch(restartOrFail);
+      }, delayMs);
+    };
+    // Listeners first: an unsubscribe during start-up must find everything it has to remove.
+    const teardown = [
+      this.logGroupEvents(consumer, progress, { onJoin, onCrash: () => tracker.invalidate(Date.now()), onFatal: restartOrFail }),
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+        const last = BigInt(payload.lastOffset);
+        checkContinuity(payload.partition, payload.firstOffset, last);
+        progress.read(payload.partition, last);
+        tracker.passed(payload.partition, last);
+        tracker.fetched(payload.partition, BigInt(payload.highWatermark), Date.now());
+        reached(payload.partition, last);
+      }),
+    ];
+    /** Records wait until the job is ready for them; KafkaJS is kept told the member is alive meanwhile. */
+    const waitUntilReady = async (heartbeat: () => Promise<void>): Promise<void> => {
+      for (;;) {
+        const gate = ready;
+        if (gate !== undefined && (await Promise.race([gate.then(() => true), sleep(1_000).then(() => false)]))) return;
+        if (closing) return;
+        await heartbeat();
+      }
+    };
+    const startConsumer = async (): Promise<void> => {
+      if (mode === 'live') liveProgress = new LiveProgress(this.kafka.admin(), config, logger, tracker, out, progressEveryMs);
+      await consumer.connect();
+      if (closing) return;
+      await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
+      if (closing) return;
+      await runConsumer();
+    };
+    const runConsumer = (): Promise<void> =>
+      consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch, heartbeat }) => {
+          await waitUntilReady(heartbeat);
+          if (closing) return;
+          const last = BigInt(batch.lastOffset());
+          checkContinuity(batch.partition, batch.firstOffset(), last);
+          let again = 0;
+          for (const message of batch.messages) {
+            // After a rejoin KafkaJS starts again from the committed offset: those records were passed on already.
+            if (tracker.isNew(batch.partition, BigInt(message.offset))) out.next(toSourceRecord(batch.topic, batch.partition, message));
+            else again += 1;
+          }
+          if (again > 0) logger.info({ topic: batch.topic, partition: batch.partition, records: again }, 'Kafka source: records delivered again after a rejoin, already passed on: dropped');
+          tracker.passed(batch.partition, last);
+          tracker.fetched(batch.partition, BigInt(batch.highWatermark), Date.now());
+          await heartbeat();
+          if (this.options.afterBatch) await this.options.afterBatch();
+          reached(batch.partition, BigInt(batch.lastOffset()));
+        },
+      });
+    startConsumer().catch(fail);
+    this.stopConsumer = () => {
+      closing = true;
+      clearInterval(watchdog);
+      clearInterval(standbyPoll);
+      clearTimeout(restartTimer);
+      liveProgress?.stop();
+      teardown.forEach((remove) => remove());
+    };
   }
 
   /**
@@ -315,20 +467,18 @@ export class KafkaSource {
   }
 
   /**
-   * One instance per consumer group for now: the checkpoint is one state for all partitions, so a
-   * second member would judge runs from half the input with state it does not own. Said loudly at
-   * every join where the group has other live members (scale-out: issue 9, part 5).
+   * The active member says which other members wait as standbys (src/consumers/single-active-assigner.ts):
+   * one line at every join, so an operator sees the failover capacity.
    */
-  private warnIfGroupIsShared(consumer: Consumer): void {
+  private describeGroupMembers(consumer: Consumer): void {
     const { kafka: config, logger } = this.options;
     // Never from the join handler's own stack: a failing description must not disturb the join.
     Promise.resolve()
       .then(() => consumer.describeGroup())
       .then(({ members }) => {
-        if (members.length <= 1) return;
-        logger.error(
-          { groupId: config.groupId, members: members.map((m) => ({ memberId: m.memberId, clientHost: m.clientHost })), assigned: [...this.assigned].sort((a, b) => a - b) },
-          'another runwatch instance is in this consumer group: running several instances per group is not supported yet (one checkpoint holds the state of every partition); verdicts are not exact while both run. Run one instance per group.',
+        logger.info(
+          { groupId: config.groupId, members: members.map((m) => ({ memberId: m.memberId, clientHost: m.clientHost })), standbys: Math.max(0, members.length - 1) },
+          members.length > 1 ? 'active member of a group with standbys: one of them takes over if this one leaves or dies' : 'active member, no standby in the group',
         );
       })
       .catch((err: unknown) => logger.debug({ err: String(err) }, 'describing the consumer group failed'));
@@ -360,6 +510,7 @@ export class KafkaSource {
   }
 
   async close(): Promise<void> {
+    this.stopConsumer();
     await this.consumer?.disconnect();
   }
 
@@ -444,7 +595,7 @@ class LiveProgress {
     private readonly config: KafkaConfig,
     private readonly logger: Logger,
     private readonly tracker: CatchUpTracker,
-    private readonly subscriber: Subscriber<SourceItem>,
+    private readonly subscriber: ItemSink,
     private readonly everyMs: number,
   ) {
     this.timer = setInterval(() => {

@@ -10,7 +10,7 @@ import { ClickHouseSink } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
 import { retryThroughOutage } from '../sinks/store-outage.js';
 import { armFaultPoints } from './fault-points.js';
-import { runMonitor, type MonitorStats } from './monitor.js';
+import { emptyStats, runMonitor, type MonitorStats } from './monitor.js';
 
 export interface MonitorJobConfig {
   readonly kafka: KafkaConfig;
@@ -46,6 +46,18 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
   const whileStoreIsDown = { logger, metrics, ...outagePolicy };
   await retryThroughOutage('creating the tables', () => migrate(client, config.clickhouse.database), whileStoreIsDown);
   const source = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
+  // Active/standby (src/consumers/single-active-assigner.ts): a standby waits here until the
+  // active member leaves or dies, then restores the checkpoint matching the offsets committed then.
+  const activation = await source.activation().catch(async (err: unknown) => {
+    await source.close().catch(() => undefined);
+    await client.close();
+    throw err;
+  });
+  if (activation.kind === 'finished') {
+    await source.close().catch((err: unknown) => logger.warn({ err }, 'closing the Kafka consumer failed'));
+    await client.close();
+    return { done: Promise.resolve(emptyStats()), metrics, stop: () => undefined };
+  }
   const checkpoints = new CheckpointStore(client, { database: config.clickhouse.database, groupId: config.kafka.groupId, topic: config.kafka.topic, logger });
   const committed = await source.committedOffsets();
   const restored = await retryThroughOutage('reading checkpoints', () => checkpoints.loadMatching(committed), whileStoreIsDown);

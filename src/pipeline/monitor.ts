@@ -106,6 +106,10 @@ interface SinkWork {
   readonly checkpoint: Checkpoint | undefined;
 }
 
+export function emptyStats(): MonitorStats {
+  return { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, revisions: 0, userGrades: 0, batchesWritten: 0, checkpoints: 0 };
+}
+
 const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000;
 const DEFAULT_MAX_PENDING_ROWS = 50_000;
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -127,7 +131,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
  */
 export function runMonitor(options: MonitorOptions): MonitorHandle {
   const { metrics, logger } = options;
-  const stats: MonitorStats = { records: 0, lifecycleEvents: 0, otherEvents: 0, deadLetters: 0, violations: 0, runSummaries: 0, lateEvents: 0, revisions: 0, userGrades: 0, batchesWritten: 0, checkpoints: 0 };
+  const stats = emptyStats();
   const state = options.state ?? new StateRegistry();
   const checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
   const maxPendingRows = options.maxPendingRows ?? DEFAULT_MAX_PENDING_ROWS;

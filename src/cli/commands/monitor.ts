@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { createLogger } from '../../observability/logger.js';
+import { isActiveRoleLost } from '../../consumers/kafka-source.js';
 import { startMonitorJob, type MonitorJob } from '../../pipeline/job.js';
+import type { MonitorStats } from '../../pipeline/monitor.js';
 import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
 
 export function monitorCommand(): Command {
@@ -41,8 +43,19 @@ export function monitorCommand(): Command {
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    job = await startMonitorJob(config, logger);
-    const stats = await job.done;
+    let stats: MonitorStats;
+    for (;;) {
+      job = await startMonitorJob(config, logger);
+      try {
+        stats = await job.done;
+        break;
+      } catch (err) {
+        // Presumed dead by the group (a long pause) while another member took over: stand by again.
+        if (!isActiveRoleLost(err)) throw err;
+        logger.warn({ err: String(err) }, 'another member took over this job; joining the group again as a standby');
+        job = undefined;
+      }
+    }
     logger.info({ ...stats }, 'monitor finished');
     process.stdout.write(`${JSON.stringify(stats)}\n`);
   });

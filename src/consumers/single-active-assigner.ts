@@ -1,0 +1,55 @@
+import { AssignerProtocol, type GroupMember, type GroupMemberAssignment, type PartitionAssigner } from 'kafkajs';
+
+/** The protocol name every runwatch member announces: a member of an older build (round robin) cannot join the same group. */
+export const SINGLE_ACTIVE_PROTOCOL = 'RunwatchSingleActive';
+const VERSION = 1;
+/** userData: one byte, 1 when the member holds the partitions now (it stays the active one). */
+const HOLDING = 1;
+
+/**
+ * Active/standby over one consumer group: every partition of the topic goes to one member, the
+ * others get none and wait. runwatch's verdicts depend on state that spans partitions (the
+ * watermark is the minimum over partitions; thread owners, active ids and user grades cross them),
+ * so splitting the partitions between instances would change the verdicts; a standby instead takes
+ * over the whole job, restoring the last checkpoint, when the active member leaves or dies.
+ *
+ * Sticky: the member that holds the partitions keeps them through rebalances (a standby joining
+ * never moves them); with no holder, the member with the smallest id gets them.
+ */
+export function singleActiveAssigner(isHolding: () => boolean): PartitionAssigner {
+  return ({ cluster }) => ({
+    name: SINGLE_ACTIVE_PROTOCOL,
+    version: VERSION,
+    protocol: ({ topics }) => ({
+      name: SINGLE_ACTIVE_PROTOCOL,
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: VERSION, topics, userData: Buffer.from([isHolding() ? HOLDING : 0]) }),
+    }),
+    assign: async ({ members, topics }) => {
+      const active = chooseActive(members);
+      const all: Record<string, number[]> = {};
+      for (const topic of topics) all[topic] = cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId).sort((a, b) => a - b);
+      return members.map(
+        (member): GroupMemberAssignment => ({
+          memberId: member.memberId,
+          memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: VERSION, assignment: member.memberId === active ? all : {}, userData: Buffer.alloc(0) }),
+        }),
+      );
+    },
+  });
+}
+
+/** The member that gets every partition: a current holder (smallest id if several claim it), else the smallest id. */
+export function chooseActive(members: readonly GroupMember[]): string | undefined {
+  const byId = [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
+  return (byId.find((m) => claimsHolding(m.memberMetadata)) ?? byId[0])?.memberId;
+}
+
+/** What another member says of itself is external input: anything but a well-formed claim counts as none. */
+function claimsHolding(metadata: Buffer): boolean {
+  try {
+    const decoded = AssignerProtocol.MemberMetadata.decode(metadata);
+    return decoded?.userData?.[0] === HOLDING;
+  } catch {
+    return false;
+  }
+}
