@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
-import { generateTraffic, type Traffic, type WireRecord } from '../oracle/producers.js';
-import { committedTotal, diffDumps, dumpTables, freshDataPath, publish, replayThroughCrashes, startMonitorProcess, type MonitorProcess } from '../support/crash-harness.js';
+import { generateTraffic, type Traffic } from '../oracle/producers.js';
+import { committedTotal, diffDumps, dumpTables, freshDataPath, publish, replayThroughCrashes, startMonitorProcess, trailer, withoutTrailer, type MonitorProcess } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
 const topic = `crash-${randomUUID()}`;
@@ -103,30 +103,6 @@ describe('SIGTERM while starting', () => {
     expect(proc.logLines.some((l) => l.includes('stopping before the monitor started'))).toBe(true);
   }, 90_000);
 });
-
-/**
- * Records after the traffic that move every partition's event time 4 minutes on, in 30 s steps
- * (each within --max-ahead-ms of the one before, so it is trusted): every real run becomes final
- * and every real user window closes by event time, in live mode as in a replay. Their own rows
- * (ids starting "trailer-") are left out of comparisons.
- */
-function trailer(records: readonly WireRecord[], partitions: number): WireRecord[] {
-  const lastMs = records.reduce((latest, r) => Math.max(latest, r.timestampMs), 0);
-  const out: WireRecord[] = [];
-  for (let p = 0; p < partitions; p += 1) {
-    for (let k = 1; k <= 8; k += 1) {
-      const at = lastMs + k * 30_000;
-      for (const [type, dt] of [['agent_started', 0], ['agent_completed', 100]] as const) {
-        const body = { type, run_id: `trailer-p${p}-${k}`, thread_id: `trailer-thread-p${p}`, user_id: 'trailer-user-0001', agent_name: 'trailer', timestamp: new Date(at + dt).toISOString().replace('Z', '+00:00') };
-        out.push({ key: `trailer-thread-p${p}`, value: JSON.stringify(body), partition: p, offset: -1, timestampMs: at + dt + 30 });
-      }
-    }
-  }
-  return out;
-}
-
-const withoutTrailer = (dump: Record<string, string[]>): Record<string, string[]> =>
-  Object.fromEntries(Object.entries(dump).map(([table, rows]) => [table, rows.filter((row) => !row.includes('trailer-'))]));
 
 describe('one topic judged live, live through kill -9 while a producer publishes, and by a replay through kill -9', () => {
   it('stores the same rows all three ways', async () => {

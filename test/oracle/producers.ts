@@ -151,7 +151,7 @@ export interface TrafficOptions {
   /** Runs with (possible) faults; clean tail runs come on top of these. */
   readonly runs: number;
   readonly users?: number;
-  readonly partitions?: 3 | 4;
+  readonly partitions?: number;
   /** Fraction of runs that get one fault (default 0.35). */
   readonly faultFraction?: number;
   /** Which faults may be injected (default: all). */

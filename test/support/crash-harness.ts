@@ -198,3 +198,57 @@ export async function committedTotal(brokers: readonly string[], topic: string, 
     await admin.disconnect();
   }
 }
+
+/**
+ * The embedded engine behind ClickHouse's HTTP interface in a process of its own
+ * (test/support/chdb-http-server.ts): one store several monitor processes share through `--clickhouse-url`.
+ */
+export async function startSharedStore(dataPath: string): Promise<{ readonly url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [...TSX, join(ROOT, 'test/support/chdb-http-server.ts'), dataPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
+  const port = await new Promise<number>((resolvePort, rejectPort) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const match = /listening (\d+)/.exec(out);
+      if (match !== null) resolvePort(Number(match[1]));
+    });
+    void exited.then((code) => rejectPort(new Error(`the shared store exited ${code} before listening`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Which of these monitor processes says it holds the partitions now (the newest such line wins). */
+export function activeProcess(processes: readonly MonitorProcess[]): MonitorProcess | undefined {
+  return processes.find((p) => p.child.exitCode === null && p.child.signalCode === null && p.logLines.some((l) => l.includes('active: this member holds every partition')));
+}
+
+/**
+ * Records after the traffic that move every partition's event time 4 minutes on, in 30 s steps
+ * (each within --max-ahead-ms of the one before, so it is trusted): every real run becomes final
+ * and every real user window closes by event time, in live mode as in a replay. Their own rows
+ * (ids starting "trailer-") are left out of comparisons.
+ */
+export function trailer(records: readonly WireRecord[], partitions: number): WireRecord[] {
+  const lastMs = records.reduce((latest, r) => Math.max(latest, r.timestampMs), 0);
+  const out: WireRecord[] = [];
+  for (let p = 0; p < partitions; p += 1) {
+    for (let k = 1; k <= 8; k += 1) {
+      const at = lastMs + k * 30_000;
+      for (const [type, dt] of [['agent_started', 0], ['agent_completed', 100]] as const) {
+        const body = { type, run_id: `trailer-p${p}-${k}`, thread_id: `trailer-thread-p${p}`, user_id: 'trailer-user-0001', agent_name: 'trailer', timestamp: new Date(at + dt).toISOString().replace('Z', '+00:00') };
+        out.push({ key: `trailer-thread-p${p}`, value: JSON.stringify(body), partition: p, offset: -1, timestampMs: at + dt + 30 });
+      }
+    }
+  }
+  return out;
+}
+
+export const withoutTrailer = (dump: Record<string, string[]>): Record<string, string[]> =>
+  Object.fromEntries(Object.entries(dump).map(([table, rows]) => [table, rows.filter((row) => !row.includes('trailer-'))]));

@@ -1,0 +1,99 @@
+/**
+ * The embedded ClickHouse engine (chdb) behind ClickHouse's HTTP interface, on loopback, for tests
+ * that need what only a server gives: several runwatch processes sharing one store (results and
+ * checkpoints), through `--clickhouse-url` and the real @clickhouse/client over HTTP. A modern
+ * ClickHouse server cannot be had on this machine (docs: ENVIRONMENT); the engine and the SQL are
+ * the real ones, only the HTTP front is ours: `POST /?query=…&param_x=…&database=…` with the SQL
+ * (or, with `query`, the rows to insert) as the body; errors as ClickHouse sends them (HTTP 500,
+ * `Code: N. DB::Exception: …`, X-ClickHouse-Exception-Code).
+ *
+ *   node --import tsx test/support/chdb-http-server.ts <data-dir> [port]   → prints "listening <port>"
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Session } from 'chdb';
+
+/** URL parameters of the HTTP interface that are not engine settings. */
+const NOT_SETTINGS = new Set(['query', 'database', 'query_id', 'session_id', 'session_timeout', 'wait_end_of_query', 'enable_http_compression', 'send_progress_in_http_headers', 'http_headers_progress_interval_ms', 'default_format']);
+
+function engineError(err: unknown): { code: string; text: string } {
+  const text = err instanceof Error ? err.message : String(err);
+  const code = /Code: (\d+)/.exec(text)?.[1] ?? '1001';
+  return { code, text: text.startsWith('Code:') ? text : `Code: ${code}. DB::Exception: ${text}` };
+}
+
+export function serveChdb(dataPath: string, port = 0): Promise<{ readonly port: number; close(): Promise<void> }> {
+  const session = new Session(dataPath);
+  // One statement at a time, in arrival order: as a server's single table would see them from one client.
+  let queue: Promise<unknown> = Promise.resolve();
+  const run = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = queue.then(work, work);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/ping') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('Ok.\n');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const inUrl = url.searchParams.get('query');
+    const queryId = url.searchParams.get('query_id') ?? `q-${Date.now()}`;
+    const params: Record<string, string> = {};
+    const settings: string[] = [];
+    for (const [name, value] of url.searchParams) {
+      if (name.startsWith('param_')) params[name.slice('param_'.length)] = value;
+      else if (!NOT_SETTINGS.has(name) && /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) settings.push(`SET ${name} = '${value.replace(/'/g, "''")}'`);
+    }
+    if (inUrl !== null && body.trim().length === 0) {
+      // An insert without rows: a server accepts it and writes nothing.
+      res.writeHead(200, { 'x-clickhouse-query-id': queryId, 'x-clickhouse-summary': '{"written_rows":"0"}' }).end();
+      return;
+    }
+    const statement = inUrl === null ? body : `${inUrl}\n${body}`;
+    const sql = settings.length === 0 ? statement : `${settings.join('; ')}; ${statement}`;
+    const format = url.searchParams.get('default_format') ?? undefined;
+    try {
+      const result = await run(() => (Object.keys(params).length > 0 ? session.queryBindAsync(sql, params, format === undefined ? {} : { format }) : session.queryAsync(sql, format === undefined ? {} : { format })));
+      const summary = inUrl === null ? {} : { written_rows: String(result.rowsRead) };
+      res.writeHead(200, { 'x-clickhouse-query-id': queryId, 'x-clickhouse-summary': JSON.stringify(summary) }).end(Buffer.from(result.bytes()));
+    } catch (err) {
+      const { code, text } = engineError(err);
+      res.writeHead(500, { 'content-type': 'text/plain', 'x-clickhouse-exception-code': code, 'x-clickhouse-query-id': queryId }).end(text);
+    }
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(String(err));
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(port, '127.0.0.1', () =>
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: async () => {
+          await new Promise<void>((done) => server.close(() => done()));
+          await queue;
+          session.close();
+        },
+      }),
+    ),
+  );
+}
+
+if (process.argv[1]?.endsWith('chdb-http-server.ts') === true) {
+  const [dataPath, port] = process.argv.slice(2);
+  if (dataPath === undefined) {
+    process.stderr.write('usage: chdb-http-server.ts <data-dir> [port]\n');
+    process.exit(2);
+  }
+  const served = await serveChdb(dataPath, port === undefined ? 0 : Number(port));
+  process.stdout.write(`listening ${served.port}\n`);
+  const stop = (): void => void served.close().then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
