@@ -7,7 +7,7 @@
  * (or, with `query`, the rows to insert) as the body; errors as ClickHouse sends them (HTTP 500,
  * `Code: N. DB::Exception: …`, X-ClickHouse-Exception-Code).
  *
- *   node --import tsx test/support/chdb-http-server.ts <data-dir> [port]   → prints "listening <port>"
+ *   node --import tsx test/support/chdb-http-server.ts <data-dir> [port] [delay-ms]   → prints "listening <port>"
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,8 +22,15 @@ function engineError(err: unknown): { code: string; text: string } {
   return { code, text: text.startsWith('Code:') ? text : `Code: ${code}. DB::Exception: ${text}` };
 }
 
-export function serveChdb(dataPath: string, port = 0): Promise<{ readonly port: number; close(): Promise<void> }> {
+export interface ServeOptions {
+  readonly port?: number;
+  /** Every answer this much later (a slow server). */
+  readonly delayMs?: number;
+}
+
+export function serveChdb(dataPath: string, options: ServeOptions = {}): Promise<{ readonly port: number; close(): Promise<void> }> {
   const session = new Session(dataPath);
+  const delayMs = options.delayMs ?? 0;
   // One statement at a time, in arrival order: as a server's single table would see them from one client.
   let queue: Promise<unknown> = Promise.resolve();
   const run = <T>(work: () => Promise<T>): Promise<T> => {
@@ -39,6 +46,7 @@ export function serveChdb(dataPath: string, port = 0): Promise<{ readonly port: 
     }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     const body = Buffer.concat(chunks).toString('utf8');
     const inUrl = url.searchParams.get('query');
     const queryId = url.searchParams.get('query_id') ?? `q-${Date.now()}`;
@@ -72,7 +80,7 @@ export function serveChdb(dataPath: string, port = 0): Promise<{ readonly port: 
     });
   });
   return new Promise((resolve) =>
-    server.listen(port, '127.0.0.1', () =>
+    server.listen(options.port ?? 0, '127.0.0.1', () =>
       resolve({
         port: (server.address() as AddressInfo).port,
         close: async () => {
@@ -86,12 +94,12 @@ export function serveChdb(dataPath: string, port = 0): Promise<{ readonly port: 
 }
 
 if (process.argv[1]?.endsWith('chdb-http-server.ts') === true) {
-  const [dataPath, port] = process.argv.slice(2);
+  const [dataPath, port, delayMs] = process.argv.slice(2);
   if (dataPath === undefined) {
-    process.stderr.write('usage: chdb-http-server.ts <data-dir> [port]\n');
+    process.stderr.write('usage: chdb-http-server.ts <data-dir> [port] [delay-ms]\n');
     process.exit(2);
   }
-  const served = await serveChdb(dataPath, port === undefined ? 0 : Number(port));
+  const served = await serveChdb(dataPath, { port: Number(port ?? 0), delayMs: Number(delayMs ?? 0) });
   process.stdout.write(`listening ${served.port}\n`);
   const stop = (): void => void served.close().then(() => process.exit(0));
   process.once('SIGTERM', stop);

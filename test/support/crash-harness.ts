@@ -5,7 +5,7 @@
  * Used by test/integration/crashRecovery.test.ts and scripts/crash-soak.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -203,8 +203,18 @@ export async function committedTotal(brokers: readonly string[], topic: string, 
  * The embedded engine behind ClickHouse's HTTP interface in a process of its own
  * (test/support/chdb-http-server.ts): one store several monitor processes share through `--clickhouse-url`.
  */
-export async function startSharedStore(dataPath: string): Promise<{ readonly url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [...TSX, join(ROOT, 'test/support/chdb-http-server.ts'), dataPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface SharedStore {
+  readonly url: string;
+  readonly port: number;
+  /** SIGTERM, then waits for the process to end. */
+  stop(): Promise<void>;
+  /** SIGKILL: the server dies as a crashed host's would. */
+  kill(): Promise<void>;
+}
+
+export async function startSharedStore(dataPath: string, options: { readonly port?: number; readonly delayMs?: number } = {}): Promise<SharedStore> {
+  const args = [...TSX, join(ROOT, 'test/support/chdb-http-server.ts'), dataPath, String(options.port ?? 0), String(options.delayMs ?? 0)];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
   const port = await new Promise<number>((resolvePort, rejectPort) => {
     let out = '';
@@ -215,13 +225,27 @@ export async function startSharedStore(dataPath: string): Promise<{ readonly url
     });
     void exited.then((code) => rejectPort(new Error(`the shared store exited ${code} before listening`)));
   });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    child.kill(signal);
+    await exited;
   };
+  return { url: `http://127.0.0.1:${port}`, port, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+}
+
+/** Peak resident set size of a process, sampled from /proc every `everyMs` until it ends (Linux). */
+export function samplePeakRss(child: ChildProcess, everyMs = 100): { readonly peakBytes: () => number } {
+  let peak = 0;
+  const timer = setInterval(() => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+      peak = Math.max(peak, kb * 1_024);
+    } catch {
+      // The process has ended.
+    }
+  }, everyMs);
+  child.once('exit', () => clearInterval(timer));
+  return { peakBytes: () => peak };
 }
 
 /** Which of these monitor processes says it holds the partitions now (the newest such line wins). */
@@ -252,3 +276,58 @@ export function trailer(records: readonly WireRecord[], partitions: number): Wir
 
 export const withoutTrailer = (dump: Record<string, string[]>): Record<string, string[]> =>
   Object.fromEntries(Object.entries(dump).map(([table, rows]) => [table, rows.filter((row) => !row.includes('trailer-'))]));
+
+export interface StoreOutageReport {
+  /** The shared store's data directory (dump it once the call returns). */
+  readonly storePath: string;
+  readonly code: number | null;
+  readonly peakRssBytes: number;
+  /** The monitor said the store failed, and paused fetching (backpressure). */
+  readonly outageReported: boolean;
+  readonly fetchingPaused: boolean;
+  readonly elapsedMs: number;
+  readonly logLines: readonly string[];
+}
+
+/**
+ * A replay whose ClickHouse server (the shared store) is killed with SIGKILL once the group has
+ * committed `afterCommitted` records, stays down `outageMs`, and comes back on the same port and
+ * data; with `delayMs`, a slow server throughout instead of (or besides) the outage.
+ */
+export async function replayThroughStoreOutage(options: {
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly database: string;
+  readonly outageMs: number;
+  readonly afterCommitted: number;
+  readonly delayMs?: number;
+  readonly extraArgs?: readonly string[];
+}): Promise<StoreOutageReport> {
+  const storePath = await freshDataPath();
+  const serve = { ...(options.delayMs === undefined ? {} : { delayMs: options.delayMs }) };
+  let store = await startSharedStore(storePath, serve);
+  const group = `store-outage-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
+  const startedAt = Date.now();
+  const monitor = startMonitorProcess({ brokers: options.brokers, topic: options.topic, group, dataPath: await freshDataPath(), database: options.database, replay: true, extraArgs: [...(options.extraArgs ?? []), '--clickhouse-url', store.url] });
+  const rss = samplePeakRss(monitor.child);
+  if (options.outageMs > 0) {
+    while ((await committedTotal(options.brokers, options.topic, group)) < options.afterCommitted) {
+      if (monitor.child.exitCode !== null) throw new Error(`the monitor ended before the outage: ${monitor.logLines.slice(-5).join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await store.kill();
+    await new Promise((resolve) => setTimeout(resolve, options.outageMs));
+    store = await startSharedStore(storePath, { ...serve, port: store.port });
+  }
+  const { code } = await monitor.exited;
+  await store.stop();
+  return {
+    storePath,
+    code,
+    peakRssBytes: rss.peakBytes(),
+    outageReported: monitor.logLines.some((l) => l.includes('ClickHouse is not answering')),
+    fetchingPaused: monitor.logLines.some((l) => l.includes('fetching paused')),
+    elapsedMs: Date.now() - startedAt,
+    logLines: monitor.logLines,
+  };
+}
