@@ -251,6 +251,10 @@ export class KafkaSource {
       for (const [partition, range] of ranges) continuity.startsAt(partition, range.start);
       if (closing) return;
       if (remaining.size === 0) return finish();
+      // Batches of transaction markers alone may have been reported already (END_BATCH_PROCESS,
+      // never held): a partition they took to its end offset is read.
+      for (const [partition, readUpTo] of progress.readUpTo) reached(partition, readUpTo);
+      if (closing) return;
       watchdog = this.watchBoundedRead(remaining, progress, fail);
     };
     /** Bounded mode, standby: done once the group's committed offsets reach the end offsets seen now (another member read them). */

@@ -6,7 +6,7 @@ import { StateRegistry } from '../operators/state-registry.js';
 import { loadActiveIds } from '../sinks/active-ids.js';
 import { CheckpointStore, describe } from '../sinks/checkpoint-store.js';
 import { createClickHouseClient } from '../sinks/clickhouse-client.js';
-import { ClickHouseSink } from '../sinks/clickhouse-sink.js';
+import { ClickHouseSink, removeProvisionalRows } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
 import { retryThroughOutage } from '../sinks/store-outage.js';
 import { armFaultPoints } from './fault-points.js';
@@ -66,6 +66,10 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
   // store. A restored state has its own index (the seed would be stale next to it).
   const activeIds = restored === undefined ? await retryThroughOutage('reading active ids', () => loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs), whileStoreIsDown) : undefined;
   if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
+  // Rows this group wrote at the end of an earlier bounded read judged runs that the restored
+  // state holds open again: they give way before the group writes anything (final rows follow).
+  const removed = await retryThroughOutage('removing provisional rows', () => removeProvisionalRows(client, config.clickhouse.database, config.kafka.groupId), whileStoreIsDown);
+  if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
   const partitions = config.mode === 'bounded' ? await source.boundedPartitions() : undefined;
   const sink = new ClickHouseSink(client, {
     database: config.clickhouse.database,
@@ -91,6 +95,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     checkpointIntervalMs: checkpointConfig.intervalMs,
     maxPendingRows: checkpointConfig.maxPendingRows,
     shutdownTimeoutMs: checkpointConfig.shutdownTimeoutMs,
+    readerId: config.kafka.groupId,
     // Processing-time hints only in live mode: a replay's verdicts must not depend on the wall clock.
     ...(config.mode === 'live' && config.idleHeartbeatMs !== undefined ? { idleHeartbeatMs: config.idleHeartbeatMs } : {}),
     onProgress: (stats) => {

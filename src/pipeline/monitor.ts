@@ -72,6 +72,11 @@ export interface MonitorOptions {
   /** How long `stop()` waits for the last checkpoint (default 10 s). */
   readonly shutdownTimeoutMs?: number;
   readonly onProgress?: (stats: MonitorStats) => void;
+  /**
+   * Who reads on after a bounded read (the consumer group): the verdicts judged at its end are
+   * written as provisional rows of this reader, replaced when it reads on (default 'unknown').
+   */
+  readonly readerId?: string;
 }
 
 export interface MonitorStats {
@@ -104,6 +109,8 @@ interface SinkWork {
   readonly verdicts: Verdict[];
   readonly deadLetters: DeadLetter[];
   readonly checkpoint: Checkpoint | undefined;
+  /** Judged at the end of a bounded input (the operators' flush): provisional rows. */
+  readonly provisional: boolean;
 }
 
 export function emptyStats(): MonitorStats {
@@ -293,7 +300,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
         concatMap(async (work) => {
           const rows = work.verdicts.length + work.deadLetters.length;
           if (rows > 0) {
-            await options.sink.write({ verdicts: work.verdicts, deadLetters: work.deadLetters });
+            await options.sink.write({ verdicts: work.verdicts, deadLetters: work.deadLetters, ...(work.provisional ? { provisionalOf: options.readerId ?? 'unknown' } : {}) });
             rowsWritten(rows);
             stats.batchesWritten += 1;
             options.onProgress?.({ ...stats });
@@ -328,7 +335,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
  * Collects results into sink work: a batch is cut at `maxRows`, `flushMs` after its first row, at
  * each checkpoint (which rides with the rows before it) and at the end of input. The end-of-input
  * checkpoint waits for the rows the operators flush at completion: its offsets are committed only
- * once they are written.
+ * once they are written. Those rows (judged with what the input had) are provisional.
  */
 function batchForSink(maxRows: number, flushMs: number): OperatorFunction<Output | CheckpointOutput, SinkWork> {
   return (source) =>
@@ -336,20 +343,22 @@ function batchForSink(maxRows: number, flushMs: number): OperatorFunction<Output
       let verdicts: Verdict[] = [];
       let deadLetters: DeadLetter[] = [];
       let timer: NodeJS.Timeout | undefined;
+      /** Set at the end-of-input barrier: what follows is the operators' flush. */
       let endOfInput: Checkpoint | undefined;
       const cut = (checkpoint?: Checkpoint): void => {
         clearTimeout(timer);
         timer = undefined;
         if (verdicts.length + deadLetters.length === 0 && checkpoint === undefined) return;
-        subscriber.next({ verdicts, deadLetters, checkpoint });
+        subscriber.next({ verdicts, deadLetters, checkpoint, provisional: endOfInput !== undefined });
         verdicts = [];
         deadLetters = [];
       };
       const subscription = source.subscribe({
         next: (o) => {
           if (o.kind === 'checkpoint') {
-            if (o.checkpoint.reason === 'end_of_input') endOfInput = o.checkpoint;
-            else cut(o.checkpoint);
+            if (o.checkpoint.reason !== 'end_of_input') return cut(o.checkpoint);
+            cut(); // the rows before the barrier are final
+            endOfInput = o.checkpoint;
             return;
           }
           if (o.kind === 'verdict') verdicts.push(o.verdict);

@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
 import type { DeadLetter } from '../contract/event.js';
 import { hasLoneSurrogate, withoutLoneSurrogates } from '../contract/unicode.js';
 import type { Verdict } from '../contract/verdict.js';
@@ -15,6 +16,11 @@ type Table = (typeof TABLES)[number];
 export interface SinkBatch {
   readonly verdicts: readonly Verdict[];
   readonly deadLetters: readonly DeadLetter[];
+  /**
+   * Set for verdicts judged at the end of a bounded input (runs and user windows cut by it): the
+   * consumer group whose later read replaces them (docs/architecture.md, "Provisional rows").
+   */
+  readonly provisionalOf?: string;
 }
 
 export interface SinkOptions {
@@ -61,17 +67,18 @@ export class ClickHouseSink {
 
   async write(batch: SinkBatch): Promise<void> {
     const at = this.now();
+    const provisionalOf = batch.provisionalOf ?? '';
     const rows: Record<Table, object[]> = { violations: [], run_summaries: [], user_grades: [], late_events: [], verdict_revisions: [], dead_letters: [] };
     for (const verdict of batch.verdicts) {
       switch (verdict.kind) {
         case 'violation':
-          rows.violations.push(violationRow(verdict.violation, at));
+          rows.violations.push(violationRow(verdict.violation, at, provisionalOf));
           break;
         case 'run_summary':
-          rows.run_summaries.push(runSummaryRow(verdict.summary, at));
+          rows.run_summaries.push(runSummaryRow(verdict.summary, at, provisionalOf));
           break;
         case 'user_grade':
-          rows.user_grades.push(userGradeRow(verdict.grade, at));
+          rows.user_grades.push(userGradeRow(verdict.grade, at, provisionalOf));
           break;
         case 'late_event':
           rows.late_events.push(lateEventRow(verdict, at));
@@ -183,4 +190,24 @@ const repair = (value: unknown): unknown => (typeof value === 'string' ? without
 function wellFormedRows(rows: readonly object[]): readonly object[] {
   if (!rows.some((row) => Object.values(row).some(needsRepair))) return rows;
   return rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, repair(value)])));
+}
+
+/** Tables whose rows may be provisional (schemas/clickhouse/003_provisional.sql). */
+const PROVISIONAL_TABLES = ['violations', 'run_summaries', 'user_grades'] as const;
+
+/**
+ * Deletes the provisional rows a group wrote at the end of an earlier bounded read. Called before
+ * that group reads on from the checkpoint taken before the flush: the runs those rows judged are
+ * open again in the restored state and get final rows when they close. Idempotent.
+ */
+export async function removeProvisionalRows(client: ClickHouseClient, database: string, groupId: string): Promise<number> {
+  let removed = 0;
+  for (const table of PROVISIONAL_TABLES) {
+    const counted = await client.query({ query: `SELECT count() AS n FROM ${database}.${table} WHERE provisional_of = {groupId:String}`, query_params: { groupId }, format: 'JSONEachRow' });
+    const n = Number((z.array(z.object({ n: z.coerce.number() })).parse(await counted.json()))[0]?.n ?? 0);
+    if (n === 0) continue;
+    await client.command({ query: `DELETE FROM ${database}.${table} WHERE provisional_of = {groupId:String}`, query_params: { groupId } });
+    removed += n;
+  }
+  return removed;
 }

@@ -9,8 +9,9 @@ const ms = (value: number): number => Math.floor(value);
 const msOrNull = (value: number | undefined): number | null => (value === undefined ? null : Math.floor(value));
 const orNull = (value: number | undefined): number | null => value ?? null;
 
-export function violationRow(v: Violation, detectedAtMs: number) {
+export function violationRow(v: Violation, detectedAtMs: number, provisionalOf = '') {
   return {
+    provisional_of: provisionalOf,
     violation_id: v.violationId,
     rule: v.rule,
     category: RULES[v.rule],
@@ -30,8 +31,9 @@ export function violationRow(v: Violation, detectedAtMs: number) {
   };
 }
 
-export function runSummaryRow(s: RunSummary, recordedAtMs: number) {
+export function runSummaryRow(s: RunSummary, recordedAtMs: number, provisionalOf = '') {
   return {
+    provisional_of: provisionalOf,
     run_id: s.runId,
     thread_id: s.threadId ?? '',
     user_id: s.userId ?? '',
@@ -63,8 +65,9 @@ export function runSummaryRow(s: RunSummary, recordedAtMs: number) {
   };
 }
 
-export function userGradeRow(g: UserGrade, recordedAtMs: number) {
+export function userGradeRow(g: UserGrade, recordedAtMs: number, provisionalOf = '') {
   return {
+    provisional_of: provisionalOf,
     user_id: g.userId,
     window_start: g.windowStartMs,
     window_end: g.windowEndMs,

@@ -165,7 +165,8 @@ export async function replayThroughCrashes(options: Omit<MonitorProcessOptions, 
     let externalTimer: NodeJS.Timeout | undefined;
     if (step.externalKillAfterMs !== undefined) {
       const waitForCheckpoint = setInterval(() => {
-        if (!processHandle.logLines.some((l) => l.includes('Kafka consumer joined its group'))) return;
+        // From the moment it reads: restored (or found nothing to restore), as a member holding the partitions.
+        if (!processHandle.logLines.some((l) => l.includes('restoring the checkpoint') || l.includes('no checkpoint to restore'))) return;
         clearInterval(waitForCheckpoint);
         externalTimer = setTimeout(() => processHandle.child.kill('SIGKILL'), step.externalKillAfterMs);
       }, 20);
