@@ -39,3 +39,11 @@ export class RunwatchError extends Error {
     this.context = options.context ?? {};
   }
 }
+
+/** Not a failure: a stop (SIGTERM, SIGINT) asked for while the monitor was still starting. */
+export class StopRequested extends Error {
+  override readonly name: string = 'StopRequested';
+  constructor() {
+    super('stop requested before the monitor started');
+  }
+}

@@ -292,10 +292,13 @@ export class KafkaSource {
       }
       tracker.assign(partitions);
       this.assigned = new Set(partitions);
+      // Every owned partition has a series from the start (0 until something is skipped).
+      for (const partition of partitions) this.options.metrics?.skippedOffsets.inc({ partition: String(partition) }, 0);
       // A rejoin starts a new fetch session: the pause must carry over.
       if (this.paused) consumer.pause([{ topic: config.topic }]);
       this.describeGroupMembers(consumer);
       restarts = 0;
+      this.options.metrics?.sourceRestarting.set(0);
       if (!active) {
         active = true;
         clearInterval(standbyPoll);
@@ -319,6 +322,7 @@ export class KafkaSource {
       if (mode !== 'live') return fail(cause);
       if (closing) return;
       restarts += 1;
+      this.options.metrics?.sourceRestarting.set(1);
       const delayMs = Math.min(10_000, 500 * 2 ** Math.min(restarts - 1, 5));
       logger.warn({ topic: config.topic, err: String(cause), restarts, delayMs }, 'live read: KafkaJS gave up on the consumer; starting it again');
       clearTimeout(restartTimer);
@@ -335,6 +339,7 @@ export class KafkaSource {
       this.logGroupEvents(consumer, progress, { onJoin, onCrash: () => tracker.invalidate(Date.now()), onFatal: restartOrFail }),
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         const last = BigInt(payload.lastOffset);
+        this.options.metrics?.consumerLag.set({ partition: String(payload.partition) }, Math.max(0, Number(BigInt(payload.highWatermark) - last - 1n)));
         checkContinuity(payload.partition, payload.firstOffset, last);
         progress.read(payload.partition, last);
         tracker.passed(payload.partition, last);

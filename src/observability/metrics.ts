@@ -1,12 +1,41 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EngineReading } from '../operators/engine/engine-probe.js';
+
+/** What some gauges read when scraped, supplied by the running job (absent: the gauge keeps its last value). */
+export interface LiveReadings {
+  engine?: () => EngineReading | undefined;
+}
+
+/** Distinct values a label taken from input (agent names) may have; the rest count as "other". */
+const MAX_INPUT_LABEL_VALUES = 50;
 
 /**
  * The metric catalogue: every metric runwatch exports is declared here, once.
  * Names follow Prometheus conventions; labels are low-cardinality only.
  */
 export function createMetrics(registry: Registry = new Registry()) {
+  const live: LiveReadings = {};
+  const engineNow = (): EngineReading | undefined => {
+    const reading = live.engine?.();
+    return reading === undefined || !Number.isFinite(reading.eventTimeMs) ? undefined : reading;
+  };
+  let lastCheckpointAtSeconds = 0;
+  const agents = new Set<string>();
   return {
     registry,
+    live,
+    /** An input-derived label value, bounded in length and in how many distinct values exist. */
+    agentLabel(agent: string | undefined): string {
+      const value = (agent ?? 'unknown').slice(0, 60);
+      if (agents.has(value)) return value;
+      if (agents.size >= MAX_INPUT_LABEL_VALUES) return 'other';
+      agents.add(value);
+      return value;
+    },
+    /** Marks a completed checkpoint (state saved, offsets committed) now. */
+    checkpointCompleted(atSeconds: number): void {
+      lastCheckpointAtSeconds = atSeconds;
+    },
     recordsConsumed: new Counter({ name: 'runwatch_records_consumed_total', help: 'Kafka records read from the source', registers: [registry] }),
     skippedOffsets: new Counter({ name: 'runwatch_source_offsets_skipped_total', help: 'Offsets the Kafka source jumped over (deleted by retention under the read, or compacted away), by partition', labelNames: ['partition'] as const, registers: [registry] }),
     lifecycleEvents: new Counter({ name: 'runwatch_lifecycle_events_total', help: 'Normalized lifecycle events, by type and wire shape', labelNames: ['type', 'shape'] as const, registers: [registry] }),
@@ -23,8 +52,53 @@ export function createMetrics(registry: Registry = new Registry()) {
     checkpoints: new Counter({ name: 'runwatch_checkpoints_total', help: 'Checkpoints completed (state saved, offsets committed), by reason', labelNames: ['reason'] as const, registers: [registry] }),
     checkpointBytes: new Gauge({ name: 'runwatch_checkpoint_state_bytes', help: 'Size of the last checkpoint state (uncompressed)', registers: [registry] }),
     lastCheckpointAt: new Gauge({ name: 'runwatch_last_checkpoint_timestamp_seconds', help: 'Wall-clock time of the last completed checkpoint (seconds since epoch)', registers: [registry] }),
+    secondsSinceCheckpoint: new Gauge({
+      name: 'runwatch_seconds_since_last_durable_commit',
+      help: 'Seconds since the last checkpoint was saved and its offsets committed (results before it are durable)',
+      registers: [registry],
+      collect() {
+        if (lastCheckpointAtSeconds > 0) this.set(Date.now() / 1_000 - lastCheckpointAtSeconds);
+      },
+    }),
     sourcePaused: new Gauge({ name: 'runwatch_source_paused', help: '1 while fetching is paused by backpressure', registers: [registry] }),
-    watermark: new Gauge({ name: 'runwatch_watermark_ms', help: 'Current event-time watermark (ms since epoch)', registers: [registry] }),
+    sourceRestarting: new Gauge({ name: 'runwatch_source_restarting', help: '1 while the Kafka consumer is being started again after KafkaJS gave up on it (a broker outage)', registers: [registry] }),
+    consumerLag: new Gauge({ name: 'runwatch_consumer_lag_records', help: "Records between the consumer's position and the partition's end offset, by partition (as of the last fetch)", labelNames: ['partition'] as const, registers: [registry] }),
+    active: new Gauge({ name: 'runwatch_active', help: '1 while this instance holds the partitions (active), 0 while it stands by', registers: [registry] }),
+    ready: new Gauge({ name: 'runwatch_ready', help: '1 while /readyz answers 200', registers: [registry] }),
+    openRuns: new Gauge({
+      name: 'runwatch_open_runs',
+      help: 'Runs the engine holds open (started, not yet final)',
+      registers: [registry],
+      collect() {
+        const reading = engineNow();
+        if (reading !== undefined) this.set(reading.openRuns);
+      },
+    }),
+    watermark: new Gauge({
+      name: 'runwatch_watermark_seconds',
+      help: "The engine's place on the event-time line (its watermark), seconds since epoch",
+      registers: [registry],
+      collect() {
+        const reading = engineNow();
+        if (reading !== undefined) this.set(reading.eventTimeMs / 1_000);
+      },
+    }),
+    watermarkLag: new Gauge({
+      name: 'runwatch_watermark_lag_seconds',
+      help: 'Wall clock minus the watermark: how far behind real time verdicts are decided (live mode)',
+      registers: [registry],
+      collect() {
+        const reading = engineNow();
+        if (reading !== undefined) this.set((Date.now() - reading.eventTimeMs) / 1_000);
+      },
+    }),
+    deliveryLatency: new Histogram({
+      name: 'runwatch_delivery_latency_seconds',
+      help: 'Delivery latency of lifecycle events (delivered minus emitted), by agent',
+      labelNames: ['agent'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
   };
 }
 

@@ -1,8 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
 import type { CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
-import { runEngine, type RuleFactory } from './engine/run-engine.js';
-import type { StateRegistry } from './state-registry.js';
+import { runEngine, type RuleFactory, type RunEngineOptions } from './engine/run-engine.js';
 import type { StreamItem } from './stream-item.js';
 
 /**
@@ -17,6 +16,6 @@ import type { StreamItem } from './stream-item.js';
  * output:  ---------------------R----|     R = summary { outcome: completed, eventCount: 3 }, final after 2 + 2
  * ```
  */
-export function summarizeRuns(contract: CompiledRunContract, createRules: () => readonly RuleFactory[] = () => [], options: { readonly allowedLatenessMs?: number; readonly state?: StateRegistry } = {}): OperatorFunction<StreamItem, Verdict> {
+export function summarizeRuns(contract: CompiledRunContract, createRules: () => readonly RuleFactory[] = () => [], options: Omit<RunEngineOptions, 'summaries'> = {}): OperatorFunction<StreamItem, Verdict> {
   return runEngine(contract, createRules, { summaries: true, ...options });
 }

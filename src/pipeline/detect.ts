@@ -4,6 +4,7 @@ import type { AgentEvent } from '../contract/event.js';
 import { compileRunContract, REFERENCE_RUN_CONTRACT, type CompiledRunContract } from '../contract/run-contract.js';
 import type { Verdict } from '../contract/verdict.js';
 import { gradeUsers } from '../operators/gradeUsers.js';
+import type { EngineProbe } from '../operators/engine/engine-probe.js';
 import type { RuleFactory } from '../operators/engine/run-engine.js';
 import { contaminationRule, type ActiveIdSeed } from '../operators/rules/contamination.js';
 import { contentRule } from '../operators/rules/content.js';
@@ -57,6 +58,8 @@ export interface DetectOptions {
   readonly activeIds?: ActiveIdSeed;
   /** Where every operator's state is checkpointed and restored from (src/operators/state-registry.ts). */
   readonly state?: StateRegistry;
+  /** Lets metrics read the engine's open runs and event time at scrape time. */
+  readonly probe?: EngineProbe;
 }
 
 export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[], options: DetectOptions = {}): OperatorFunction<ChainInput, Verdict> {
@@ -73,7 +76,7 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
         ...withState,
       }),
       orderByEventTime(withState),
-      summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs, ...withState }),
+      summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs, ...withState, ...(options.probe === undefined ? {} : { probe: options.probe }) }),
       gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs, ...withState }),
     );
 }

@@ -1,14 +1,17 @@
 import { checkpointConfigSchema, sinkConfigSchema, type CheckpointConfig, type ClickHouseConfig, type DetectionConfig, type KafkaConfig, type SinkConfigInput } from '../config/config.js';
 import { KafkaSource } from '../consumers/kafka-source.js';
 import type { Logger } from '../observability/logger.js';
+import type { Health } from '../observability/health.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { StateRegistry } from '../operators/state-registry.js';
 import { loadActiveIds } from '../sinks/active-ids.js';
-import { CheckpointStore, describe } from '../sinks/checkpoint-store.js';
+import { CheckpointStore, describe, type Checkpoint } from '../sinks/checkpoint-store.js';
 import { createClickHouseClient } from '../sinks/clickhouse-client.js';
 import { ClickHouseSink, removeProvisionalRows } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
 import { retryThroughOutage } from '../sinks/store-outage.js';
+import { StopRequested } from '../errors.js';
+import type { ActiveIdSeed } from '../operators/rules/contamination.js';
 import { armFaultPoints } from './fault-points.js';
 import { emptyStats, runMonitor, type MonitorStats } from './monitor.js';
 
@@ -36,41 +39,93 @@ export interface MonitorJob {
  * restores the detector chain's state from the checkpoint matching the group's committed offsets.
  * Closes the consumer and the ClickHouse client when the job ends, however it ends.
  */
-export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, metrics: Metrics = createMetrics()): Promise<MonitorJob> {
+export interface MonitorJobOptions {
+  /** Told the member's role (standby, active) for readiness. */
+  readonly health?: Health;
+  /** Aborted (SIGTERM during start-up): start-up stops at its next step, closes what it opened and throws StopRequested. */
+  readonly signal?: AbortSignal;
+}
+
+export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, metrics: Metrics = createMetrics(), options: MonitorJobOptions = {}): Promise<MonitorJob> {
+  const { health, signal } = options;
   armFaultPoints();
   const checkpointConfig = config.checkpoint ?? checkpointConfigSchema.parse({});
   const sinkConfig = sinkConfigSchema.parse(config.sink);
   const client = createClickHouseClient(config.clickhouse);
   // ClickHouse not answering yet (a server restarting) is waited out, as during the run.
   const outagePolicy = { maxBackoffMs: sinkConfig.maxBackoffMs, ...(sinkConfig.giveUpAfterMs === undefined ? {} : { giveUpAfterMs: sinkConfig.giveUpAfterMs }) };
-  const whileStoreIsDown = { logger, metrics, ...outagePolicy };
-  await retryThroughOutage('creating the tables', () => migrate(client, config.clickhouse.database), whileStoreIsDown);
-  const source = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
-  // Active/standby (src/consumers/single-active-assigner.ts): a standby waits here until the
-  // active member leaves or dies, then restores the checkpoint matching the offsets committed then.
-  const activation = await source.activation().catch(async (err: unknown) => {
-    await source.close().catch(() => undefined);
-    await client.close();
+  const whileStoreIsDown = { logger, metrics, ...outagePolicy, ...(signal === undefined ? {} : { signal }) };
+  let source: KafkaSource | undefined;
+  /** Between start-up steps: a stop requested meanwhile ends start-up here (no query is in flight). */
+  const step = <T>(value: T): T => {
+    if (signal?.aborted === true) throw new StopRequested();
+    return value;
+  };
+  try {
+    step(await retryThroughOutage('creating the tables', () => migrate(client, config.clickhouse.database), whileStoreIsDown));
+    const kafkaSource = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
+    source = kafkaSource;
+    // Active/standby (src/consumers/single-active-assigner.ts): a standby waits here until the
+    // active member leaves or dies, then restores the checkpoint matching the offsets committed then.
+    health?.setRole('standby');
+    const activation = step(await untilStopped(kafkaSource.activation(), signal));
+    if (activation.kind === 'finished') {
+      await kafkaSource.close().catch((err: unknown) => logger.warn({ err }, 'closing the Kafka consumer failed'));
+      await client.close();
+      return { done: Promise.resolve(emptyStats()), metrics, stop: () => undefined };
+    }
+    health?.setRole('active');
+    const checkpoints = new CheckpointStore(client, { database: config.clickhouse.database, groupId: config.kafka.groupId, topic: config.kafka.topic, logger });
+    const committed = step(await kafkaSource.committedOffsets());
+    const restored = step(await retryThroughOutage('reading checkpoints', () => checkpoints.loadMatching(committed), whileStoreIsDown));
+    const state = new StateRegistry(restored === undefined ? undefined : StateRegistry.decode(restored.state));
+    // A fresh start must not leave the isolation check blind: what was active before comes from the
+    // store. A restored state has its own index (the seed would be stale next to it).
+    const activeIds = restored === undefined ? step(await retryThroughOutage('reading active ids', () => loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs), whileStoreIsDown)) : undefined;
+    if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
+    // Rows this group wrote at the end of an earlier bounded read judged runs that the restored
+    // state holds open again: they give way before the group writes anything (final rows follow).
+    const removed = step(await retryThroughOutage('removing provisional rows', () => removeProvisionalRows(client, config.clickhouse.database, config.kafka.groupId), whileStoreIsDown));
+    if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
+    const partitions = config.mode === 'bounded' ? step(await kafkaSource.boundedPartitions()) : undefined;
+    return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy });
+  } catch (err) {
+    await source?.close().catch(() => undefined);
+    await client.close().catch(() => undefined);
     throw err;
-  });
-  if (activation.kind === 'finished') {
-    await source.close().catch((err: unknown) => logger.warn({ err }, 'closing the Kafka consumer failed'));
-    await client.close();
-    return { done: Promise.resolve(emptyStats()), metrics, stop: () => undefined };
   }
-  const checkpoints = new CheckpointStore(client, { database: config.clickhouse.database, groupId: config.kafka.groupId, topic: config.kafka.topic, logger });
-  const committed = await source.committedOffsets();
-  const restored = await retryThroughOutage('reading checkpoints', () => checkpoints.loadMatching(committed), whileStoreIsDown);
-  const state = new StateRegistry(restored === undefined ? undefined : StateRegistry.decode(restored.state));
-  // A fresh start must not leave the isolation check blind: what was active before comes from the
-  // store. A restored state has its own index (the seed would be stale next to it).
-  const activeIds = restored === undefined ? await retryThroughOutage('reading active ids', () => loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs), whileStoreIsDown) : undefined;
-  if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
-  // Rows this group wrote at the end of an earlier bounded read judged runs that the restored
-  // state holds open again: they give way before the group writes anything (final rows follow).
-  const removed = await retryThroughOutage('removing provisional rows', () => removeProvisionalRows(client, config.clickhouse.database, config.kafka.groupId), whileStoreIsDown);
-  if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
-  const partitions = config.mode === 'bounded' ? await source.boundedPartitions() : undefined;
+}
+
+/** Resolves as `work` does, or rejects with StopRequested as soon as `signal` is aborted. */
+function untilStopped<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new StopRequested());
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+interface Prepared {
+  readonly config: MonitorJobConfig;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly client: ReturnType<typeof createClickHouseClient>;
+  readonly source: KafkaSource;
+  readonly checkpoints: CheckpointStore;
+  readonly state: StateRegistry;
+  readonly restored: Checkpoint | undefined;
+  readonly activeIds: ActiveIdSeed | undefined;
+  readonly partitions: number[] | undefined;
+  readonly sinkConfig: ReturnType<typeof sinkConfigSchema.parse>;
+  readonly checkpointConfig: CheckpointConfig;
+  readonly outagePolicy: { readonly maxBackoffMs: number; readonly giveUpAfterMs?: number };
+}
+
+/** The job proper, once this member is active and its state restored. */
+function run(prepared: Prepared): MonitorJob {
+  const { config, logger, metrics, client, source, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy } = prepared;
   const sink = new ClickHouseSink(client, {
     database: config.clickhouse.database,
     logger,

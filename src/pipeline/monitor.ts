@@ -5,6 +5,7 @@ import { normalizeRecord } from '../contract/normalize.js';
 import type { Verdict } from '../contract/verdict.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { EngineProbe } from '../operators/engine/engine-probe.js';
 import { StateRegistry } from '../operators/state-registry.js';
 import type { SourceHint } from '../operators/stream-item.js';
 import type { ActiveIdSeed } from '../operators/rules/contamination.js';
@@ -140,6 +141,8 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
   const { metrics, logger } = options;
   const stats = emptyStats();
   const state = options.state ?? new StateRegistry();
+  const probe = new EngineProbe();
+  metrics.live.engine = () => probe.read();
   const checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
   const maxPendingRows = options.maxPendingRows ?? DEFAULT_MAX_PENDING_ROWS;
   /** Per partition, the next offset to read: where a checkpoint taken now stands. */
@@ -210,12 +213,13 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
           if (r.kind !== 'lifecycle') return r;
           stats.lifecycleEvents += 1;
           metrics.lifecycleEvents.inc({ type: r.event.type, shape: r.event.shape });
+          metrics.deliveryLatency.observe({ agent: metrics.agentLabel(r.event.agentName) }, Math.max(0, r.event.deliveredAtMs - r.event.emittedAtMs) / 1_000);
           return r.event;
         }),
         liveHints(options.idleHeartbeatMs === undefined ? {} : { idleMs: options.idleHeartbeatMs }),
       );
       const verdicts$ = detectorInput$.pipe(
-        detectVerdicts(options.detection, options.partitions, { state, ...(options.activeIds === undefined ? {} : { activeIds: options.activeIds }) }),
+        detectVerdicts(options.detection, options.partitions, { state, probe, ...(options.activeIds === undefined ? {} : { activeIds: options.activeIds }) }),
         map((verdict): Output => {
           count(stats, metrics, verdict);
           return { kind: 'verdict', verdict };
@@ -274,6 +278,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
     metrics.checkpoints.inc({ reason: checkpoint.reason });
     metrics.checkpointBytes.set(checkpoint.state.length);
     metrics.lastCheckpointAt.set(Date.now() / 1_000);
+    metrics.checkpointCompleted(Date.now() / 1_000);
     checkpointInFlight = false;
     if (checkpoint.reason === 'shutdown') shutdownDone?.();
   };

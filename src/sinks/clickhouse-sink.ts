@@ -62,6 +62,7 @@ export class ClickHouseSink {
   ) {
     this.now = options.now ?? Date.now;
     const { logger, metrics, giveUpAfterMs, maxBackoffMs, warnEveryMs } = options;
+    for (const table of TABLES) metrics.sinkRejectedRows.inc({ table }, 0); // a series per table from the start
     this.policy = { logger, metrics, ...(giveUpAfterMs === undefined ? {} : { giveUpAfterMs }), ...(maxBackoffMs === undefined ? {} : { maxBackoffMs }), ...(warnEveryMs === undefined ? {} : { warnEveryMs }) };
   }
 

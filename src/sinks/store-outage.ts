@@ -1,6 +1,6 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { RunwatchError } from '../errors.js';
+import { RunwatchError, StopRequested } from '../errors.js';
 
 /** What a failed ClickHouse call means. */
 export type StoreFailure =
@@ -63,6 +63,8 @@ export interface OutagePolicy {
   readonly maxBackoffMs?: number;
   /** A warning at most this often while it lasts (default 10 s). */
   readonly warnEveryMs?: number;
+  /** Aborted: stop waiting (StopRequested) instead of retrying again. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -74,6 +76,7 @@ export async function retryThroughOutage<T>(what: string, attempt: () => Promise
   const startedAt = Date.now();
   let lastWarnAt = 0;
   for (let n = 1; ; n += 1) {
+    if (policy.signal?.aborted === true) throw new StopRequested();
     try {
       const result = await attempt();
       if (n > 1) {
@@ -98,7 +101,23 @@ export async function retryThroughOutage<T>(what: string, attempt: () => Promise
         lastWarnAt = Date.now();
         policy.logger.warn({ what, attempts: n, outageMs, nextRetryMs: Math.round(delayMs), err: storeErrorReason(cause) }, 'ClickHouse is not answering; retrying until it does');
       }
-      await new Promise((resolveDelay) => setTimeout(resolveDelay, delayMs));
+      await pause(delayMs, policy.signal);
     }
   }
+}
+
+/** Waits `ms`, or less when `signal` is aborted meanwhile (then StopRequested). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new StopRequested());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    if (signal?.aborted === true) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -69,7 +69,7 @@ describe('replay through kill -9 (real broker, real ClickHouse engine, the CLI a
     const dataPath = await freshDataPath();
     const options = { brokers, topic, group: `sigterm-${randomUUID()}`, dataPath, database: DATABASE, replay: true };
     const first = startMonitorProcess(options);
-    await waitFor(() => first.logLines.some((l) => l.includes('Kafka consumer joined its group')), 60_000);
+    await waitFor(() => first.logLines.some((l) => l.includes('no checkpoint to restore')), 60_000);
     await new Promise((resolve) => setTimeout(resolve, 800));
     const signalledAt = Date.now();
     first.child.kill('SIGTERM');

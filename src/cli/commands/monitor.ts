@@ -1,8 +1,12 @@
 import { Command, Option } from 'commander';
+import { Health } from '../../observability/health.js';
+import { startHttpEndpoints } from '../../observability/http-server.js';
 import { createLogger } from '../../observability/logger.js';
+import { createMetrics } from '../../observability/metrics.js';
 import { isActiveRoleLost } from '../../consumers/kafka-source.js';
+import { StopRequested } from '../../errors.js';
 import { startMonitorJob, type MonitorJob } from '../../pipeline/job.js';
-import type { MonitorStats } from '../../pipeline/monitor.js';
+import { emptyStats, type MonitorStats } from '../../pipeline/monitor.js';
 import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
 
 export function monitorCommand(): Command {
@@ -13,6 +17,9 @@ export function monitorCommand(): Command {
     .addOption(new Option('--fetch-max-bytes-per-partition <bytes>', 'largest Kafka fetch per partition (default 1 MiB); verdicts do not depend on it').argParser(parsers.int))
     .addOption(new Option('--session-timeout-ms <ms>', 'Kafka group session timeout: how long the group waits for a silent member (a killed instance) before moving its partitions').argParser(parsers.int))
     .addOption(new Option('--stall-timeout-ms <ms>', 'replay: fail when no record arrives for this long short of the end offsets').argParser(parsers.int).default(120_000))
+    .addOption(new Option('--http-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free port; unset: no listener)').env('RUNWATCH_HTTP_PORT').argParser(parsers.int))
+    .addOption(new Option('--http-host <address>', 'address the HTTP listener binds').env('RUNWATCH_HTTP_HOST').default('0.0.0.0'))
+    .addOption(new Option('--ready-stall-ms <ms>', '/readyz fails when the watermark has not moved for this long while records wait to be read').env('RUNWATCH_READY_STALL_MS').argParser(parsers.int).default(120_000))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
   addKafkaOptions(command);
   addClickHouseOptions(command);
@@ -30,22 +37,32 @@ export function monitorCommand(): Command {
       mode: replay ? ('bounded' as const) : ('live' as const),
       ...(replay ? {} : { idleHeartbeatMs: Number(raw.idleHeartbeatMs) }),
     };
-    // Signals are handled from the start: starting may wait out a ClickHouse outage for long.
+    // Signals are handled from the start: starting may wait out a ClickHouse outage, or stand by, for long.
     let job: MonitorJob | undefined;
+    const starting = new AbortController();
     const stop = (signal: NodeJS.Signals): void => {
       // A second signal is not caught: the default handler ends the process at once.
       if (job === undefined) {
         logger.info({ signal }, 'stopping before the monitor started: nothing read, nothing to save');
-        process.exit(0);
+        starting.abort();
+        return;
       }
       logger.info({ signal }, 'stopping: fetching paused, writing the last checkpoint (results, state, offsets); a restart continues from it');
       job.stop();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    let stats: MonitorStats;
+    const metrics = createMetrics();
+    const health = new Health(metrics, { watermarkStallMs: Number(raw.readyStallMs) });
+    const endpoints = raw.httpPort === undefined ? undefined : await startHttpEndpoints({ host: String(raw.httpHost), port: Number(raw.httpPort), metrics, health, logger });
+    let stats: MonitorStats = emptyStats();
     for (;;) {
-      job = await startMonitorJob(config, logger);
+      try {
+        job = await startMonitorJob(config, logger, metrics, { health, signal: starting.signal });
+      } catch (err) {
+        if (!(err instanceof StopRequested)) throw err;
+        break;
+      }
       try {
         stats = await job.done;
         break;
@@ -56,6 +73,8 @@ export function monitorCommand(): Command {
         job = undefined;
       }
     }
+    health.setRole('stopped');
+    await endpoints?.close();
     logger.info({ ...stats }, 'monitor finished');
     process.stdout.write(`${JSON.stringify(stats)}\n`);
   });

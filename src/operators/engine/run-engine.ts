@@ -4,6 +4,7 @@ import type { CompiledRunContract } from '../../contract/run-contract.js';
 import { RULES, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
 import type { StateRegistry } from '../state-registry.js';
 import type { StreamItem } from '../stream-item.js';
+import type { EngineProbe } from './engine-probe.js';
 import { identityOf, isSameEvent, RunEventLog, type EventIdentity } from './event-log.js';
 import { performanceGrade, securityGrade } from './grade-policy.js';
 import { type Arrival, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts } from './rule.js';
@@ -38,6 +39,8 @@ export interface RunEngineOptions {
   readonly summaries?: boolean;
   /** Where the engine's state is checkpointed and restored from (as 'engine'). */
   readonly state?: StateRegistry;
+  /** Lets an observer read open runs and event time (metrics) when it wants to. */
+  readonly probe?: EngineProbe;
 }
 
 /** The engine's state root (see state-registry.ts). */
@@ -119,6 +122,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         rules: Object.fromEntries(rules.flatMap((rule) => (rule.state === undefined ? [] : [[rule.name, rule.state]]))),
       };
       options.state?.attach('engine', e);
+      options.probe?.attach(() => ({ openRuns: e.openRuns.size, eventTimeMs: e.nowMs }));
       const timers = e.timers; // a class instance: a restore fills it in place
       const emit = (verdict: Verdict): void => subscriber.next(verdict);
 
