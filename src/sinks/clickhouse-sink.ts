@@ -46,7 +46,7 @@ export interface SinkOptions {
  * insert per batch. Rows are idempotent (deterministic keys, ReplacingMergeTree): writing a batch
  * again after a restore or a retry changes nothing.
  *
- * Failures (docs/operations.md, "Sink outages"): an outage is retried with capped exponential
+ * Failures (docs/operations.md, "Outages"): an outage is retried with capped exponential
  * backoff and jitter for as long as it lasts (or `giveUpAfterMs`); rows the engine rejects are
  * isolated by splitting the insert in halves until the offending rows stand alone, and each of
  * those is stored in dead_letters with the server's reason; a missing table (or any other
