@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   checkpointConfigSchema,
   clickHouseConfigSchema,
@@ -16,22 +16,78 @@ import {
 /** Raw option values as commander hands them over (strings until validated). */
 export type RawOptions = Readonly<Record<string, unknown>>;
 
+// Commander reports an InvalidArgumentError as a usage error naming the option and the value (exit 2).
 const int = (value: string): number => {
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new Error(`not an integer: ${value}`);
+  if (value.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError('expected an integer.');
   return n;
 };
 const num = (value: string): number => {
   const n = Number(value);
-  if (!Number.isFinite(n)) throw new Error(`not a number: ${value}`);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
   return n;
 };
 const levels = (value: string): { warning: number; critical: number } => {
-  const [warning, critical, ...rest] = value.split(',').map((v) => num(v.trim()));
-  if (warning === undefined || critical === undefined || rest.length > 0) throw new Error(`expected <warning>,<critical>, got ${value}`);
+  const parts = value.split(',').map((v) => v.trim());
+  const [warning, critical, ...rest] = parts.map(Number);
+  if (parts.length !== 2 || rest.length > 0 || warning === undefined || critical === undefined || parts.some((p) => p === '') || !Number.isFinite(warning) || !Number.isFinite(critical)) {
+    throw new InvalidArgumentError('expected <warning>,<critical> in ms, two numbers, e.g. 2000,5000.');
+  }
   return { warning, critical };
 };
-export const parsers = { int, num };
+/** A fraction in [0, 1]. */
+const fraction = (value: string): number => {
+  const n = num(value);
+  if (n < 0 || n > 1) throw new InvalidArgumentError('expected a fraction between 0 and 1.');
+  return n;
+};
+/** A TCP port, 1 to 65535. */
+const port = (value: string): number => {
+  const n = int(value);
+  if (n < 1 || n > 65_535) throw new InvalidArgumentError('expected a port between 1 and 65535.');
+  return n;
+};
+/** A TCP port to listen on: 0 (any free port) to 65535. */
+const listenPort = (value: string): number => {
+  const n = int(value);
+  if (n < 0 || n > 65_535) throw new InvalidArgumentError('expected a port between 0 (any free one) and 65535.');
+  return n;
+};
+/** Text that must not be empty (hosts, paths, names). */
+const nonEmpty = (value: string): string => {
+  if (value.trim() === '') throw new InvalidArgumentError('must not be empty.');
+  return value;
+};
+export const parsers = { int, num, fraction, port, listenPort, nonEmpty };
+
+/** The command-line flag of each configuration key: a configuration error names what the user typed. */
+const FLAGS: Readonly<Record<string, string>> = {
+  brokers: '--brokers',
+  topic: '--topic',
+  groupId: '--group',
+  stallTimeoutMs: '--stall-timeout-ms',
+  maxBytesPerPartition: '--fetch-max-bytes-per-partition',
+  sessionTimeoutMs: '--session-timeout-ms',
+  url: '--clickhouse-url',
+  username: '--clickhouse-user',
+  password: '--clickhouse-password',
+  dataPath: '--clickhouse-path',
+  database: '--database',
+  maxOutOfOrdernessMs: '--max-out-of-order-ms',
+  allowedLatenessMs: '--allowed-lateness-ms',
+  maxAheadMs: '--max-ahead-ms',
+  'thresholds.deliveryLatencyMs': '--latency-ms',
+  'thresholds.gapMs': '--gap-ms',
+  'thresholds.runDurationMs': '--run-duration-ms',
+  userGradeWindowMs: '--user-grade-window-ms',
+  batchRows: '--batch-rows',
+  flushIntervalMs: '--flush-interval-ms',
+  giveUpAfterMs: '--sink-give-up-ms',
+  maxBackoffMs: '--sink-max-backoff-ms',
+  intervalMs: '--checkpoint-interval-ms',
+  maxPendingRows: '--max-pending-rows',
+  shutdownTimeoutMs: '--shutdown-timeout-ms',
+};
 
 export function addKafkaOptions(command: Command): Command {
   return command
@@ -71,7 +127,7 @@ export function addCheckpointOptions(command: Command): Command {
 }
 
 export function checkpointConfigFrom(raw: RawOptions): CheckpointConfig {
-  return parseConfig(checkpointConfigSchema, { intervalMs: raw.checkpointIntervalMs, maxPendingRows: raw.maxPendingRows, shutdownTimeoutMs: raw.shutdownTimeoutMs }, 'checkpoint');
+  return parseConfig(checkpointConfigSchema, { intervalMs: raw.checkpointIntervalMs, maxPendingRows: raw.maxPendingRows, shutdownTimeoutMs: raw.shutdownTimeoutMs }, 'checkpoint', FLAGS);
 }
 
 export function kafkaConfigFrom(raw: RawOptions, groupId: string): KafkaConfig {
@@ -79,7 +135,7 @@ export function kafkaConfigFrom(raw: RawOptions, groupId: string): KafkaConfig {
   const stall = raw.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: raw.stallTimeoutMs };
   const fetch = raw.fetchMaxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: raw.fetchMaxBytesPerPartition };
   const session = raw.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: raw.sessionTimeoutMs };
-  return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall, ...fetch, ...session }, 'Kafka');
+  return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall, ...fetch, ...session }, 'Kafka', FLAGS);
 }
 
 export function clickHouseConfigFrom(raw: RawOptions): ClickHouseConfig {
@@ -88,7 +144,7 @@ export function clickHouseConfigFrom(raw: RawOptions): ClickHouseConfig {
     typeof raw.clickhouseUrl === 'string' && raw.clickhouseUrl !== ''
       ? { ...base, mode: 'server', url: raw.clickhouseUrl, username: raw.clickhouseUser, password: raw.clickhousePassword }
       : { ...base, mode: 'embedded', dataPath: raw.clickhousePath };
-  return parseConfig(clickHouseConfigSchema, candidate, 'ClickHouse');
+  return parseConfig(clickHouseConfigSchema, candidate, 'ClickHouse', FLAGS);
 }
 
 export function detectionConfigFrom(raw: RawOptions): DetectionConfig {
@@ -102,11 +158,12 @@ export function detectionConfigFrom(raw: RawOptions): DetectionConfig {
       userGradeWindowMs: raw.userGradeWindowMs,
     },
     'detection',
+    FLAGS,
   );
 }
 
 export function sinkConfigFrom(raw: RawOptions): SinkConfig {
   const giveUp = raw.sinkGiveUpMs === undefined ? {} : { giveUpAfterMs: raw.sinkGiveUpMs };
   const backoff = raw.sinkMaxBackoffMs === undefined ? {} : { maxBackoffMs: raw.sinkMaxBackoffMs };
-  return parseConfig(sinkConfigSchema, { batchRows: raw.batchRows, flushIntervalMs: raw.flushIntervalMs, ...giveUp, ...backoff }, 'sink');
+  return parseConfig(sinkConfigSchema, { batchRows: raw.batchRows, flushIntervalMs: raw.flushIntervalMs, ...giveUp, ...backoff }, 'sink', FLAGS);
 }

@@ -123,13 +123,23 @@ export type SinkConfig = z.infer<typeof sinkConfigSchema>;
 export type SinkConfigInput = z.input<typeof sinkConfigSchema>;
 
 /** Parses with a schema and turns zod issues into one readable RunwatchError. */
-export function parseConfig<S extends z.ZodTypeAny>(schema: S, raw: unknown, what: string): z.infer<S> {
+export function parseConfig<S extends z.ZodTypeAny>(schema: S, raw: unknown, what: string, flags: Readonly<Record<string, string>> = {}): z.infer<S> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
-    const key = issue.path.join('.') || '(root)';
+    const path = issue.path.join('.') || '(root)';
+    // The flag a user typed, when there is one: `--batch-rows (batchRows)`.
+    const flag = flags[path] ?? flags[issue.path.filter((p) => typeof p === 'string').slice(0, 2).join('.')] ?? flags[String(issue.path[0] ?? '')];
+    const key = flag === undefined ? path : `${flag} (${path})`;
     const value = issue.path.reduce<unknown>((node, part) => (node !== null && typeof node === 'object' ? (node as Record<string | number, unknown>)[part] : undefined), raw);
-    return `${key}=${JSON.stringify(value)}: ${issue.message}`;
+    return `${key}=${JSON.stringify(redacted(path, value))}: ${issue.message}`;
   });
   throw new RunwatchError('CONFIG_INVALID', `invalid ${what} configuration: ${problems.join('; ')}`, { context: { problems } });
+}
+
+/** A value fit for an error message: no password, no credentials inside a URL. */
+function redacted(path: string, value: unknown): unknown {
+  if (/password|secret/i.test(path)) return '***';
+  if (typeof value === 'string') return value.replace(/\/\/[^/@\s]*@/, '//***@');
+  return value;
 }

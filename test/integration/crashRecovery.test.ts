@@ -104,6 +104,24 @@ describe('SIGTERM while starting', () => {
   }, 90_000);
 });
 
+describe('SIGTERM while standing by', () => {
+  it('exits 0 at once, leaving the active member of the group undisturbed', async () => {
+    const group = `standby-${randomUUID()}`;
+    const active = startMonitorProcess({ brokers, topic, group, dataPath: await freshDataPath(), database: DATABASE, replay: false });
+    await waitFor(() => active.logLines.some((l) => l.includes('active: this member holds every partition')), 60_000);
+    const standby = startMonitorProcess({ brokers, topic, group, dataPath: await freshDataPath(), database: DATABASE, replay: false });
+    await waitFor(() => standby.logLines.some((l) => l.includes('standby: another member of the group is active')), 60_000);
+    const signalledAt = Date.now();
+    standby.child.kill('SIGTERM');
+    expect((await standby.exited).code).toBe(0);
+    expect(Date.now() - signalledAt).toBeLessThan(5_000);
+    expect(standby.logLines.some((l) => l.includes('stopping before the monitor started'))).toBe(true);
+    expect(active.child.exitCode).toBeNull();
+    active.child.kill('SIGTERM');
+    expect((await active.exited).code).toBe(0);
+  }, 120_000);
+});
+
 describe('one topic judged live, live through kill -9 while a producer publishes, and by a replay through kill -9', () => {
   it('stores the same rows all three ways', async () => {
     const liveTopic = `crash-live-${randomUUID()}`;
@@ -132,7 +150,10 @@ describe('one topic judged live, live through kill -9 while a producer publishes
       const proc = current;
       await waitFor(() => proc.logLines.some((l) => l.includes('Kafka consumer joined its group')), 60_000);
       if (faultInject === undefined) setTimeout(() => proc.child.kill('SIGKILL'), 500 + Math.floor(Math.random() * 1_000));
+      // A fault point that is not reached (publishing over, nothing left to checkpoint) must not hang the test.
+      const bound = setTimeout(() => proc.child.kill('SIGKILL'), 45_000);
       const { signal } = await proc.exited;
+      clearTimeout(bound);
       if (signal === 'SIGKILL') kills += 1;
     }
     const last = startMonitorProcess(crashing);

@@ -9,7 +9,7 @@ import { formatSummary, readSummary, storedLateEvents, storedRevisions, storedVi
 import { kafkaPartitionOf } from '../../simulator/partitioner.js';
 import { resolveExpected, scoreLateEvents, scoreRevisions, scoreViolations } from '../../simulator/score.js';
 import { simulate } from '../../simulator/simulate.js';
-import { addClickHouseOptions, addDetectionOptions, clickHouseConfigFrom, detectionConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
+import { addClickHouseOptions, addDetectionOptions, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
 import { addTrafficOptions, trafficOptionsFrom } from './simulate.js';
 
 /**
@@ -28,8 +28,12 @@ export function demoCommand(): Command {
   return command.action(async (raw: RawOptions) => {
     const logger = createLogger();
     const started = Date.now();
+    // Every setting is checked before anything starts.
     const traffic = trafficOptionsFrom(raw);
     const clickhouse = clickHouseConfigFrom({ ...raw, database: raw.database === 'runwatch' ? 'runwatch_demo' : raw.database });
+    const detection = detectionConfigFrom(raw);
+    const sink = sinkConfigFrom(raw);
+    if (typeof raw.brokers === 'string') kafkaConfigFrom(raw, 'runwatch-demo');
     const broker = typeof raw.brokers === 'string' ? undefined : await startLocalBroker({ logger });
     try {
       const brokers = broker?.brokers ?? String(raw.brokers).split(',');
@@ -42,7 +46,7 @@ export function demoCommand(): Command {
       logger.info({ records: published.sent, elapsedMs: Math.round(published.elapsedMs) }, 'simulated traffic published');
 
       const job = await startMonitorJob(
-        { kafka: kafkaConfigSchema.parse({ brokers, topic, groupId: `runwatch-demo-${started}` }), clickhouse, detection: detectionConfigFrom(raw), sink: sinkConfigFrom(raw), mode: 'bounded' },
+        { kafka: kafkaConfigSchema.parse({ brokers, topic, groupId: `runwatch-demo-${started}` }), clickhouse, detection, sink, mode: 'bounded' },
         logger,
       );
       const stats = await job.done;

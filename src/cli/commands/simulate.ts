@@ -13,9 +13,9 @@ export function addTrafficOptions(command: Command): Command {
     .addOption(new Option('--users <n>', 'distinct users').argParser(parsers.int).default(200))
     .addOption(new Option('--seed <n>', 'PRNG seed: the same seed publishes the same traffic').argParser(parsers.int).default(1))
     .addOption(new Option('--run-spacing-ms <ms>', 'mean event time between run starts (default 5: 3,000 runs make 15 s of traffic)').argParser(parsers.num))
-    .addOption(new Option('--missing-fraction <f>', 'fraction of runs that lose every event of one lifecycle type').argParser(parsers.num).default(0.05))
-    .addOption(new Option('--fault-fraction <f>', 'fraction of the other runs that get one injected fault').argParser(parsers.num).default(0.1))
-    .addOption(new Option('--malformed-fraction <f>', 'undecodable records, as a fraction of lifecycle records').argParser(parsers.num).default(0.002));
+    .addOption(new Option('--missing-fraction <f>', 'fraction of runs that lose every event of one lifecycle type').argParser(parsers.fraction).default(0.05))
+    .addOption(new Option('--fault-fraction <f>', 'fraction of the other runs that get one injected fault').argParser(parsers.fraction).default(0.1))
+    .addOption(new Option('--malformed-fraction <f>', 'undecodable records, as a fraction of lifecycle records').argParser(parsers.fraction).default(0.002));
 }
 
 export function trafficOptionsFrom(raw: RawOptions) {

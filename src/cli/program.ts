@@ -1,0 +1,53 @@
+import { Command } from 'commander';
+import { RunwatchError } from '../errors.js';
+import { brokerCommand } from './commands/broker.js';
+import { demoCommand } from './commands/demo.js';
+import { monitorCommand } from './commands/monitor.js';
+import { simulateCommand } from './commands/simulate.js';
+import { summaryCommand } from './commands/summary.js';
+
+/** Where the CLI writes what a person reads (tests capture it). */
+export interface CliOutput {
+  readonly writeOut: (text: string) => void;
+  readonly writeErr: (text: string) => void;
+}
+
+const processOutput: CliOutput = { writeOut: (text) => void process.stdout.write(text), writeErr: (text) => void process.stderr.write(text) };
+
+/** The command tree. Usage errors of every command come back to `runCli` (no process.exit inside). */
+export function buildProgram(output: CliOutput = processOutput): Command {
+  const program = new Command('runwatch')
+    .description('Stream-processing monitor for AI-agent run lifecycle events: Kafka -> RxJS detectors -> ClickHouse')
+    .showHelpAfterError()
+    .addCommand(demoCommand())
+    .addCommand(monitorCommand())
+    .addCommand(simulateCommand())
+    .addCommand(summaryCommand())
+    .addCommand(brokerCommand());
+  program.exitOverride().configureOutput(output);
+  // addCommand does not pass these settings on: every command reports usage errors the same way.
+  for (const command of program.commands) command.exitOverride().configureOutput(output);
+  return program;
+}
+
+/**
+ * Runs the CLI and returns its exit code: 0 ok (also after a graceful stop on SIGTERM/SIGINT),
+ * 1 findings mismatch (demo), 2 usage or configuration error (one line naming the option and the
+ * value) or a checkpoint this build cannot restore, 3 runtime failure.
+ */
+export async function runCli(argv: readonly string[], output: CliOutput = processOutput): Promise<number> {
+  try {
+    await buildProgram(output).parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    if (err instanceof Error && 'exitCode' in err && typeof err.exitCode === 'number' && 'code' in err && String(err.code).startsWith('commander.')) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof RunwatchError && (err.code === 'CONFIG_INVALID' || err.code === 'CHECKPOINT_INCOMPATIBLE')) {
+      output.writeErr(`runwatch: ${err.message}\n`);
+      return 2;
+    }
+    output.writeErr(`runwatch: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 3;
+  }
+}

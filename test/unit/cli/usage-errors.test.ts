@@ -1,0 +1,133 @@
+/**
+ * Every option of every command, given a bad value on the command line (and through its
+ * environment variable where it has one), ends the CLI with exit 2 and one line naming the option
+ * and the value, before anything is started. A new option without a case here fails the coverage
+ * test, so none slips through.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildProgram, runCli } from '../../../src/cli/program.js';
+
+/** Bad values by option; `null` marks free text, where any value is allowed. */
+const BAD: Readonly<Record<string, string | null>> = {
+  '--brokers': 'host-without-port',
+  '--topic': '',
+  '--group': '',
+  '--partitions': 'two',
+  '--runs': '1e',
+  '--users': '-',
+  '--seed': '0x',
+  '--run-spacing-ms': 'soon',
+  '--missing-fraction': 'half',
+  '--fault-fraction': '1.5',
+  '--malformed-fraction': '-0.1',
+  '--clickhouse-url': 'not a url',
+  '--clickhouse-user': null,
+  '--clickhouse-password': null,
+  '--clickhouse-path': '',
+  '--database': 'bad-name;',
+  '--max-out-of-order-ms': '5s',
+  '--allowed-lateness-ms': '1.5',
+  '--max-ahead-ms': 'x',
+  '--latency-ms': '5,x',
+  '--gap-ms': '5000',
+  '--run-duration-ms': '1,2,3',
+  '--user-grade-window-ms': '0',
+  '--batch-rows': '0',
+  '--flush-interval-ms': '1.5',
+  '--sink-give-up-ms': '-1',
+  '--sink-max-backoff-ms': 'never',
+  '--fetch-max-bytes-per-partition': '1MiB',
+  '--session-timeout-ms': '6s',
+  '--stall-timeout-ms': '-5',
+  '--http-port': 'abc',
+  '--http-host': '',
+  '--ready-stall-ms': 'x',
+  '--idle-heartbeat-ms': '2.5',
+  '--checkpoint-interval-ms': '0',
+  '--max-pending-rows': '-5',
+  '--shutdown-timeout-ms': 'ten',
+  '--rate': 'fast',
+  '--expected-out': null,
+  '--port': '70000',
+  '--data-dir': null,
+};
+
+async function run(argv: readonly string[]): Promise<{ code: number; err: string; out: string }> {
+  let err = '';
+  let out = '';
+  const code = await Promise.race([
+    runCli(['node', 'runwatch', ...argv], { writeErr: (text) => (err += text), writeOut: (text) => (out += text) }),
+    new Promise<number>((resolve) => setTimeout(() => resolve(-1), 10_000).unref()),
+  ]);
+  return { code, err, out };
+}
+
+/** What the command needs besides the option under test, all valid (no broker is reached: every case fails first). */
+function validRest(command: string, flag: string): string[] {
+  return (command === 'monitor' || command === 'simulate') && flag !== '--brokers' ? ['--brokers', '127.0.0.1:9'] : [];
+}
+
+const valueOptions = buildProgram().commands.flatMap((command) =>
+  command.options.filter((o) => o.required || o.optional).map((o) => ({ command: command.name(), flag: o.long ?? '', env: o.envVar })),
+);
+
+const saved = { ...process.env };
+afterEach(() => {
+  for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+  Object.assign(process.env, saved);
+});
+
+describe('usage errors: every option, a bad value', () => {
+  it('has a case for every option that takes a value', () => {
+    expect(valueOptions.map((o) => o.flag).filter((flag) => !(flag in BAD))).toEqual([]);
+  });
+
+  for (const { command, flag, env } of valueOptions) {
+    const bad = BAD[flag];
+    if (bad === null || bad === undefined) continue;
+    it(`${command} ${flag} ${JSON.stringify(bad)}: exit 2, one line naming it`, async () => {
+      const { code, err } = await run([command, ...validRest(command, flag), `${flag}=${bad}`]);
+      expect(code, err).toBe(2);
+      const lines = err.trim().split('\n');
+      expect(lines, err).toHaveLength(1);
+      expect(lines[0]).toMatch(/^(error: option|runwatch: invalid)/);
+      expect(lines[0]).toContain(flag);
+      if (bad !== '') expect(lines[0]).toContain(bad);
+    });
+    if (env === undefined) continue;
+    it(`${command} ${env}=${JSON.stringify(bad)}: exit 2, one line naming it`, async () => {
+      process.env[env] = bad;
+      const { code, err } = await run([command, ...validRest(command, flag)]);
+      expect(code, err).toBe(2);
+      expect(err.trim().split('\n'), err).toHaveLength(1);
+      expect(err).toContain(flag);
+    });
+  }
+
+  it('a cross-setting rule: an allowed lateness below the critical delivery latency, exit 2 naming both', async () => {
+    const { code, err } = await run(['monitor', '--brokers', '127.0.0.1:9', '--allowed-lateness-ms', '1000', '--latency-ms', '500,2000']);
+    expect(code, err).toBe(2);
+    expect(err).toContain('--allowed-lateness-ms');
+    expect(err).toContain('2000');
+  });
+
+  it('never echoes a secret: a password in the ClickHouse URL is masked in the error', async () => {
+    const { code, err } = await run(['monitor', '--brokers', '127.0.0.1:9', '--clickhouse-url', 'http://alice:s3cret@127.0.0.1:8123', '--database', 'bad;name']);
+    expect(code, err).toBe(2);
+    expect(err).toContain('--database');
+    expect(err).not.toContain('s3cret');
+  });
+
+  it('an unknown option or command: exit 2', async () => {
+    expect((await run(['monitor', '--bogus'])).code).toBe(2);
+    expect((await run(['bogus'])).code).toBe(2);
+  });
+
+  it('--help: exit 0 for every command', async () => {
+    for (const command of ['demo', 'monitor', 'simulate', 'summary', 'broker']) {
+      const { code, out } = await run([command, '--help']);
+      expect(code).toBe(0);
+      expect(out).toContain(`Usage: runwatch ${command}`);
+    }
+  });
+});
