@@ -1,4 +1,6 @@
+import { accessSync, constants } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { RunwatchError } from '../errors.js';
 import {
   checkpointConfigSchema,
   clickHouseConfigSchema,
@@ -68,6 +70,13 @@ const FLAGS: Readonly<Record<string, string>> = {
   stallTimeoutMs: '--stall-timeout-ms',
   maxBytesPerPartition: '--fetch-max-bytes-per-partition',
   sessionTimeoutMs: '--session-timeout-ms',
+  'ssl.caFile': '--kafka-ca-file',
+  'ssl.certFile': '--kafka-cert-file',
+  'ssl.keyFile': '--kafka-key-file',
+  'ssl.servername': '--kafka-servername',
+  'sasl.mechanism': '--kafka-sasl-mechanism',
+  'sasl.username': '--kafka-sasl-username',
+  'sasl.password': '--kafka-sasl-password',
   url: '--clickhouse-url',
   username: '--clickhouse-user',
   password: '--clickhouse-password',
@@ -92,7 +101,36 @@ const FLAGS: Readonly<Record<string, string>> = {
 export function addKafkaOptions(command: Command): Command {
   return command
     .addOption(new Option('--brokers <list>', 'Kafka bootstrap servers, comma-separated host:port').env('RUNWATCH_KAFKA_BROKERS'))
-    .addOption(new Option('--topic <name>', 'topic of agent lifecycle events').env('RUNWATCH_KAFKA_TOPIC').default('agent-events'));
+    .addOption(new Option('--topic <name>', 'topic of agent lifecycle events').env('RUNWATCH_KAFKA_TOPIC').default('agent-events'))
+    .addOption(new Option('--kafka-tls', 'connect to Kafka over TLS (system CAs unless --kafka-ca-file)').env('RUNWATCH_KAFKA_TLS'))
+    .addOption(new Option('--kafka-ca-file <pem>', 'CA certificate(s) the brokers are checked against (implies TLS)').env('RUNWATCH_KAFKA_CA_FILE').argParser(nonEmpty))
+    .addOption(new Option('--kafka-cert-file <pem>', 'client certificate for mutual TLS (with --kafka-key-file)').env('RUNWATCH_KAFKA_CERT_FILE').argParser(nonEmpty))
+    .addOption(new Option('--kafka-key-file <pem>', 'private key of the client certificate').env('RUNWATCH_KAFKA_KEY_FILE').argParser(nonEmpty))
+    .addOption(new Option('--kafka-servername <name>', 'name the broker certificates must carry, when it is not the bootstrap host').env('RUNWATCH_KAFKA_SERVERNAME').argParser(nonEmpty))
+    .addOption(new Option('--kafka-sasl-mechanism <mechanism>', 'SASL authentication').env('RUNWATCH_KAFKA_SASL_MECHANISM').choices(['plain', 'scram-sha-256', 'scram-sha-512']))
+    .addOption(new Option('--kafka-sasl-username <name>', 'SASL user').env('RUNWATCH_KAFKA_SASL_USERNAME').argParser(nonEmpty))
+    .addOption(new Option('--kafka-sasl-password <secret>', 'SASL password (prefer the environment variable)').env('RUNWATCH_KAFKA_SASL_PASSWORD').argParser(nonEmpty));
+}
+
+/** TLS settings from the flags: on with --kafka-tls or any TLS file or name; files must be readable. */
+function kafkaTlsFrom(raw: RawOptions): KafkaConfig['ssl'] {
+  const files = { caFile: raw.kafkaCaFile, certFile: raw.kafkaCertFile, keyFile: raw.kafkaKeyFile };
+  const given = Object.fromEntries(Object.entries({ ...files, servername: raw.kafkaServername }).filter(([, v]) => typeof v === 'string'));
+  if (raw.kafkaTls !== true && Object.keys(given).length === 0) return undefined;
+  for (const [key, file] of Object.entries(files)) {
+    if (typeof file !== 'string') continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      throw new RunwatchError('CONFIG_INVALID', `invalid Kafka configuration: ${FLAGS[`ssl.${key}`] ?? key}=${JSON.stringify(file)}: file not found or not readable`);
+    }
+  }
+  return given;
+}
+
+function kafkaSaslFrom(raw: RawOptions): unknown {
+  const given = [raw.kafkaSaslMechanism, raw.kafkaSaslUsername, raw.kafkaSaslPassword].some((v) => v !== undefined);
+  return given ? { mechanism: raw.kafkaSaslMechanism, username: raw.kafkaSaslUsername, password: raw.kafkaSaslPassword } : undefined;
 }
 
 export function addClickHouseOptions(command: Command): Command {
@@ -135,7 +173,10 @@ export function kafkaConfigFrom(raw: RawOptions, groupId: string): KafkaConfig {
   const stall = raw.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: raw.stallTimeoutMs };
   const fetch = raw.fetchMaxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: raw.fetchMaxBytesPerPartition };
   const session = raw.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: raw.sessionTimeoutMs };
-  return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall, ...fetch, ...session }, 'Kafka', FLAGS);
+  const ssl = kafkaTlsFrom(raw);
+  const sasl = kafkaSaslFrom(raw);
+  const security = { ...(ssl === undefined ? {} : { ssl }), ...(sasl === undefined ? {} : { sasl }) };
+  return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall, ...fetch, ...session, ...security }, 'Kafka', FLAGS);
 }
 
 export function clickHouseConfigFrom(raw: RawOptions): ClickHouseConfig {

@@ -68,6 +68,25 @@ export const detectionConfigSchema = z
     }
   });
 
+const kafkaTlsSchema = z
+  .object({
+    caFile: z.string().min(1).optional(),
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** The name the broker certificate must carry, when it differs from the bootstrap host. */
+    servername: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), { message: 'a client certificate and its key go together', path: ['certFile'] });
+
+const kafkaSaslSchema = z
+  .object({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1),
+    password: z.string().min(1),
+  })
+  .strict();
+
 export const kafkaConfigSchema = z
   .object({
     brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port')).min(1),
@@ -88,8 +107,15 @@ export const kafkaConfigSchema = z
      * crash, long tolerates longer pauses of the process.
      */
     sessionTimeoutMs: positiveMs.optional(),
+    /** TLS to the brokers (system CAs unless caFile); a client certificate and key for mutual TLS. */
+    ssl: kafkaTlsSchema.optional(),
+    /** SASL authentication (over TLS when `ssl` is set). */
+    sasl: kafkaSaslSchema.optional(),
   })
   .strict();
+
+export type KafkaTls = z.infer<typeof kafkaTlsSchema>;
+export type KafkaSasl = z.infer<typeof kafkaSaslSchema>;
 
 export const sinkConfigSchema = z
   .object({

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage } from 'kafkajs';
+import { logLevel, type Admin, type Consumer, type Kafka, type KafkaMessage } from 'kafkajs';
 import { filter, Observable, type Subscriber } from 'rxjs';
 import type { KafkaConfig } from '../config/config.js';
 import type { SourceRecord } from '../contract/event.js';
@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SourceHint } from '../operators/stream-item.js';
 import { CatchUpTracker } from './catch-up.js';
+import { createKafka } from './kafka-client.js';
 import { singleActiveAssigner } from './single-active-assigner.js';
 import { OffsetContinuity, type SkippedOffsets } from './offset-continuity.js';
 
@@ -129,9 +130,8 @@ export class KafkaSource {
   private rangesAtStart: Map<number, PartitionRange> | undefined;
 
   constructor(private readonly options: KafkaSourceOptions) {
-    this.kafka = options.client ?? new Kafka({
+    this.kafka = options.client ?? createKafka(options.kafka, {
       clientId: options.kafka.clientId,
-      brokers: options.kafka.brokers,
       logLevel: process.env['RUNWATCH_KAFKAJS_DEBUG'] === '1' ? logLevel.DEBUG : logLevel.WARN,
       // KafkaJS errors and warnings show at warn: it retries most of them itself (coordinator
       // moves, leader changes). What it gives up on reaches us as a crash or a failed call, and

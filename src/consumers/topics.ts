@@ -1,4 +1,5 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
+import { createKafka, type KafkaConnection } from './kafka-client.js';
 
 export interface EnsureTopicOptions {
   /**
@@ -10,8 +11,9 @@ export interface EnsureTopicOptions {
 }
 
 /** Creates the topic if it does not exist yet (idempotent). */
-export async function ensureTopic(brokers: readonly string[], topic: string, numPartitions: number, options: EnsureTopicOptions = {}): Promise<void> {
-  const admin = new Kafka({ clientId: 'runwatch-admin', brokers: [...brokers], logLevel: logLevel.NOTHING }).admin();
+export async function ensureTopic(kafka: readonly string[] | KafkaConnection, topic: string, numPartitions: number, options: EnsureTopicOptions = {}): Promise<void> {
+  const connection: KafkaConnection = isBrokerList(kafka) ? { brokers: [...kafka] } : kafka;
+  const admin = createKafka(connection, { clientId: 'runwatch-admin', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     const existing = await admin.listTopics();
@@ -20,4 +22,8 @@ export async function ensureTopic(brokers: readonly string[], topic: string, num
   } finally {
     await admin.disconnect();
   }
+}
+
+function isBrokerList(kafka: readonly string[] | KafkaConnection): kafka is readonly string[] {
+  return Array.isArray(kafka);
 }

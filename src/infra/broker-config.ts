@@ -45,18 +45,56 @@ export interface BrokerFiles {
   readonly controllerPort: number;
   /** KRaft cluster id: 16 random bytes, base64url (22 chars), as the storage tool expects. */
   readonly clusterId: string;
+  /** SCRAM credentials written when the log dir is formatted. */
+  readonly scramUsers: BrokerSecurity['scramUsers'];
+}
+
+/**
+ * Secured listeners besides PLAINTEXT (tests of TLS and SASL): an SSL listener that requires a
+ * client certificate, and a SASL_SSL listener taking PLAIN and SCRAM. Key and trust stores are
+ * PKCS12 files; SCRAM users are created when the log dir is formatted.
+ */
+export interface BrokerSecurity {
+  readonly sslPort: number;
+  readonly saslSslPort: number;
+  readonly keystoreFile: string;
+  readonly truststoreFile: string;
+  readonly storePassword: string;
+  readonly plainUsers: ReadonlyArray<{ readonly name: string; readonly password: string }>;
+  readonly scramUsers: ReadonlyArray<{ readonly mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; readonly name: string; readonly password: string }>;
+}
+
+function securityProperties(security: BrokerSecurity): string[] {
+  const plainUsers = security.plainUsers.map((u) => `user_${u.name}="${u.password}"`).join(' ');
+  return [
+    `ssl.keystore.type=PKCS12`,
+    `ssl.keystore.location=${security.keystoreFile}`,
+    `ssl.keystore.password=${security.storePassword}`,
+    `ssl.key.password=${security.storePassword}`,
+    `ssl.truststore.type=PKCS12`,
+    `ssl.truststore.location=${security.truststoreFile}`,
+    `ssl.truststore.password=${security.storePassword}`,
+    'listener.name.ssl.ssl.client.auth=required',
+    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`,
+    'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+  ];
 }
 
 /** server.properties for a single node that is both broker and controller, loopback only. */
-export function serverProperties(port: number, controllerPort: number, logDir: string): string {
+export function serverProperties(port: number, controllerPort: number, logDir: string, security?: BrokerSecurity): string {
+  const secured = security === undefined ? '' : `,SSL://127.0.0.1:${security.sslPort},SASL_SSL://127.0.0.1:${security.saslSslPort}`;
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${secured}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${secured}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name=PLAINTEXT',
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${security === undefined ? '' : ',SSL:SSL,SASL_SSL:SASL_SSL'}`,
+    ...(security === undefined ? [] : securityProperties(security)),
     `log.dirs=${logDir}`,
     'num.partitions=4',
     // One node: internal topics cannot have more replicas than that.
@@ -79,11 +117,12 @@ export async function writeBrokerFiles(
   workDir: string,
   port: number,
   controllerPort: number,
+  security?: BrokerSecurity,
 ): Promise<BrokerFiles> {
   const propertiesFile = join(workDir, 'server.properties');
   const log4jFile = join(workDir, 'log4j2.properties');
   await mkdir(join(workDir, 'data'), { recursive: true });
-  await writeFile(propertiesFile, serverProperties(port, controllerPort, join(workDir, 'data')));
+  await writeFile(propertiesFile, serverProperties(port, controllerPort, join(workDir, 'data'), security));
   // Copied rather than referenced so the work dir is self-contained (one bind mount in a container).
   await copyFile(join(projectRoot(), 'infra', 'kafka', 'log4j2.properties'), log4jFile);
   return {
@@ -93,6 +132,7 @@ export async function writeBrokerFiles(
     port,
     controllerPort,
     clusterId: newClusterId(),
+    scramUsers: security?.scramUsers ?? [],
   };
 }
 
@@ -124,6 +164,7 @@ export function formatArgv(files: BrokerFiles, jarsDir: string): string[] {
     files.clusterId,
     '-c',
     files.propertiesFile,
+    ...files.scramUsers.flatMap((u) => ['--add-scram', `${u.mechanism}=[name=${u.name},password=${u.password}]`]),
   ];
 }
 

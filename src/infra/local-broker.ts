@@ -13,6 +13,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import {
   KAFKA_STARTED_PATTERN,
+  type BrokerSecurity,
   ensureKafkaJars,
   formatArgv,
   freePorts,
@@ -41,6 +42,8 @@ export interface LocalBrokerOptions {
   jarsDir?: string;
   /** How long to wait for the broker to serve clients; default 60 s. */
   startTimeoutMs?: number;
+  /** Also open an SSL and a SASL_SSL listener (tests of Kafka security). */
+  security?: BrokerSecurity;
 }
 
 const LOG_TAIL_LINES = 40;
@@ -60,7 +63,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const [freeA, freeB] = await freePorts(2);
   const port = options.port ?? freeA!;
   const controllerPort = freeB! === port ? freeA! : freeB!;
-  const files = await writeBrokerFiles(workDir, port, controllerPort);
+  const files = await writeBrokerFiles(workDir, port, controllerPort, options.security);
   const tail: string[] = [];
 
   try {

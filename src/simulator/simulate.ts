@@ -1,10 +1,13 @@
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { logLevel, Partitioners } from 'kafkajs';
+import { createKafka, type KafkaConnection } from '../consumers/kafka-client.js';
 import type { Logger } from '../observability/logger.js';
 import { generateTraffic, type SimulatedTraffic, type TrafficOptions } from './generate.js';
 import { publishTraffic, type PublishResult } from './publish.js';
 
 export interface SimulateOptions {
   readonly brokers: readonly string[];
+  /** TLS and SASL for the producer (brokers as above). */
+  readonly connection?: KafkaConnection;
   readonly topic: string;
   readonly traffic: TrafficOptions;
   readonly ratePerSecond?: number;
@@ -15,7 +18,7 @@ export interface SimulateOptions {
 /** Generates traffic and publishes it; returns the ground truth with what was sent. */
 export async function simulate(options: SimulateOptions): Promise<{ traffic: SimulatedTraffic; published: PublishResult }> {
   const traffic = generateTraffic(options.traffic);
-  const kafka = new Kafka({ clientId: 'runwatch-simulator', brokers: [...options.brokers], logLevel: logLevel.WARN });
+  const kafka = createKafka({ ...options.connection, brokers: options.brokers }, { clientId: 'runwatch-simulator', logLevel: logLevel.WARN });
   // The default partitioner (murmur2 of the key, as Java clients do): all runs of a thread share a partition.
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();

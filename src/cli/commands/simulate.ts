@@ -43,11 +43,12 @@ export function simulateCommand(): Command {
     const logger = createLogger();
     const kafka = kafkaConfigFrom(raw, 'runwatch-simulator');
     const trafficOptions = trafficOptionsFrom(raw); // a bad option fails before anything touches Kafka
-    await ensureTopic(kafka.brokers, kafka.topic, Number(raw.partitions), { keepHistoricalRecords: true });
+    await ensureTopic(kafka, kafka.topic, Number(raw.partitions), { keepHistoricalRecords: true });
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
     const { traffic, published } = await simulate({
       brokers: kafka.brokers,
+      connection: kafka,
       topic: kafka.topic,
       traffic: trafficOptions,
       ...(typeof raw.rate === 'number' ? { ratePerSecond: raw.rate } : {}),

@@ -11,6 +11,13 @@ import { buildProgram, runCli } from '../../../src/cli/program.js';
 const BAD: Readonly<Record<string, string | null>> = {
   '--brokers': 'host-without-port',
   '--topic': '',
+  '--kafka-ca-file': '/nonexistent/ca.pem',
+  '--kafka-cert-file': '/nonexistent/client.pem',
+  '--kafka-key-file': '/nonexistent/client.key',
+  '--kafka-servername': '',
+  '--kafka-sasl-mechanism': 'md5',
+  '--kafka-sasl-username': '',
+  '--kafka-sasl-password': '',
   '--group': '',
   '--partitions': 'two',
   '--runs': '1e',
@@ -109,6 +116,16 @@ describe('usage errors: every option, a bad value', () => {
     expect(code, err).toBe(2);
     expect(err).toContain('--allowed-lateness-ms');
     expect(err).toContain('2000');
+  });
+
+  it('SASL without a password, or a client certificate without its key: exit 2 naming what is missing', async () => {
+    const sasl = await run(['monitor', '--brokers', '127.0.0.1:9', '--kafka-sasl-mechanism', 'scram-sha-256', '--kafka-sasl-username', 'sam']);
+    expect(sasl.code, sasl.err).toBe(2);
+    expect(sasl.err).toContain('--kafka-sasl-password');
+    const cert = await run(['monitor', '--brokers', '127.0.0.1:9', '--kafka-cert-file', import.meta.filename]);
+    expect(cert.code, cert.err).toBe(2);
+    expect(cert.err).toContain('--kafka-cert-file');
+    expect(cert.err).toContain('key go together');
   });
 
   it('never echoes a secret: a password in the ClickHouse URL is masked in the error', async () => {
