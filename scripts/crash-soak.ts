@@ -11,35 +11,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ensureTopic } from '../src/consumers/topics.js';
-import { generateTraffic } from '../test/oracle/producers.js';
 import { diffDumps, dumpTables, freshDataPath, publish, replayThroughCrashes, startMonitorProcess, type CrashPlanStep } from '../test/support/crash-harness.js';
 import { startKafkaForTests } from '../test/support/kafka-broker.js';
+import { intSetting, trafficOfAtLeast } from './settings.js';
 
-const intEnv = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    process.stderr.write(`crash-soak: ${name} must be a positive integer, got ${raw}\n`);
-    process.exit(2);
-  }
-  return value;
-};
-const RECORDS = intEnv('SOAK_RECORDS', 1_000_000);
-const KILLS = intEnv('SOAK_KILLS', 20);
-const SEED = intEnv('SOAK_SEED', 1);
+const RECORDS = intSetting('crash-soak', 'SOAK_RECORDS', 1_000_000);
+const KILLS = intSetting('crash-soak', 'SOAK_KILLS', 20);
+const SEED = intSetting('crash-soak', 'SOAK_SEED', 1);
 const DATABASE = 'runwatch_soak';
 const log = (text: string): void => void process.stderr.write(`[crash-soak ${new Date().toISOString()}] ${text}\n`);
 
 const broker = await startKafkaForTests();
 try {
   const startedAt = Date.now();
-  // ≈ 8.2 records per run in the model's default mix; grown until there are enough.
-  let runs = Math.ceil(RECORDS / 8.2);
-  let traffic = generateTraffic({ seed: SEED, runs, users: 2_000, partitions: 3, meanRunSpacingMs: 250 });
-  while (traffic.records.length < RECORDS) {
-    runs = Math.ceil((runs * RECORDS * 1.01) / traffic.records.length);
-    traffic = generateTraffic({ seed: SEED, runs, users: 2_000, partitions: 3, meanRunSpacingMs: 250 });
-  }
+  const traffic = trafficOfAtLeast(RECORDS, SEED, 2_000);
   const topic = `soak-${randomUUID()}`;
   await ensureTopic(broker.brokers, topic, traffic.partitions, { keepHistoricalRecords: true });
   log(`publishing ${traffic.records.length} records`);

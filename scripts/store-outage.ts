@@ -11,34 +11,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ensureTopic } from '../src/consumers/topics.js';
-import { generateTraffic } from '../test/oracle/producers.js';
 import { diffDumps, dumpTables, publish, replayThroughStoreOutage } from '../test/support/crash-harness.js';
 import { startKafkaForTests } from '../test/support/kafka-broker.js';
+import { intSetting, trafficOfAtLeast } from './settings.js';
 
-const intEnv = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    process.stderr.write(`store-outage: ${name} must be a positive integer, got ${raw}\n`);
-    process.exit(2);
-  }
-  return value;
-};
-const RECORDS = intEnv('OUTAGE_RECORDS', 200_000);
-const OUTAGE_MS = intEnv('OUTAGE_MS', 60_000);
-const DELAY_MS = intEnv('OUTAGE_DELAY_MS', 200);
+const RECORDS = intSetting('store-outage', 'OUTAGE_RECORDS', 200_000);
+const OUTAGE_MS = intSetting('store-outage', 'OUTAGE_MS', 60_000);
+const DELAY_MS = intSetting('store-outage', 'OUTAGE_DELAY_MS', 200);
 const DATABASE = 'runwatch_store_outage';
 const log = (text: string): void => void process.stderr.write(`[store-outage ${new Date().toISOString()}] ${text}\n`);
 const settings = ['--max-pending-rows', '20000', '--sink-max-backoff-ms', '2000'];
 
 const broker = await startKafkaForTests();
 try {
-  let runs = Math.ceil(RECORDS / 8.2);
-  let traffic = generateTraffic({ seed: 4, runs, users: 1_000, partitions: 3, meanRunSpacingMs: 250 });
-  while (traffic.records.length < RECORDS) {
-    runs = Math.ceil((runs * RECORDS * 1.01) / traffic.records.length);
-    traffic = generateTraffic({ seed: 4, runs, users: 1_000, partitions: 3, meanRunSpacingMs: 250 });
-  }
+  const traffic = trafficOfAtLeast(RECORDS, 4, 1_000);
   const topic = `store-outage-${randomUUID()}`;
   await ensureTopic(broker.brokers, topic, traffic.partitions, { keepHistoricalRecords: true });
   log(`publishing ${traffic.records.length} records`);

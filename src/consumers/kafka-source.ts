@@ -712,6 +712,7 @@ function toSourceRecord(topic: string, partition: number, message: KafkaMessage)
     key: message.key === null ? null : message.key.toString('utf8'),
     value: message.value,
     timestampMs: Number(message.timestamp),
+    ...(message.headers === undefined ? {} : { headers: message.headers }),
     ...(deliveredAtHeaderMs === undefined ? {} : { deliveredAtHeaderMs }),
   };
 }

@@ -28,9 +28,14 @@ export interface SourcePosition {
 }
 
 /** A raw record as the source adapter hands it over, before any parsing. */
+/** Kafka record headers as the client hands them over (a header may repeat). */
+export type RecordHeaders = Readonly<Record<string, Buffer | string | ReadonlyArray<Buffer | string> | undefined>>;
+
 export interface SourceRecord extends SourcePosition {
   readonly key: string | null;
   readonly value: Buffer | null;
+  /** The record's headers, kept for dead letters (re-published as they came). */
+  readonly headers?: RecordHeaders;
   /** Kafka record timestamp (ms since epoch). */
   readonly timestampMs: number;
   /** A publisher-provided delivery timestamp header (ms), when present. */
@@ -88,6 +93,8 @@ export interface DeadLetter {
   /** The raw value as text (truncated by the sink if huge). */
   readonly raw: string;
   readonly recordTimestampMs: number;
+  /** The record as it came (value bytes, headers), for a dead-letter topic; absent for rows ClickHouse rejected. */
+  readonly original?: { readonly value: Buffer | null; readonly headers?: RecordHeaders };
 }
 
 export type NormalizeResult =

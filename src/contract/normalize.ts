@@ -140,6 +140,7 @@ function deadLetter(record: SourceRecord, reason: string): NormalizeResult {
       key: record.key,
       raw: rawText(record.value),
       recordTimestampMs: record.timestampMs,
+      original: { value: record.value, ...(record.headers === undefined ? {} : { headers: record.headers }) },
     },
   };
 }

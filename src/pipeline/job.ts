@@ -1,11 +1,13 @@
 import { checkpointConfigSchema, sinkConfigSchema, type CheckpointConfig, type ClickHouseConfig, type DetectionConfig, type KafkaConfig, type SinkConfigInput } from '../config/config.js';
 import { KafkaSource } from '../consumers/kafka-source.js';
+import { ensureTopic } from '../consumers/topics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Health } from '../observability/health.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { StateRegistry } from '../operators/state-registry.js';
 import { loadActiveIds } from '../sinks/active-ids.js';
 import { CheckpointStore, describe, type Checkpoint } from '../sinks/checkpoint-store.js';
+import { DeadLetterTopic } from '../sinks/dead-letter-topic.js';
 import { createClickHouseClient } from '../sinks/clickhouse-client.js';
 import { ClickHouseSink, removeProvisionalRows } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
@@ -13,7 +15,7 @@ import { retryThroughOutage } from '../sinks/store-outage.js';
 import { StopRequested } from '../errors.js';
 import type { ActiveIdSeed } from '../operators/rules/contamination.js';
 import { armFaultPoints } from './fault-points.js';
-import { emptyStats, runMonitor, type MonitorStats } from './monitor.js';
+import { emptyStats, runMonitor, type MonitorStats, type VerdictSink } from './monitor.js';
 
 export interface MonitorJobConfig {
   readonly kafka: KafkaConfig;
@@ -25,6 +27,8 @@ export interface MonitorJobConfig {
   /** bounded: up to the end offsets seen at start (replay); live: until stopped. */
   readonly mode: 'bounded' | 'live';
   readonly idleHeartbeatMs?: number;
+  /** Also produce dead letters to this Kafka topic (Kafka Connect's dead-letter convention); created if missing. */
+  readonly deadLetterTopic?: string;
 }
 
 export interface MonitorJob {
@@ -88,6 +92,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     const removed = step(await retryThroughOutage('removing provisional rows', () => removeProvisionalRows(client, config.clickhouse.database, config.kafka.groupId), whileStoreIsDown));
     if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
     const partitions = config.mode === 'bounded' ? step(await kafkaSource.boundedPartitions()) : undefined;
+    if (config.deadLetterTopic !== undefined) step(await ensureTopic(config.kafka, config.deadLetterTopic, 1));
     return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy });
   } catch (err) {
     await source?.close().catch(() => undefined);
@@ -132,11 +137,22 @@ function run(prepared: Prepared): MonitorJob {
     metrics,
     ...outagePolicy,
   });
+  const deadLetterTopic = config.deadLetterTopic === undefined ? undefined : new DeadLetterTopic(config.kafka, config.deadLetterTopic, logger);
+  // Dead letters go to the topic first, then with the batch to ClickHouse (which the checkpoint follows).
+  const verdictSink: VerdictSink =
+    deadLetterTopic === undefined
+      ? sink
+      : {
+          write: async (batch) => {
+            await deadLetterTopic.publish(batch.deadLetters);
+            await sink.write(batch);
+          },
+        };
   const started = Date.now();
   let latest: MonitorStats | undefined;
   const monitor = runMonitor({
     source,
-    sink,
+    sink: verdictSink,
     detection: config.detection,
     sinkConfig,
     metrics,
@@ -163,6 +179,7 @@ function run(prepared: Prepared): MonitorJob {
   const done = monitor.done.finally(async () => {
     clearInterval(progress);
     await source.close().catch((err: unknown) => logger.warn({ err }, 'closing the Kafka consumer failed'));
+    await deadLetterTopic?.close().catch((err: unknown) => logger.warn({ err }, 'closing the dead-letter producer failed'));
     await client.close();
   });
   return { done, metrics, stop: monitor.stop };

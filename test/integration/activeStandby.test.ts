@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { generateTraffic } from '../oracle/producers.js';
-import { activeProcess, committedTotal, diffDumps, dumpTables, freshDataPath, publish, startMonitorProcess, startSharedStore, trailer, withoutTrailer, type MonitorProcess, type MonitorProcessOptions } from '../support/crash-harness.js';
+import { activeProcess, committedTotal, diffDumps, dumpTables, freshDataPath, inDeliveryOrder, publish, startMonitorProcess, startSharedStore, trailer, withoutTrailer, type MonitorProcess, type MonitorProcessOptions } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
 const DATABASE = 'runwatch_scale';
@@ -53,10 +53,7 @@ describe('three instances in one group: active, standbys, takeover through kill 
   it('store, live and replaying, exactly what one uninterrupted instance stores', async () => {
     const topic = `scale-${randomUUID()}`;
     const traffic = generateTraffic({ seed: 6_006, runs: 2_000, users: 150, partitions: 6, meanRunSpacingMs: 250 });
-    const records = [...traffic.records, ...trailer(traffic.records, traffic.partitions)]
-      .map((record, index) => ({ record, index }))
-      .sort((a, b) => a.record.timestampMs - b.record.timestampMs || a.index - b.index)
-      .map(({ record }) => record);
+    const records = inDeliveryOrder([...traffic.records, ...trailer(traffic.records, traffic.partitions)]);
     await ensureTopic(brokers, topic, traffic.partitions, { keepHistoricalRecords: true });
     const settings = ['--batch-rows', '200', '--flush-interval-ms', '50', '--user-grade-window-ms', '60000', '--max-pending-rows', '1000'];
 

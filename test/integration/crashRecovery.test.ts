@@ -12,7 +12,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { generateTraffic, type Traffic } from '../oracle/producers.js';
-import { committedTotal, diffDumps, dumpTables, freshDataPath, publish, replayThroughCrashes, startMonitorProcess, trailer, withoutTrailer, type MonitorProcess } from '../support/crash-harness.js';
+import { committedTotal, diffDumps, dumpTables, freshDataPath, inDeliveryOrder, publish, replayThroughCrashes, startMonitorProcess, trailer, withoutTrailer, type MonitorProcess } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
 const topic = `crash-${randomUUID()}`;
@@ -127,10 +127,7 @@ describe('one topic judged live, live through kill -9 while a producer publishes
     const liveTopic = `crash-live-${randomUUID()}`;
     const live = generateTraffic({ seed: 5_150, runs: 2_500, users: 120, partitions: 3, meanRunSpacingMs: 250 });
     // Published as producers send them: all partitions at once, in delivery-time order.
-    const records = [...live.records, ...trailer(live.records, live.partitions)]
-      .map((record, index) => ({ record, index }))
-      .sort((a, b) => a.record.timestampMs - b.record.timestampMs || a.index - b.index)
-      .map(({ record }) => record);
+    const records = inDeliveryOrder([...live.records, ...trailer(live.records, live.partitions)]);
     await ensureTopic(brokers, liveTopic, live.partitions, { keepHistoricalRecords: true });
     // One-minute user windows: the trailer closes every real one.
     const settings = ['--batch-rows', '200', '--flush-interval-ms', '50', '--user-grade-window-ms', '60000'];

@@ -332,3 +332,11 @@ export async function replayThroughStoreOutage(options: {
     logLines: monitor.logLines,
   };
 }
+
+/** Records as producers send them: all partitions at once, in delivery-time order (stable). */
+export function inDeliveryOrder(records: readonly WireRecord[]): WireRecord[] {
+  return records
+    .map((record, index) => ({ record, index }))
+    .sort((a, b) => a.record.timestampMs - b.record.timestampMs || a.index - b.index)
+    .map(({ record }) => record);
+}

@@ -47,6 +47,7 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--session-timeout-ms': '6s',
   '--stall-timeout-ms': '-5',
   '--http-port': 'abc',
+  '--dead-letter-topic': '',
   '--http-host': '',
   '--ready-stall-ms': 'x',
   '--idle-heartbeat-ms': '2.5',
