@@ -81,6 +81,9 @@ const FLAGS: Readonly<Record<string, string>> = {
   username: '--clickhouse-user',
   password: '--clickhouse-password',
   dataPath: '--clickhouse-path',
+  'tls.caFile': '--clickhouse-ca-file',
+  'tls.certFile': '--clickhouse-cert-file',
+  'tls.keyFile': '--clickhouse-key-file',
   database: '--database',
   maxOutOfOrdernessMs: '--max-out-of-order-ms',
   allowedLatenessMs: '--allowed-lateness-ms',
@@ -117,15 +120,20 @@ function kafkaTlsFrom(raw: RawOptions): KafkaConfig['ssl'] {
   const files = { caFile: raw.kafkaCaFile, certFile: raw.kafkaCertFile, keyFile: raw.kafkaKeyFile };
   const given = Object.fromEntries(Object.entries({ ...files, servername: raw.kafkaServername }).filter(([, v]) => typeof v === 'string'));
   if (raw.kafkaTls !== true && Object.keys(given).length === 0) return undefined;
+  checkReadable('Kafka', files, 'ssl');
+  return given;
+}
+
+/** Certificate files must be readable at start: exit 2 naming the flag, not a TLS failure later. */
+function checkReadable(what: string, files: Readonly<Record<string, unknown>>, section: string): void {
   for (const [key, file] of Object.entries(files)) {
     if (typeof file !== 'string') continue;
     try {
       accessSync(file, constants.R_OK);
     } catch {
-      throw new RunwatchError('CONFIG_INVALID', `invalid Kafka configuration: ${FLAGS[`ssl.${key}`] ?? key}=${JSON.stringify(file)}: file not found or not readable`);
+      throw new RunwatchError('CONFIG_INVALID', `invalid ${what} configuration: ${FLAGS[`${section}.${key}`] ?? key}=${JSON.stringify(file)}: file not found or not readable`);
     }
   }
-  return given;
 }
 
 function kafkaSaslFrom(raw: RawOptions): unknown {
@@ -138,6 +146,9 @@ export function addClickHouseOptions(command: Command): Command {
     .addOption(new Option('--clickhouse-url <url>', 'ClickHouse server URL (production); default: the embedded engine').env('RUNWATCH_CLICKHOUSE_URL'))
     .addOption(new Option('--clickhouse-user <name>', 'ClickHouse user (server mode)').env('RUNWATCH_CLICKHOUSE_USER').default('default'))
     .addOption(new Option('--clickhouse-password <secret>', 'ClickHouse password (server mode)').env('RUNWATCH_CLICKHOUSE_PASSWORD').default(''))
+    .addOption(new Option('--clickhouse-ca-file <pem>', 'CA of an https ClickHouse URL whose certificate no system CA signed').env('RUNWATCH_CLICKHOUSE_CA_FILE').argParser(nonEmpty))
+    .addOption(new Option('--clickhouse-cert-file <pem>', 'client certificate for mutual TLS to ClickHouse (with --clickhouse-key-file and --clickhouse-ca-file)').env('RUNWATCH_CLICKHOUSE_CERT_FILE').argParser(nonEmpty))
+    .addOption(new Option('--clickhouse-key-file <pem>', 'private key of that client certificate').env('RUNWATCH_CLICKHOUSE_KEY_FILE').argParser(nonEmpty))
     .addOption(new Option('--clickhouse-path <dir>', 'data directory of the embedded engine').env('RUNWATCH_CLICKHOUSE_PATH').default('./data/clickhouse'))
     .addOption(new Option('--database <name>', 'ClickHouse database').env('RUNWATCH_CLICKHOUSE_DATABASE').default('runwatch'));
 }
@@ -179,11 +190,23 @@ export function kafkaConfigFrom(raw: RawOptions, groupId: string): KafkaConfig {
   return parseConfig(kafkaConfigSchema, { brokers, topic: raw.topic, groupId, clientId: 'runwatch', fromBeginning: true, ...stall, ...fetch, ...session, ...security }, 'Kafka', FLAGS);
 }
 
+function clickHouseTlsFrom(raw: RawOptions): { tls?: unknown } {
+  const files = { caFile: raw.clickhouseCaFile, certFile: raw.clickhouseCertFile, keyFile: raw.clickhouseKeyFile };
+  const given = Object.fromEntries(Object.entries(files).filter(([, v]) => typeof v === 'string'));
+  if (Object.keys(given).length === 0) return {};
+  checkReadable('ClickHouse', given, 'tls');
+  return { tls: given };
+}
+
 export function clickHouseConfigFrom(raw: RawOptions): ClickHouseConfig {
   const base = { database: raw.database };
+  const tlsFlag = [raw.clickhouseCaFile, raw.clickhouseCertFile, raw.clickhouseKeyFile].some((v) => typeof v === 'string');
+  if (tlsFlag && !(typeof raw.clickhouseUrl === 'string' && raw.clickhouseUrl !== '')) {
+    throw new RunwatchError('CONFIG_INVALID', 'invalid ClickHouse configuration: --clickhouse-ca-file, --clickhouse-cert-file and --clickhouse-key-file apply to a server: give --clickhouse-url too');
+  }
   const candidate =
     typeof raw.clickhouseUrl === 'string' && raw.clickhouseUrl !== ''
-      ? { ...base, mode: 'server', url: raw.clickhouseUrl, username: raw.clickhouseUser, password: raw.clickhousePassword }
+      ? { ...base, mode: 'server', url: raw.clickhouseUrl, username: raw.clickhouseUser, password: raw.clickhousePassword, ...clickHouseTlsFrom(raw) }
       : { ...base, mode: 'embedded', dataPath: raw.clickhousePath };
   return parseConfig(clickHouseConfigSchema, candidate, 'ClickHouse', FLAGS);
 }

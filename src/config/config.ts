@@ -17,6 +17,12 @@ export const clickHouseConfigSchema = z.discriminatedUnion('mode', [
       username: z.string().default('default'),
       password: z.string().default(''),
       database: identifier,
+      /** An https URL's CA (a server certificate not signed by a system CA) and client certificate (mutual TLS). */
+      tls: z
+        .object({ caFile: z.string().min(1), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() })
+        .strict()
+        .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), { message: 'a client certificate and its key go together', path: ['certFile'] })
+        .optional(),
     })
     .strict(),
 ]);

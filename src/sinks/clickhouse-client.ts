@@ -1,6 +1,6 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ClickHouseConfig } from '../config/config.js';
 
@@ -21,5 +21,15 @@ export function createClickHouseClient(config: ClickHouseConfig): ClickHouseClie
   }
   // The client's own logger would print every failed attempt to the console; the sink reports
   // failures itself (structured, rate-limited, with what fails).
-  return createClient({ url: config.url, username: config.username, password: config.password, log: { level: ClickHouseLogLevel.OFF } });
+  return createClient({ url: config.url, username: config.username, password: config.password, log: { level: ClickHouseLogLevel.OFF }, ...tlsOptions(config.tls) });
+}
+
+type ServerTls = Extract<ClickHouseConfig, { mode: 'server' }>['tls'];
+
+/** Certificates for an https URL, read at start: the CA, and a client certificate and key for mutual TLS. */
+function tlsOptions(tls: ServerTls): Pick<NonNullable<Parameters<typeof createClient>[0]>, 'tls'> {
+  if (tls === undefined) return {};
+  const ca_cert = readFileSync(tls.caFile);
+  if (tls.certFile === undefined || tls.keyFile === undefined) return { tls: { ca_cert } };
+  return { tls: { ca_cert, cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } };
 }

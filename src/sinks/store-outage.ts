@@ -32,9 +32,15 @@ const SCHEMA_ERROR = /^(UNKNOWN_DATABASE|UNKNOWN_TABLE|NO_SUCH_COLUMN_IN_TABLE|T
 /** Engine errors that are the store's trouble, not the statement's: memory, parts, timeouts, read-only replicas, network inside the cluster. */
 const TRANSIENT_ERROR = /^(MEMORY_LIMIT_EXCEEDED|TOO_MANY_PARTS|TOO_MANY_SIMULTANEOUS_QUERIES|TIMEOUT_EXCEEDED|SOCKET_TIMEOUT|NETWORK_ERROR|READONLY|TABLE_IS_READ_ONLY|NOT_ENOUGH_SPACE|ALL_CONNECTION_TRIES_FAILED|KEEPER_EXCEPTION|ALL_REPLICAS_ARE_STALE|NO_ZOOKEEPER|UNEXPECTED_END_OF_FILE|ABORTED|QUERY_WAS_CANCELLED)/;
 
+/** TLS failures that waiting does not fix: the server's certificate is not trusted or does not match. */
+const CERTIFICATE_ERROR = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_REVOKED|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
 export function classifyStoreError(err: unknown): StoreFailure {
   const engine = engineError(err);
-  if (engine === undefined) return 'outage';
+  if (engine === undefined) {
+    const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+    return typeof code === 'string' && CERTIFICATE_ERROR.test(code) ? 'rejected' : 'outage';
+  }
   if (ROW_ERROR.test(engine.type)) return 'rows_rejected';
   if (SCHEMA_ERROR.test(engine.type)) return 'schema';
   if (TRANSIENT_ERROR.test(engine.type)) return 'outage';

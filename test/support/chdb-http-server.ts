@@ -9,7 +9,9 @@
  *
  *   node --import tsx test/support/chdb-http-server.ts <data-dir> [port] [delay-ms]   → prints "listening <port>"
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Session } from 'chdb';
 
@@ -26,6 +28,8 @@ export interface ServeOptions {
   readonly port?: number;
   /** Every answer this much later (a slow server). */
   readonly delayMs?: number;
+  /** HTTPS with this key and certificate; with `caFile`, clients must present a certificate it signed. */
+  readonly tls?: { readonly keyFile: string; readonly certFile: string; readonly caFile?: string };
 }
 
 export function serveChdb(dataPath: string, options: ServeOptions = {}): Promise<{ readonly port: number; close(): Promise<void> }> {
@@ -73,12 +77,17 @@ export function serveChdb(dataPath: string, options: ServeOptions = {}): Promise
       res.writeHead(500, { 'content-type': 'text/plain', 'x-clickhouse-exception-code': code, 'x-clickhouse-query-id': queryId }).end(text);
     }
   };
-  const server = createServer((req, res) => {
+  const respond = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(String(err));
     });
-  });
+  };
+  const tls = options.tls;
+  const server =
+    tls === undefined
+      ? createServer(respond)
+      : createTlsServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile), ...(tls.caFile === undefined ? {} : { ca: readFileSync(tls.caFile), requestCert: true, rejectUnauthorized: true }) }, respond);
   return new Promise((resolve) =>
     server.listen(options.port ?? 0, '127.0.0.1', () =>
       resolve({
@@ -99,7 +108,10 @@ if (process.argv[1]?.endsWith('chdb-http-server.ts') === true) {
     process.stderr.write('usage: chdb-http-server.ts <data-dir> [port] [delay-ms]\n');
     process.exit(2);
   }
-  const served = await serveChdb(dataPath, { port: Number(port ?? 0), delayMs: Number(delayMs ?? 0) });
+  // HTTPS when STORE_TLS_KEY and STORE_TLS_CERT name PEM files; STORE_TLS_CA requires client certificates.
+  const { STORE_TLS_KEY: keyFile, STORE_TLS_CERT: certFile, STORE_TLS_CA: caFile } = process.env;
+  const tls = keyFile !== undefined && certFile !== undefined ? { tls: { keyFile, certFile, ...(caFile === undefined ? {} : { caFile }) } } : {};
+  const served = await serveChdb(dataPath, { port: Number(port ?? 0), delayMs: Number(delayMs ?? 0), ...tls });
   process.stdout.write(`listening ${served.port}\n`);
   const stop = (): void => void served.close().then(() => process.exit(0));
   process.once('SIGTERM', stop);

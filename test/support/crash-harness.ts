@@ -213,9 +213,10 @@ export interface SharedStore {
   kill(): Promise<void>;
 }
 
-export async function startSharedStore(dataPath: string, options: { readonly port?: number; readonly delayMs?: number } = {}): Promise<SharedStore> {
+export async function startSharedStore(dataPath: string, options: { readonly port?: number; readonly delayMs?: number; readonly tls?: { readonly keyFile: string; readonly certFile: string; readonly caFile?: string } } = {}): Promise<SharedStore> {
   const args = [...TSX, join(ROOT, 'test/support/chdb-http-server.ts'), dataPath, String(options.port ?? 0), String(options.delayMs ?? 0)];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tls = options.tls === undefined ? {} : { STORE_TLS_KEY: options.tls.keyFile, STORE_TLS_CERT: options.tls.certFile, ...(options.tls.caFile === undefined ? {} : { STORE_TLS_CA: options.tls.caFile }) };
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...tls }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
   const port = await new Promise<number>((resolvePort, rejectPort) => {
     let out = '';
@@ -230,7 +231,7 @@ export async function startSharedStore(dataPath: string, options: { readonly por
     child.kill(signal);
     await exited;
   };
-  return { url: `http://127.0.0.1:${port}`, port, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+  return { url: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, port, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
 }
 
 /** Peak resident set size of a process, sampled from /proc every `everyMs` until it ends (Linux). */

@@ -13,6 +13,9 @@ export interface TestCertificates {
   readonly caFile: string;
   readonly clientCertFile: string;
   readonly clientKeyFile: string;
+  /** The server certificate (for 127.0.0.1) and its key, PEM. */
+  readonly serverCertFile: string;
+  readonly serverKeyFile: string;
   readonly keystoreFile: string;
   readonly truststoreFile: string;
   readonly storePassword: string;
@@ -38,6 +41,8 @@ export function makeCertificates(): TestCertificates {
     caFile: join(dir, 'ca.crt'),
     clientCertFile: join(dir, 'client.crt'),
     clientKeyFile: join(dir, 'client.key'),
+    serverCertFile: join(dir, 'server.crt'),
+    serverKeyFile: join(dir, 'server.key'),
     keystoreFile: join(dir, 'server.p12'),
     truststoreFile: join(dir, 'trust.p12'),
     storePassword,

@@ -31,6 +31,9 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--clickhouse-user': null,
   '--clickhouse-password': null,
   '--clickhouse-path': '',
+  '--clickhouse-ca-file': '/nonexistent/ca.pem',
+  '--clickhouse-cert-file': '/nonexistent/client.pem',
+  '--clickhouse-key-file': '/nonexistent/client.key',
   '--database': 'bad-name;',
   '--max-out-of-order-ms': '5s',
   '--allowed-lateness-ms': '1.5',
@@ -72,7 +75,10 @@ async function run(argv: readonly string[]): Promise<{ code: number; err: string
 
 /** What the command needs besides the option under test, all valid (no broker is reached: every case fails first). */
 function validRest(command: string, flag: string): string[] {
-  return (command === 'monitor' || command === 'simulate') && flag !== '--brokers' ? ['--brokers', '127.0.0.1:9'] : [];
+  const kafka = (command === 'monitor' || command === 'simulate') && flag !== '--brokers' ? ['--brokers', '127.0.0.1:9'] : [];
+  // Certificates for ClickHouse apply to a server: the URL is given, valid.
+  const server = flag.startsWith('--clickhouse-') && flag.endsWith('-file') ? ['--clickhouse-url', 'https://127.0.0.1:8443'] : [];
+  return [...kafka, ...server];
 }
 
 const valueOptions = buildProgram().commands.flatMap((command) =>
