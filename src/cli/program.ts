@@ -1,10 +1,12 @@
-import { Command } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RunwatchError } from '../errors.js';
 import { brokerCommand } from './commands/broker.js';
 import { demoCommand } from './commands/demo.js';
 import { monitorCommand } from './commands/monitor.js';
 import { simulateCommand } from './commands/simulate.js';
 import { summaryCommand } from './commands/summary.js';
+import { applyConfigFile, effectiveSettings } from './config-file.js';
+import { parsers } from './options.js';
 
 /** Where the CLI writes what a person reads (tests capture it). */
 export interface CliOutput {
@@ -24,10 +26,44 @@ export function buildProgram(output: CliOutput = processOutput): Command {
     .addCommand(simulateCommand())
     .addCommand(summaryCommand())
     .addCommand(brokerCommand());
+  program.addCommand(configCommand(output));
   program.exitOverride().configureOutput(output);
   // addCommand does not pass these settings on: every command reports usage errors the same way.
-  for (const command of program.commands) command.exitOverride().configureOutput(output);
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput(output);
+    if (!SETTINGS_COMMANDS.has(command.name())) continue;
+    command
+      .addOption(new Option('--config <file>', 'settings from a YAML or JSON file: keys are these flag names (file < environment < command line)').env('RUNWATCH_CONFIG').argParser(parsers.nonEmpty))
+      .addOption(new Option('--print-config', 'print the effective settings and where each comes from (secrets redacted), then exit'));
+  }
+  program.hook('preAction', (_program, command) => {
+    applyConfigFile(command);
+    if (command.getOptionValue('printConfig') !== true) return;
+    for (const { key, value, source } of effectiveSettings(command)) output.writeOut(`${key} = ${JSON.stringify(value)}  (${source})\n`);
+    throw new CommanderError(0, 'commander.printConfig', 'settings printed');
+  });
   return program;
+}
+
+/** Commands whose settings can come from a file and be printed. */
+const SETTINGS_COMMANDS = new Set(['demo', 'monitor', 'simulate', 'summary']);
+
+/** `runwatch config print <command> [flags]`: the effective settings of that command, as it would run. */
+function configCommand(output: CliOutput): Command {
+  const config = new Command('config').description('show the effective configuration');
+  config
+    .command('print')
+    .description('print the settings <command> would run with (defaults < --config file < environment < flags), secrets redacted')
+    .argument('<command>', [...SETTINGS_COMMANDS].join(' | '))
+    .argument('[flags...]', "that command's flags")
+    .allowUnknownOption()
+    .helpOption('-h, --help')
+    .action(async (name: string, flags: readonly string[]) => {
+      if (!SETTINGS_COMMANDS.has(name)) throw new InvalidArgumentError(`no settings for '${name}': one of ${[...SETTINGS_COMMANDS].join(', ')}`);
+      await buildProgram(output).parseAsync([name, ...flags, '--print-config'], { from: 'user' });
+    });
+  config.commands.forEach((c) => c.exitOverride().configureOutput(output));
+  return config;
 }
 
 /**

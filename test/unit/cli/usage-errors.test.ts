@@ -4,6 +4,9 @@
  * and the value, before anything is started. A new option without a case here fails the coverage
  * test, so none slips through.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram, runCli } from '../../../src/cli/program.js';
 
@@ -50,6 +53,7 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--session-timeout-ms': '6s',
   '--stall-timeout-ms': '-5',
   '--http-port': 'abc',
+  '--config': '/nonexistent/runwatch.yaml',
   '--dead-letter-topic': '',
   '--http-host': '',
   '--ready-stall-ms': 'x',
@@ -140,6 +144,48 @@ describe('usage errors: every option, a bad value', () => {
     expect(code, err).toBe(2);
     expect(err).toContain('--database');
     expect(err).not.toContain('s3cret');
+  });
+
+  it('a config file: an unknown key, a bad value, bad YAML: exit 2, one line naming the key and the value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runwatch-config-'));
+    const cases: Array<[string, string, readonly string[]]> = [
+      ['unknown.yaml', 'brokers: 127.0.0.1:9\nbatch-size: 10\n', ["unknown key 'batch-size'"]],
+      ['bad-value.yaml', 'brokers: 127.0.0.1:9\nbatch-rows: 1.5\n', ["'batch-rows'", "'1.5'", 'expected an integer']],
+      ['bad-choice.json', '{"brokers": "127.0.0.1:9", "kafka-sasl-mechanism": "md5"}', ["'kafka-sasl-mechanism'", 'md5', 'scram-sha-512']],
+      ['range.yaml', 'brokers: 127.0.0.1:9\nmax-pending-rows: -5\n', ['--max-pending-rows', '-5']],
+      ['broken.yaml', 'brokers: [127.0.0.1:9\n', ['not valid YAML']],
+      ['list.yaml', '- brokers\n', ['must map flag names to values']],
+    ];
+    for (const [name, text, mentions] of cases) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const { code, err } = await run(['monitor', '--config', file]);
+      expect(code, `${name}: ${err}`).toBe(2);
+      expect(err.trim().split('\n'), err).toHaveLength(1);
+      for (const mention of mentions) expect(err, name).toContain(mention);
+    }
+  });
+
+  it('settings come from defaults < config file < environment < command line; config print shows each source and hides secrets', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'runwatch-config-')), 'runwatch.yaml');
+    writeFileSync(file, 'brokers: [kafka-1:9093, kafka-2:9093]\nbatch-rows: 2000\nflush-interval-ms: 700\nmax-pending-rows: 9000\nkafka-sasl-password: hunter2\nclickhouse-url: https://alice:s3cret@ch:8443\n');
+    process.env['RUNWATCH_KAFKA_TOPIC'] = 'from-env';
+    process.env['RUNWATCH_CONFIG'] = file;
+    const { code, out, err } = await run(['config', 'print', 'monitor', '--batch-rows', '3000']);
+    expect(code, err).toBe(0);
+    const line = (key: string): string | undefined => out.split('\n').find((l) => l.startsWith(`${key} = `));
+    expect(line('brokers')).toBe('brokers = "kafka-1:9093,kafka-2:9093"  (config)');
+    expect(line('batch-rows')).toBe('batch-rows = 3000  (cli)');
+    expect(line('flush-interval-ms')).toBe('flush-interval-ms = 700  (config)');
+    expect(line('topic')).toBe('topic = "from-env"  (env)');
+    expect(line('shutdown-timeout-ms')).toBe('shutdown-timeout-ms = 10000  (default)');
+    expect(line('kafka-sasl-password')).toBe('kafka-sasl-password = "***"  (config)');
+    expect(out).not.toContain('hunter2');
+    expect(out).not.toContain('s3cret');
+    // The same through the command's own flag.
+    const direct = await run(['monitor', '--print-config']);
+    expect(direct.code).toBe(0);
+    expect(direct.out).toContain('max-pending-rows = 9000  (config)');
   });
 
   it('an unknown option or command: exit 2', async () => {
