@@ -141,6 +141,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
   const { metrics, logger } = options;
   const stats = emptyStats();
   const state = options.state ?? new StateRegistry();
+  const deadLetterLog = new DeadLetterLog(logger);
   const probe = new EngineProbe();
   metrics.live.engine = () => probe.read();
   const checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
@@ -194,7 +195,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
         map((r): Output => {
           stats.deadLetters += 1;
           metrics.deadLetters.inc({ reason: reasonClass(r.deadLetter.reason) });
-          logger.warn({ reason: r.deadLetter.reason, topic: r.deadLetter.source.topic, partition: r.deadLetter.source.partition, offset: r.deadLetter.source.offset }, 'dead letter');
+          deadLetterLog.record(r.deadLetter);
           return { kind: 'dead_letter', deadLetter: r.deadLetter };
         }),
       );
@@ -312,7 +313,10 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
           }
           if (work.checkpoint !== undefined) await completeCheckpoint(work.checkpoint);
         }),
-        finalize(() => clearInterval(interval)),
+        finalize(() => {
+          clearInterval(interval);
+          deadLetterLog.flush();
+        }),
       )
       .subscribe({ error: reject, complete: () => resolve({ ...stats }) });
     void stopped$.then(async () => {
@@ -408,3 +412,41 @@ function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {
 function reasonClass(reason: string): string {
   return reason.split(':')[0]?.slice(0, 40) ?? 'unknown';
 }
+
+/**
+ * Dead letters in the log without drowning it: the first few each get a warning with where they
+ * came from; after that, one line at most every 10 s (and at the end) with counts by reason and
+ * the latest example. Every one is still a `dead_letters` row and counted in the metric.
+ */
+class DeadLetterLog {
+  private logged = 0;
+  private pending = new Map<string, number>();
+  private example: DeadLetter | undefined;
+  private lastSummaryAt = Date.now();
+
+  constructor(private readonly logger: Logger) {}
+
+  record(d: DeadLetter): void {
+    if (this.logged < DEAD_LETTERS_LOGGED_IN_FULL) {
+      this.logged += 1;
+      this.logger.warn({ reason: d.reason, topic: d.source.topic, partition: d.source.partition, offset: d.source.offset }, this.logged === DEAD_LETTERS_LOGGED_IN_FULL ? 'dead letter (further ones are summarized)' : 'dead letter');
+      return;
+    }
+    const reason = reasonClass(d.reason);
+    this.pending.set(reason, (this.pending.get(reason) ?? 0) + 1);
+    this.example = d;
+    if (Date.now() - this.lastSummaryAt >= 10_000) this.flush();
+  }
+
+  flush(): void {
+    this.lastSummaryAt = Date.now();
+    if (this.pending.size === 0 || this.example === undefined) return;
+    const byReason = Object.fromEntries(this.pending);
+    const { source, reason } = this.example;
+    this.logger.warn({ byReason, example: { reason, topic: source.topic, partition: source.partition, offset: source.offset } }, 'dead letters since the last summary');
+    this.pending = new Map();
+    this.example = undefined;
+  }
+}
+
+const DEAD_LETTERS_LOGGED_IN_FULL = 5;

@@ -99,6 +99,7 @@ describe('HTTP endpoints of a live monitor (real broker, ClickHouse over HTTP, r
       await waitFor('the first half to be read', async () => ((samples((await get(`${base}/metrics`)).text).get('runwatch_records_consumed_total')?.[0] ?? 0) >= records.length / 2 ? true : undefined));
 
       // ClickHouse down while records keep coming: not ready, and it says why; alive all along.
+      const checkpointsBefore = (samples((await get(`${base}/metrics`)).text).get('runwatch_checkpoints_total') ?? []).reduce((a, b) => a + b, 0);
       await store.kill();
       await publish(brokers, topic, records.slice(Math.floor(records.length / 2)));
       const down = await waitFor('/readyz 503 during the outage', async () => {
@@ -114,14 +115,20 @@ describe('HTTP endpoints of a live monitor (real broker, ClickHouse over HTTP, r
       await waitFor('/readyz 200 after the outage', async () => ((await get(`${base}/readyz`)).status === 200 ? true : undefined));
       // Durable commits go on: a checkpoint completes after the outage.
       const checkpointsAfter = async (): Promise<number> => (samples((await get(`${base}/metrics`)).text).get('runwatch_checkpoints_total') ?? []).reduce((a, b) => a + b, 0);
-      await waitFor('a checkpoint after the outage', async () => ((await checkpointsAfter()) > 0 ? true : undefined));
+      await waitFor('a checkpoint after the outage', async () => ((await checkpointsAfter()) > checkpointsBefore ? true : undefined));
 
-      // Every metric of the catalogue is exported with a value.
-      const text = (await get(`${base}/metrics`)).text;
-      const got = samples(text);
+      // Every metric of the catalogue is exported with a value (results written since the store came back).
       const declared = (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name);
-      const unset = declared.filter((name) => (got.get(name) ?? []).length === 0);
+      let text = '';
+      let unset: string[] = declared;
+      await waitFor('every metric of the catalogue to have a value', async () => {
+        text = (await get(`${base}/metrics`)).text;
+        const now = samples(text);
+        unset = declared.filter((name) => (now.get(name) ?? []).length === 0);
+        return unset.length === 0 ? true : undefined;
+      }, 60_000).catch(() => undefined);
       expect(unset, text.split('\n').filter((l) => unset.some((name) => l.includes(name))).join('\n')).toEqual([]);
+      const got = samples(text);
       expect(got.get('runwatch_consumer_lag_records')).toHaveLength(3);
       expect(got.get('runwatch_active')).toEqual([1]);
       expect(got.get('runwatch_open_runs')?.[0]).toBeGreaterThanOrEqual(0);
