@@ -105,7 +105,7 @@ export function addKafkaOptions(command: Command): Command {
   return command
     .addOption(new Option('--brokers <list>', 'Kafka bootstrap servers, comma-separated host:port').env('RUNWATCH_KAFKA_BROKERS'))
     .addOption(new Option('--topic <name>', 'topic of agent lifecycle events').env('RUNWATCH_KAFKA_TOPIC').default('agent-events'))
-    .addOption(new Option('--kafka-tls', 'connect to Kafka over TLS (system CAs unless --kafka-ca-file)').env('RUNWATCH_KAFKA_TLS'))
+    .addOption(new Option('--kafka-tls', 'connect to Kafka over TLS (system CAs unless --kafka-ca-file); environment: RUNWATCH_KAFKA_TLS=true|false'))
     .addOption(new Option('--kafka-ca-file <pem>', 'CA certificate(s) the brokers are checked against (implies TLS)').env('RUNWATCH_KAFKA_CA_FILE').argParser(nonEmpty))
     .addOption(new Option('--kafka-cert-file <pem>', 'client certificate for mutual TLS (with --kafka-key-file)').env('RUNWATCH_KAFKA_CERT_FILE').argParser(nonEmpty))
     .addOption(new Option('--kafka-key-file <pem>', 'private key of the client certificate').env('RUNWATCH_KAFKA_KEY_FILE').argParser(nonEmpty))
@@ -115,11 +115,19 @@ export function addKafkaOptions(command: Command): Command {
     .addOption(new Option('--kafka-sasl-password <secret>', 'SASL password (prefer the environment variable)').env('RUNWATCH_KAFKA_SASL_PASSWORD').argParser(nonEmpty));
 }
 
+/** RUNWATCH_KAFKA_TLS read as a boolean (commander would take any value, even "false", as on). */
+function tlsFromEnvironment(): boolean {
+  const value = (process.env['RUNWATCH_KAFKA_TLS'] ?? '').trim().toLowerCase();
+  if (['', '0', 'false', 'no', 'off'].includes(value)) return false;
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  throw new RunwatchError('CONFIG_INVALID', `invalid Kafka configuration: RUNWATCH_KAFKA_TLS=${JSON.stringify(process.env['RUNWATCH_KAFKA_TLS'])}: true or false`);
+}
+
 /** TLS settings from the flags: on with --kafka-tls or any TLS file or name; files must be readable. */
 function kafkaTlsFrom(raw: RawOptions): KafkaConfig['ssl'] {
   const files = { caFile: raw.kafkaCaFile, certFile: raw.kafkaCertFile, keyFile: raw.kafkaKeyFile };
   const given = Object.fromEntries(Object.entries({ ...files, servername: raw.kafkaServername }).filter(([, v]) => typeof v === 'string'));
-  if (raw.kafkaTls !== true && Object.keys(given).length === 0) return undefined;
+  if (raw.kafkaTls !== true && !tlsFromEnvironment() && Object.keys(given).length === 0) return undefined;
   checkReadable('Kafka', files, 'ssl');
   return given;
 }

@@ -125,6 +125,8 @@ export class KafkaSource {
   private consumer: Consumer | undefined;
   /** The partitions of the topic this member owns (latest group join). */
   private assigned: ReadonlySet<number> = new Set();
+  /** When this member became active (announced to the group: the latest takeover wins a tie). */
+  private activeSinceMs: number | undefined;
   private paused = false;
   private progress: ReadProgress | undefined;
   private rangesAtStart: Map<number, PartitionRange> | undefined;
@@ -191,7 +193,7 @@ export class KafkaSource {
       groupId: config.groupId,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 500,
-      partitionAssigners: [singleActiveAssigner(() => this.assigned.size > 0)],
+      partitionAssigners: [singleActiveAssigner(() => (this.assigned.size > 0 ? this.activeSinceMs : undefined))],
       ...(config.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: config.maxBytesPerPartition }),
       ...(session === undefined ? {} : { sessionTimeout: session, heartbeatInterval: Math.min(3_000, Math.floor(session / 3)) }),
     });
@@ -280,6 +282,7 @@ export class KafkaSource {
     };
     const onJoin = (partitions: readonly number[]): void => {
       if (closing) return;
+      this.options.metrics?.sourceRestarting.set(0);
       if (partitions.length === 0) {
         if (active) {
           // Another member holds the partitions now: what this one would still write or commit belongs to it.
@@ -301,6 +304,7 @@ export class KafkaSource {
       this.options.metrics?.sourceRestarting.set(0);
       if (!active) {
         active = true;
+        this.activeSinceMs = Date.now();
         clearInterval(standbyPoll);
         logger.info({ groupId: config.groupId, topic: config.topic, partitions }, 'active: this member holds every partition of the topic');
         const prepared = mode === 'bounded' ? becomeActiveBounded() : Promise.resolve();
@@ -336,7 +340,15 @@ export class KafkaSource {
     };
     // Listeners first: an unsubscribe during start-up must find everything it has to remove.
     const teardown = [
-      this.logGroupEvents(consumer, progress, { onJoin, onCrash: () => tracker.invalidate(Date.now()), onFatal: restartOrFail }),
+      this.logGroupEvents(consumer, progress, {
+        onJoin,
+        onCrash: () => {
+          tracker.invalidate(Date.now());
+          // KafkaJS rejoins as a new member: it must not claim partitions another member may have taken over meanwhile.
+          this.assigned = new Set();
+        },
+        onFatal: restartOrFail,
+      }),
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         const last = BigInt(payload.lastOffset);
         this.options.metrics?.consumerLag.set({ partition: String(payload.partition) }, Math.max(0, Number(BigInt(payload.highWatermark) - last - 1n)));

@@ -3,7 +3,7 @@ import { AssignerProtocol, type GroupMember, type GroupMemberAssignment, type Pa
 /** The protocol name every runwatch member announces: a member of an older build (round robin) cannot join the same group. */
 export const SINGLE_ACTIVE_PROTOCOL = 'RunwatchSingleActive';
 const VERSION = 1;
-/** userData: one byte, 1 when the member holds the partitions now (it stays the active one). */
+/** userData: one byte, 1 when the member holds the partitions now, then when it took them (float64 ms). */
 const HOLDING = 1;
 
 /**
@@ -16,13 +16,13 @@ const HOLDING = 1;
  * Sticky: the member that holds the partitions keeps them through rebalances (a standby joining
  * never moves them); with no holder, the member with the smallest id gets them.
  */
-export function singleActiveAssigner(isHolding: () => boolean): PartitionAssigner {
+export function singleActiveAssigner(holdingSince: () => number | undefined): PartitionAssigner {
   return ({ cluster }) => ({
     name: SINGLE_ACTIVE_PROTOCOL,
     version: VERSION,
     protocol: ({ topics }) => ({
       name: SINGLE_ACTIVE_PROTOCOL,
-      metadata: AssignerProtocol.MemberMetadata.encode({ version: VERSION, topics, userData: Buffer.from([isHolding() ? HOLDING : 0]) }),
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: VERSION, topics, userData: claim(holdingSince()) }),
     }),
     assign: async ({ members, topics }) => {
       const active = chooseActive(members);
@@ -38,18 +38,35 @@ export function singleActiveAssigner(isHolding: () => boolean): PartitionAssigne
   });
 }
 
-/** The member that gets every partition: a current holder (smallest id if several claim it), else the smallest id. */
+/** What a member announces: whether it holds the partitions, and since when. */
+export function claim(holdingSinceMs: number | undefined): Buffer {
+  const data = Buffer.alloc(9);
+  if (holdingSinceMs === undefined) return data.subarray(0, 1);
+  data[0] = HOLDING;
+  data.writeDoubleBE(holdingSinceMs, 1);
+  return data;
+}
+
+/**
+ * The member that gets every partition: a current holder, else the smallest id. Two holders (one
+ * was presumed dead, kept running, and another took over): the latest takeover wins, since the
+ * other's state misses what was read after it; equal times fall back to the smallest id.
+ */
 export function chooseActive(members: readonly GroupMember[]): string | undefined {
   const byId = [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
-  return (byId.find((m) => claimsHolding(m.memberMetadata)) ?? byId[0])?.memberId;
+  const holders = byId.map((m) => ({ m, since: holdingSince(m.memberMetadata) })).filter((h): h is { m: GroupMember; since: number } => h.since !== undefined);
+  holders.sort((a, b) => b.since - a.since); // stable: equal times keep id order
+  return (holders[0]?.m ?? byId[0])?.memberId;
 }
 
 /** What another member says of itself is external input: anything but a well-formed claim counts as none. */
-function claimsHolding(metadata: Buffer): boolean {
+function holdingSince(metadata: Buffer): number | undefined {
   try {
-    const decoded = AssignerProtocol.MemberMetadata.decode(metadata);
-    return decoded?.userData?.[0] === HOLDING;
+    const data = AssignerProtocol.MemberMetadata.decode(metadata)?.userData;
+    if (data?.[0] !== HOLDING) return undefined;
+    const since = data.length >= 9 ? data.readDoubleBE(1) : 0;
+    return Number.isFinite(since) ? since : 0;
   } catch {
-    return false;
+    return undefined;
   }
 }

@@ -39,6 +39,12 @@ export class Health {
   }
 
   setRole(role: Role): void {
+    if (role !== this.role) {
+      // A new role starts with a clean slate: no stall inherited from an earlier job, no stale lag.
+      this.lastWatermarkMs = undefined;
+      this.watermarkMovedAt = this.now();
+      this.metrics.consumerLag.reset();
+    }
     this.role = role;
     this.metrics.active.set(role === 'active' ? 1 : 0);
   }

@@ -16,8 +16,9 @@ export interface HttpEndpoints {
 export async function startHttpEndpoints(options: { readonly host: string; readonly port: number; readonly metrics: Metrics; readonly health: Health; readonly logger: Logger }): Promise<HttpEndpoints> {
   const { metrics, health, logger } = options;
   const server: Server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    let path = '';
     const answer = async (): Promise<void> => {
+      path = new URL(req.url ?? '/', 'http://localhost').pathname; // may throw on a malformed request line: answered 500 below
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
         return;

@@ -181,6 +181,8 @@ function run(prepared: Prepared): MonitorJob {
     await source.close().catch((err: unknown) => logger.warn({ err }, 'closing the Kafka consumer failed'));
     await deadLetterTopic?.close().catch((err: unknown) => logger.warn({ err }, 'closing the dead-letter producer failed'));
     await client.close();
+    // The next job of this process (a standby again) must not export this one's engine.
+    metrics.live.engine = undefined;
   });
   return { done, metrics, stop: monitor.stop };
 }

@@ -423,6 +423,7 @@ class DeadLetterLog {
   private pending = new Map<string, number>();
   private example: DeadLetter | undefined;
   private lastSummaryAt = Date.now();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly logger: Logger) {}
 
@@ -436,9 +437,13 @@ class DeadLetterLog {
     this.pending.set(reason, (this.pending.get(reason) ?? 0) + 1);
     this.example = d;
     if (Date.now() - this.lastSummaryAt >= 10_000) this.flush();
+    // A burst followed by quiet is still summarized within 10 s.
+    else this.timer ??= setTimeout(() => this.flush(), 10_000).unref();
   }
 
   flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.lastSummaryAt = Date.now();
     if (this.pending.size === 0 || this.example === undefined) return;
     const byReason = Object.fromEntries(this.pending);

@@ -79,8 +79,9 @@ export class CheckpointStore {
       const offsets = new Map(header.partitions.map((p, i) => [p, header.next_offsets[i] as number]));
       if (!sameOffsets(offsets, committed)) continue;
       const rows = await this.client.query({
-        query: `SELECT chunk_no, chunk FROM ${this.table} WHERE group_id = {groupId:String} AND topic = {topic:String} AND checkpoint_seq = {seq:UInt64} ORDER BY chunk_no`,
-        query_params: { groupId, topic, seq: header.checkpoint_seq },
+        // Seq and offsets: a member that lost its role may have written the same seq at other offsets.
+        query: `SELECT chunk_no, chunk FROM ${this.table} WHERE group_id = {groupId:String} AND topic = {topic:String} AND checkpoint_seq = {seq:UInt64} AND partitions = {partitions:Array(UInt32)} AND next_offsets = {nextOffsets:Array(UInt64)} ORDER BY chunk_no`,
+        query_params: { groupId, topic, seq: header.checkpoint_seq, partitions: header.partitions, nextOffsets: header.next_offsets },
         format: 'JSONEachRow',
       });
       const chunks = z.array(chunkSchema).parse(await rows.json());

@@ -34,13 +34,27 @@ export class DeadLetterTopic {
     this.producer = createKafka(connection, { clientId: 'runwatch-dead-letters', logLevel: logLevel.NOTHING, retry: { retries: 8 } }).producer({ idempotent: true, allowAutoTopicCreation: false });
   }
 
+  /** Retried with capped backoff for as long as Kafka refuses (a broker outage pauses the monitor, as a ClickHouse outage does). */
   async publish(deadLetters: readonly DeadLetter[]): Promise<void> {
     const messages = deadLetters.filter((d) => d.original !== undefined).map((d) => ({ key: d.key, value: d.original?.value ?? null, headers: headersOf(d) }));
     if (messages.length === 0) return;
-    this.connected ??= this.producer.connect();
-    await this.connected;
-    await this.producer.send({ topic: this.topic, acks: -1, messages });
-    this.logger.debug({ topic: this.topic, records: messages.length }, 'dead letters published');
+    let lastWarnAt = 0;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        this.connected ??= this.producer.connect();
+        await this.connected;
+        await this.producer.send({ topic: this.topic, acks: -1, messages });
+        this.logger.debug({ topic: this.topic, records: messages.length }, 'dead letters published');
+        return;
+      } catch (err) {
+        this.connected = undefined; // connect again next time
+        if (Date.now() - lastWarnAt >= 10_000) {
+          lastWarnAt = Date.now();
+          this.logger.warn({ topic: this.topic, attempt, err: String(err) }, 'publishing dead letters failed; retrying until Kafka takes them');
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 250 * 2 ** Math.min(attempt, 7))));
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -58,25 +58,31 @@ export function monitorCommand(): Command {
     const health = new Health(metrics, { watermarkStallMs: Number(raw.readyStallMs) });
     const endpoints = raw.httpPort === undefined ? undefined : await startHttpEndpoints({ host: String(raw.httpHost), port: Number(raw.httpPort), metrics, health, logger });
     let stats: MonitorStats = emptyStats();
-    for (;;) {
-      try {
-        job = await startMonitorJob(config, logger, metrics, { health, signal: starting.signal });
-      } catch (err) {
-        if (!(err instanceof StopRequested)) throw err;
-        break;
+    try {
+      for (;;) {
+        try {
+          job = await startMonitorJob(config, logger, metrics, { health, signal: starting.signal });
+        } catch (err) {
+          if (err instanceof StopRequested) break;
+          if (!isActiveRoleLost(err)) throw err;
+          logger.warn({ err: String(err) }, 'lost the partitions while starting; joining the group again as a standby');
+          continue;
+        }
+        try {
+          stats = await job.done;
+          break;
+        } catch (err) {
+          // Presumed dead by the group (a long pause) while another member took over: stand by again.
+          if (!isActiveRoleLost(err)) throw err;
+          logger.warn({ err: String(err) }, 'another member took over this job; joining the group again as a standby');
+          job = undefined;
+        }
       }
-      try {
-        stats = await job.done;
-        break;
-      } catch (err) {
-        // Presumed dead by the group (a long pause) while another member took over: stand by again.
-        if (!isActiveRoleLost(err)) throw err;
-        logger.warn({ err: String(err) }, 'another member took over this job; joining the group again as a standby');
-        job = undefined;
-      }
+    } finally {
+      // However the job ends, the listener must not keep the process alive (or say it is healthy).
+      health.setRole('stopped');
+      await endpoints?.close();
     }
-    health.setRole('stopped');
-    await endpoints?.close();
     logger.info({ ...stats }, 'monitor finished');
     process.stdout.write(`${JSON.stringify(stats)}\n`);
   });

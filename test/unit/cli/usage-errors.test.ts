@@ -188,6 +188,13 @@ describe('usage errors: every option, a bad value', () => {
     expect(direct.out).toContain('max-pending-rows = 9000  (config)');
   });
 
+  it('RUNWATCH_KAFKA_TLS is a boolean: "false" means off, anything else unknown is exit 2', async () => {
+    process.env['RUNWATCH_KAFKA_TLS'] = 'maybe';
+    const bad = await run(['monitor', '--brokers', '127.0.0.1:9']);
+    expect(bad.code, bad.err).toBe(2);
+    expect(bad.err).toContain('RUNWATCH_KAFKA_TLS');
+  });
+
   it('an unknown option or command: exit 2', async () => {
     expect((await run(['monitor', '--bogus'])).code).toBe(2);
     expect((await run(['bogus'])).code).toBe(2);
