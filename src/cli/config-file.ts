@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command, type Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { redacted } from '../config/config.js';
 import { RunwatchError } from '../errors.js';
 
 /**
@@ -73,9 +74,6 @@ function configError(file: string, problem: string): RunwatchError {
   return new RunwatchError('CONFIG_INVALID', `invalid config file --config ${file}: ${problem}`);
 }
 
-/** Names of settings whose values are never printed. */
-const SECRET = /password|secret/i;
-
 /** The effective settings of a command (after file, environment and flags), secrets redacted: `runwatch config print`. */
 export function effectiveSettings(command: Command): Array<{ readonly key: string; readonly value: unknown; readonly source: string }> {
   return command.options
@@ -83,7 +81,6 @@ export function effectiveSettings(command: Command): Array<{ readonly key: strin
     .map((o) => {
       const key = o.long?.slice(2) ?? '';
       const value: unknown = command.getOptionValue(o.attributeName());
-      const shown = value === undefined ? null : SECRET.test(key) && value !== '' ? '***' : typeof value === 'string' ? value.replace(/\/\/[^/@\s]*@/, '//***@') : value;
-      return { key, value: shown, source: command.getOptionValueSource(o.attributeName()) ?? 'unset' };
+      return { key, value: value === undefined ? null : redacted(key, value), source: command.getOptionValueSource(o.attributeName()) ?? 'unset' };
     });
 }

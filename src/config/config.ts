@@ -169,9 +169,9 @@ export function parseConfig<S extends z.ZodTypeAny>(schema: S, raw: unknown, wha
   throw new RunwatchError('CONFIG_INVALID', `invalid ${what} configuration: ${problems.join('; ')}`, { context: { problems } });
 }
 
-/** A value fit for an error message: no password, no credentials inside a URL. */
-function redacted(path: string, value: unknown): unknown {
-  if (/password|secret/i.test(path)) return '***';
+/** A value fit for an error message or a printout: no password, no credentials inside a URL. */
+export function redacted(key: string, value: unknown): unknown {
+  if (/password|secret/i.test(key) && value !== '') return '***';
   if (typeof value === 'string') return value.replace(/\/\/[^/@\s]*@/, '//***@');
   return value;
 }

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { freePorts } from '../../src/infra/broker-config.js';
 import { startLocalBroker, type LocalBroker } from '../../src/infra/local-broker.js';
-import { freshDataPath, startMonitorProcess } from '../support/crash-harness.js';
+import { freshDataPath, startMonitorProcess, type MonitorProcess } from '../support/crash-harness.js';
 import { makeCertificates, type TestCertificates } from '../support/tls.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -59,6 +59,11 @@ function cli(args: readonly string[], env: Readonly<Record<string, string>> = {}
   return new Promise((resolveRun) => child.once('exit', (code) => resolveRun({ code, out, err })));
 }
 
+/** `runwatch monitor --replay` of the test topic through one listener, with these security flags. */
+async function replayOver(broker: string, group: string, securityArgs: readonly string[]): Promise<MonitorProcess> {
+  return startMonitorProcess({ brokers: [broker], topic, group: `${group}-${randomUUID()}`, dataPath: await freshDataPath(), database: 'runwatch_secure', replay: true, extraArgs: securityArgs });
+}
+
 const statsSchema = z.object({ records: z.number(), runSummaries: z.number() });
 const noSecretIn = (text: string): void => {
   for (const secret of Object.values(SECRETS)) expect(text).not.toContain(secret);
@@ -75,42 +80,18 @@ describe('Kafka over TLS and SASL (real broker with SSL and SASL_SSL listeners)'
     const sent = z.object({ published: z.number() }).parse(JSON.parse(published.out.trim().split('\n').at(-1) ?? '{}')).published;
     expect(sent).toBeGreaterThan(1_000);
 
-    const mtls = startMonitorProcess({
-      brokers: [sslBroker],
-      topic,
-      group: `secure-mtls-${randomUUID()}`,
-      dataPath: await freshDataPath(),
-      database: 'runwatch_secure',
-      replay: true,
-      extraArgs: ['--kafka-ca-file', certs.caFile, '--kafka-cert-file', certs.clientCertFile, '--kafka-key-file', certs.clientKeyFile],
-    });
+    const mtls = await replayOver(sslBroker, 'secure-mtls', ['--kafka-ca-file', certs.caFile, '--kafka-cert-file', certs.clientCertFile, '--kafka-key-file', certs.clientKeyFile]);
     expect((await mtls.exited).code, mtls.logLines.slice(-5).join('\n')).toBe(0);
     const mtlsStats = statsSchema.parse(JSON.parse(mtls.outLines.at(-1) ?? '{}'));
     expect(mtlsStats.records).toBe(sent);
     expect(mtlsStats.runSummaries).toBeGreaterThan(250);
 
-    const plain = startMonitorProcess({
-      brokers: [saslBroker],
-      topic,
-      group: `secure-plain-${randomUUID()}`,
-      dataPath: await freshDataPath(),
-      database: 'runwatch_secure',
-      replay: true,
-      extraArgs: ['--kafka-ca-file', certs.caFile, '--kafka-sasl-mechanism', 'plain', '--kafka-sasl-username', 'paula', '--kafka-sasl-password', SECRETS.plain],
-    });
+    const plain = await replayOver(saslBroker, 'secure-plain', ['--kafka-ca-file', certs.caFile, '--kafka-sasl-mechanism', 'plain', '--kafka-sasl-username', 'paula', '--kafka-sasl-password', SECRETS.plain]);
     expect((await plain.exited).code, plain.logLines.slice(-5).join('\n')).toBe(0);
     expect(statsSchema.parse(JSON.parse(plain.outLines.at(-1) ?? '{}'))).toEqual(mtlsStats);
     noSecretIn([...mtls.logLines, ...plain.logLines].join('\n'));
 
-    const refused = startMonitorProcess({
-      brokers: [saslBroker],
-      topic,
-      group: `secure-refused-${randomUUID()}`,
-      dataPath: await freshDataPath(),
-      database: 'runwatch_secure',
-      replay: true,
-      extraArgs: ['--kafka-ca-file', certs.caFile, '--kafka-sasl-mechanism', 'scram-sha-256', '--kafka-sasl-username', 'sam', '--kafka-sasl-password', 'not-the-password'],
-    });
+    const refused = await replayOver(saslBroker, 'secure-refused', ['--kafka-ca-file', certs.caFile, '--kafka-sasl-mechanism', 'scram-sha-256', '--kafka-sasl-username', 'sam', '--kafka-sasl-password', 'not-the-password']);
     const ended = await refused.exited;
     const log = refused.logLines.join('\n');
     expect(ended.code, log.slice(-2_000)).toBe(3);
@@ -118,7 +99,7 @@ describe('Kafka over TLS and SASL (real broker with SSL and SASL_SSL listeners)'
     expect(log).not.toContain('not-the-password');
 
     // Without a client certificate the SSL listener refuses the connection.
-    const anonymous = startMonitorProcess({ brokers: [sslBroker], topic, group: `secure-anon-${randomUUID()}`, dataPath: await freshDataPath(), database: 'runwatch_secure', replay: true, extraArgs: ['--kafka-ca-file', certs.caFile] });
+    const anonymous = await replayOver(sslBroker, 'secure-anon', ['--kafka-ca-file', certs.caFile]);
     expect((await anonymous.exited).code).toBe(3);
   }, 300_000);
 });

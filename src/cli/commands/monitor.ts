@@ -18,7 +18,7 @@ export function monitorCommand(): Command {
     .addOption(new Option('--session-timeout-ms <ms>', 'Kafka group session timeout: how long the group waits for a silent member (a killed instance) before moving its partitions').argParser(parsers.int))
     .addOption(new Option('--stall-timeout-ms <ms>', 'replay: fail when no record arrives for this long short of the end offsets').argParser(parsers.int).default(120_000))
     .addOption(new Option('--dead-letter-topic <name>', "also produce dead letters to this Kafka topic (Kafka Connect's convention: original record + __connect.errors.* headers)").env('RUNWATCH_DEAD_LETTER_TOPIC').argParser(parsers.nonEmpty))
-    .addOption(new Option('--http-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free port; unset: no listener)').env('RUNWATCH_HTTP_PORT').argParser(parsers.listenPort))
+    .addOption(new Option('--http-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: a free port chosen at start; unset: no listener)').env('RUNWATCH_HTTP_PORT').argParser(parsers.listenPort))
     .addOption(new Option('--http-host <address>', 'address the HTTP listener binds').env('RUNWATCH_HTTP_HOST').argParser(parsers.nonEmpty).default('0.0.0.0'))
     .addOption(new Option('--ready-stall-ms <ms>', '/readyz fails when the watermark has not moved for this long while records wait to be read').env('RUNWATCH_READY_STALL_MS').argParser(parsers.int).default(120_000))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
