@@ -216,7 +216,7 @@ function endToEnd(records: readonly SourceRecord[], config: DetectionConfig): Co
   const counts: Counts = new Map();
   from(records)
     .pipe(
-      map(normalizeRecord),
+      map((record) => normalizeRecord(record)),
       filter((n) => n.kind === 'lifecycle'),
       map((n) => (n as { readonly event: AgentEvent }).event),
       detectVerdicts(config),

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { z } from 'zod';
 import { RunwatchError } from '../errors.js';
 import {
   checkpointConfigSchema,
@@ -7,8 +8,10 @@ import {
   detectionConfigSchema,
   kafkaConfigSchema,
   parseConfig,
+  schemaRegistryConfigSchema,
   sinkConfigSchema,
   type CheckpointConfig,
+  type SchemaRegistryConfig,
   type ClickHouseConfig,
   type DetectionConfig,
   type KafkaConfig,
@@ -85,6 +88,10 @@ const FLAGS: Readonly<Record<string, string>> = {
   'tls.certFile': '--clickhouse-cert-file',
   'tls.keyFile': '--clickhouse-key-file',
   database: '--database',
+  'registry.url': '--schema-registry-url',
+  'registry.username': '--schema-registry-username',
+  'registry.password': '--schema-registry-password',
+  'registry.requestTimeoutMs': '--schema-registry-timeout-ms',
   maxOutOfOrdernessMs: '--max-out-of-order-ms',
   allowedLatenessMs: '--allowed-lateness-ms',
   maxAheadMs: '--max-ahead-ms',
@@ -147,6 +154,32 @@ function checkReadable(what: string, files: Readonly<Record<string, unknown>>, s
 function kafkaSaslFrom(raw: RawOptions): unknown {
   const given = [raw.kafkaSaslMechanism, raw.kafkaSaslUsername, raw.kafkaSaslPassword].some((v) => v !== undefined);
   return given ? { mechanism: raw.kafkaSaslMechanism, username: raw.kafkaSaslUsername, password: raw.kafkaSaslPassword } : undefined;
+}
+
+export function addSchemaRegistryOptions(command: Command, purpose: string): Command {
+  return command
+    .addOption(new Option('--schema-registry-url <url>', purpose).env('RUNWATCH_SCHEMA_REGISTRY_URL').argParser(nonEmpty))
+    .addOption(new Option('--schema-registry-username <name>', 'schema registry user (HTTP basic auth)').env('RUNWATCH_SCHEMA_REGISTRY_USERNAME').argParser(nonEmpty))
+    .addOption(new Option('--schema-registry-password <secret>', 'schema registry password (prefer the environment variable)').env('RUNWATCH_SCHEMA_REGISTRY_PASSWORD').argParser(nonEmpty))
+    .addOption(new Option('--schema-registry-timeout-ms <ms>', 'time limit of one schema lookup; a registry slower than this counts as unreachable').env('RUNWATCH_SCHEMA_REGISTRY_TIMEOUT_MS').argParser(int).default(5_000));
+}
+
+/** The registry settings, or undefined without --schema-registry-url (then framed records are dead letters that say so). */
+export function schemaRegistryConfigFrom(raw: RawOptions): SchemaRegistryConfig | undefined {
+  if (raw.schemaRegistryUrl === undefined) {
+    if (raw.schemaRegistryUsername !== undefined || raw.schemaRegistryPassword !== undefined) {
+      throw new RunwatchError('CONFIG_INVALID', 'invalid schema registry configuration: --schema-registry-username and --schema-registry-password need --schema-registry-url');
+    }
+    return undefined;
+  }
+  const candidate = {
+    url: raw.schemaRegistryUrl,
+    requestTimeoutMs: raw.schemaRegistryTimeoutMs,
+    ...(raw.schemaRegistryUsername === undefined ? {} : { username: raw.schemaRegistryUsername }),
+    ...(raw.schemaRegistryPassword === undefined ? {} : { password: raw.schemaRegistryPassword }),
+  };
+  // Keys are prefixed so the error names the flag (`registry.url` -> --schema-registry-url).
+  return parseConfig(z.object({ registry: schemaRegistryConfigSchema }), { registry: candidate }, 'schema registry', FLAGS).registry;
 }
 
 export function addClickHouseOptions(command: Command): Command {

@@ -3,6 +3,7 @@ import { RunwatchError } from '../errors.js';
 import { brokerCommand } from './commands/broker.js';
 import { demoCommand } from './commands/demo.js';
 import { monitorCommand } from './commands/monitor.js';
+import { schemasCommand } from './commands/schemas.js';
 import { simulateCommand } from './commands/simulate.js';
 import { summaryCommand } from './commands/summary.js';
 import { applyConfigFile, effectiveSettings } from './config-file.js';
@@ -25,12 +26,14 @@ export function buildProgram(output: CliOutput = processOutput): Command {
     .addCommand(monitorCommand())
     .addCommand(simulateCommand())
     .addCommand(summaryCommand())
+    .addCommand(schemasCommand())
     .addCommand(brokerCommand());
   program.addCommand(configCommand(output));
   program.exitOverride().configureOutput(output);
   // addCommand does not pass these settings on: every command reports usage errors the same way.
   for (const command of program.commands) {
     command.exitOverride().configureOutput(output);
+    for (const sub of command.commands) sub.exitOverride().configureOutput(output);
     if (!SETTINGS_COMMANDS.has(command.name())) continue;
     command
       .addOption(new Option('--config <file>', 'settings from a YAML or JSON file: keys are these flag names (file < environment < command line)').env('RUNWATCH_CONFIG').argParser(parsers.nonEmpty))

@@ -147,6 +147,18 @@ export const checkpointConfigSchema = z
   .strict();
 
 export type CheckpointConfig = z.infer<typeof checkpointConfigSchema>;
+/** A schema registry with a Confluent-compatible API (Confluent, Apicurio's /apis/ccompat/v7, Karapace...). */
+export const schemaRegistryConfigSchema = z
+  .object({
+    url: z.string().url().refine((url) => /^https?:\/\//.test(url), 'must be an http or https URL'),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    requestTimeoutMs: positiveMs.default(5_000),
+  })
+  .strict()
+  .refine((c) => c.password === undefined || c.username !== undefined, { message: 'a password needs a user name', path: ['password'] });
+
+export type SchemaRegistryConfig = z.infer<typeof schemaRegistryConfigSchema>;
 export type ClickHouseConfig = z.infer<typeof clickHouseConfigSchema>;
 export type DetectionConfig = z.infer<typeof detectionConfigSchema>;
 export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;

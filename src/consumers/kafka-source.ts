@@ -39,6 +39,12 @@ export interface KafkaSourceOptions {
    * consumer rejoins as a new member and the group waits this long for the old one to expire.
    */
   readonly sessionTimeoutMs?: number;
+  /**
+   * Awaited before a batch's records are passed on: looks up the schemas of registry-framed
+   * records, so that decoding them later is synchronous. While it waits out a registry outage the
+   * batch is held (nothing is skipped) and the consumer heartbeats.
+   */
+  readonly prepareBatch?: (values: readonly (Buffer | null)[], context: { readonly heartbeat: () => Promise<void>; readonly isStopping: () => boolean }) => Promise<void>;
 }
 
 /** The part of KafkaJS the source uses. */
@@ -384,6 +390,10 @@ export class KafkaSource {
           if (closing) return;
           const last = BigInt(batch.lastOffset());
           checkContinuity(batch.partition, batch.firstOffset(), last);
+          if (this.options.prepareBatch !== undefined) {
+            await this.options.prepareBatch(batch.messages.map((m) => m.value), { heartbeat, isStopping: () => closing });
+            if (closing) return;
+          }
           let again = 0;
           for (const message of batch.messages) {
             // After a rejoin KafkaJS starts again from the committed offset: those records were passed on already.

@@ -23,6 +23,7 @@ import {
   type WireObject,
 } from './wire.js';
 import { hasLoneSurrogate } from './unicode.js';
+import { registrySchemaIdOf, type FramedValueDecoder } from './framing.js';
 
 /** Validates and decodes in one pass (faster than isUtf8 + toString), and drops a leading BOM. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -30,30 +31,40 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Dead letters keep at most this many bytes of the raw value. */
 export const MAX_RAW_BYTES = 64 * 1024;
 
-export function normalizeRecord(record: SourceRecord): NormalizeResult {
+/**
+ * `framed` decodes schema-registry records (magic byte 0 + schema id); without it such a record is
+ * a dead letter saying that no registry is configured.
+ */
+export function normalizeRecord(record: SourceRecord, framed?: FramedValueDecoder): NormalizeResult {
   try {
-    return normalize(record);
+    return normalize(record, framed);
   } catch (err) {
     // Unreachable for any JSON input as far as we know; the guarantee is "never throw".
     return deadLetter(record, `internal error: ${errorMessage(err)}`);
   }
 }
 
-function normalize(record: SourceRecord): NormalizeResult {
+function normalize(record: SourceRecord, framed: FramedValueDecoder | undefined): NormalizeResult {
   const value = record.value;
   if (value === null) return deadLetter(record, 'null value (tombstone)');
   if (value.length === 0) return deadLetter(record, 'empty value');
-  let text: string;
-  try {
-    text = UTF8.decode(value);
-  } catch {
-    return deadLetter(record, 'value is not valid UTF-8');
-  }
   let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    return deadLetter(record, `invalid JSON: ${errorMessage(err)}`);
+  const schemaId = registrySchemaIdOf(value);
+  if (schemaId === undefined) {
+    const read = parseJson(value);
+    if (!read.ok) return deadLetter(record, read.reason);
+    parsed = read.value;
+  } else {
+    if (framed === undefined) return deadLetter(record, `schema-registry record without a registry: schema id ${schemaId}; configure --schema-registry-url`);
+    const decoded = framed.decode(schemaId, value);
+    if (!decoded.ok) return deadLetter(record, decoded.reason);
+    if (decoded.format === 'object') {
+      parsed = decoded.value;
+    } else {
+      const read = parseJson(decoded.text);
+      if (!read.ok) return deadLetter(record, `${read.reason} (JSON Schema record, schema id ${schemaId})`);
+      parsed = read.value;
+    }
   }
   if (!isWireObject(parsed)) return deadLetter(record, 'record is not a JSON object');
 
@@ -125,6 +136,20 @@ export function detectShape(body: WireObject): WireShape {
     if (runIdAtRoot) return 'bridge';
   }
   return 'flat';
+}
+
+function parseJson(bytes: Buffer): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string } {
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    return { ok: false, reason: 'value is not valid UTF-8' };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, reason: `invalid JSON: ${errorMessage(err)}` };
+  }
 }
 
 function positionOf(record: SourceRecord): SourcePosition {

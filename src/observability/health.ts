@@ -54,6 +54,7 @@ export class Health {
     if (this.role === 'starting') reasons.push('starting: tables and group not ready yet');
     if (this.role === 'stopped') reasons.push('stopped');
     if ((await gaugeValue(this.metrics.sinkFailing)) === 1) reasons.push('ClickHouse writes failing (retrying)');
+    if ((await gaugeValue(this.metrics.schemaRegistryFailing)) === 1) reasons.push('schema registry unreachable (reading waits, retrying)');
     if ((await gaugeValue(this.metrics.sourceRestarting)) === 1) reasons.push('Kafka consumer restarting (broker unreachable)');
     if (this.role === 'active') {
       const watermark = this.metrics.live.engine?.()?.eventTimeMs;

@@ -62,6 +62,8 @@ export function createMetrics(registry: Registry = new Registry()) {
     }),
     sourcePaused: new Gauge({ name: 'runwatch_source_paused', help: '1 while fetching is paused by backpressure', registers: [registry] }),
     sourceRestarting: new Gauge({ name: 'runwatch_source_restarting', help: '1 while the Kafka consumer is being started again after KafkaJS gave up on it (a broker outage)', registers: [registry] }),
+    schemaRegistryFailing: new Gauge({ name: 'runwatch_schema_registry_failing', help: '1 while schema lookups fail and reading waits (a registry outage)', registers: [registry] }),
+    schemaRegistryLookups: new Counter({ name: 'runwatch_schema_registry_lookups_total', help: 'Schema-id lookups at the registry, by outcome (found, unknown, invalid, failed)', labelNames: ['outcome'] as const, registers: [registry] }),
     consumerLag: new Gauge({ name: 'runwatch_consumer_lag_records', help: "Records between the consumer's position and the partition's end offset, by partition (as of the last fetch)", labelNames: ['partition'] as const, registers: [registry] }),
     active: new Gauge({ name: 'runwatch_active', help: '1 while this instance holds the partitions (active), 0 while it stands by', registers: [registry] }),
     ready: new Gauge({ name: 'runwatch_ready', help: '1 while /readyz answers 200', registers: [registry] }),

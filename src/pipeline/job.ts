@@ -1,5 +1,6 @@
 import { checkpointConfigSchema, sinkConfigSchema, type CheckpointConfig, type ClickHouseConfig, type DetectionConfig, type KafkaConfig, type SinkConfigInput } from '../config/config.js';
 import { KafkaSource } from '../consumers/kafka-source.js';
+import { SchemaRegistryDecoder, createSchemaRegistryClient, type SchemaRegistryConfig } from '../consumers/schema-registry.js';
 import { ensureTopic } from '../consumers/topics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Health } from '../observability/health.js';
@@ -29,6 +30,8 @@ export interface MonitorJobConfig {
   readonly idleHeartbeatMs?: number;
   /** Also produce dead letters to this Kafka topic (Kafka Connect's dead-letter convention); created if missing. */
   readonly deadLetterTopic?: string;
+  /** Decode schema-registry framed records (Avro, JSON Schema) with this registry. */
+  readonly schemaRegistry?: SchemaRegistryConfig;
 }
 
 export interface MonitorJob {
@@ -67,7 +70,9 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
   };
   try {
     step(await retryThroughOutage('creating the tables', () => migrate(client, config.clickhouse.database), whileStoreIsDown));
-    const kafkaSource = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics });
+    const framedDecoder = config.schemaRegistry === undefined ? undefined : new SchemaRegistryDecoder(createSchemaRegistryClient(config.schemaRegistry), logger, metrics);
+    const prepareBatch = framedDecoder === undefined ? {} : { prepareBatch: framedDecoder.resolve.bind(framedDecoder) };
+    const kafkaSource = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics, ...prepareBatch });
     source = kafkaSource;
     // Active/standby (src/consumers/single-active-assigner.ts): a standby waits here until the
     // active member leaves or dies, then restores the checkpoint matching the offsets committed then.
@@ -93,7 +98,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
     const partitions = config.mode === 'bounded' ? step(await kafkaSource.boundedPartitions()) : undefined;
     if (config.deadLetterTopic !== undefined) step(await ensureTopic(config.kafka, config.deadLetterTopic, 1));
-    return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy });
+    return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder });
   } catch (err) {
     await source?.close().catch(() => undefined);
     await client.close().catch(() => undefined);
@@ -126,11 +131,12 @@ interface Prepared {
   readonly sinkConfig: ReturnType<typeof sinkConfigSchema.parse>;
   readonly checkpointConfig: CheckpointConfig;
   readonly outagePolicy: { readonly maxBackoffMs: number; readonly giveUpAfterMs?: number };
+  readonly framedDecoder: SchemaRegistryDecoder | undefined;
 }
 
 /** The job proper, once this member is active and its state restored. */
 function run(prepared: Prepared): MonitorJob {
-  const { config, logger, metrics, client, source, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy } = prepared;
+  const { config, logger, metrics, client, source, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder } = prepared;
   const sink = new ClickHouseSink(client, {
     database: config.clickhouse.database,
     logger,
@@ -158,6 +164,7 @@ function run(prepared: Prepared): MonitorJob {
     metrics,
     logger,
     ...(partitions === undefined ? {} : { partitions }),
+    ...(framedDecoder === undefined ? {} : { framedDecoder }),
     ...(activeIds === undefined ? {} : { activeIds }),
     state,
     ...(restored === undefined ? {} : { startOffsets: restored.nextOffsets }),

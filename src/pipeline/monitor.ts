@@ -2,6 +2,7 @@ import { concatMap, connect, filter, finalize, ignoreElements, map, merge, Obser
 import type { DetectionConfig, SinkConfig } from '../config/config.js';
 import type { AgentEvent, DeadLetter, NormalizeResult, SourceRecord } from '../contract/event.js';
 import { normalizeRecord } from '../contract/normalize.js';
+import type { FramedValueDecoder } from '../contract/framing.js';
 import type { Verdict } from '../contract/verdict.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -55,6 +56,8 @@ export interface MonitorOptions {
    * Never from wall-clock silence alone: a lagging partition or an unreachable broker stops both.
    */
   readonly idleHeartbeatMs?: number;
+  /** Decodes schema-registry framed records (their schemas looked up by the source before each batch). */
+  readonly framedDecoder?: FramedValueDecoder;
   /** Partitions that will deliver events (bounded mode): the watermark waits for all of them. */
   readonly partitions?: readonly number[];
   /** Ids active before this start, restored from the store (isolation checks are not blind at first). */
@@ -187,7 +190,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
       stats.records += 1;
       metrics.recordsConsumed.inc();
       positions.set(item.partition, item.offset + 1);
-      return normalizeRecord(item);
+      return normalizeRecord(item, options.framedDecoder);
     }),
     connect((normalized) => {
       const deadLetters$ = normalized.pipe(
@@ -409,8 +412,9 @@ function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {
 }
 
 /** Low-cardinality label for a dead-letter reason ("invalid JSON: Unexpected token…" → "invalid JSON"). */
+/** The metric label of a reason: its words before the first colon, numbers (ids) masked to keep the label set small. */
 function reasonClass(reason: string): string {
-  return reason.split(':')[0]?.slice(0, 40) ?? 'unknown';
+  return reason.split(':')[0]?.replace(/\d+/g, 'N').slice(0, 40) ?? 'unknown';
 }
 
 /**

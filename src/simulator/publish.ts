@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Producer } from 'kafkajs';
 import type { SimRecord } from './generate.js';
+import type { ValueFramer } from './registry-framing.js';
 
 export interface PublishProgress {
   readonly sent: number;
@@ -23,6 +24,8 @@ export interface PublishOptions {
   readonly onProgress?: (progress: PublishProgress) => void;
   /** Stops between batches (Ctrl-C in the CLI); the batch in flight still completes. */
   readonly signal?: AbortSignal;
+  /** Frames each value for a schema registry (src/simulator/registry-framing.ts); plain JSON without it. */
+  readonly framer?: ValueFramer;
 }
 
 export interface PublishResult {
@@ -30,6 +33,8 @@ export interface PublishResult {
   readonly batches: number;
   readonly elapsedMs: number;
   readonly aborted: boolean;
+  /** Records sent framed by the framer (the rest went as plain JSON). */
+  readonly framed: number;
 }
 
 /** With a rate limit, batches are capped to ~50 ms worth of records so the flow is smooth, not bursty. */
@@ -52,6 +57,13 @@ export async function publishTraffic(
   const startedAt = performance.now();
   let sent = 0;
   let batches = 0;
+  let framed = 0;
+  const valueOf = (value: string): Buffer | string => {
+    if (options.framer === undefined) return value;
+    const out = options.framer.frame(value);
+    if (out.framed) framed += 1;
+    return out.value;
+  };
   while (sent < records.length) {
     if (signal?.aborted) break;
     const batch = records.slice(sent, sent + batchSize);
@@ -70,11 +82,11 @@ export async function publishTraffic(
     await producer.send({
       topic,
       acks: -1, // all in-sync replicas: a simulated event that is silently lost would look like a missing-event finding
-      messages: batch.map((r) => ({ key: r.key, value: r.value, timestamp: String(r.timestampMs) })),
+      messages: batch.map((r) => ({ key: r.key, value: valueOf(r.value), timestamp: String(r.timestampMs) })),
     });
     sent += batch.length;
     batches += 1;
     onProgress?.({ sent, total: records.length, elapsedMs: performance.now() - startedAt });
   }
-  return { sent, batches, elapsedMs: performance.now() - startedAt, aborted: sent < records.length };
+  return { sent, batches, elapsedMs: performance.now() - startedAt, aborted: sent < records.length, framed };
 }

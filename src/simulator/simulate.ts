@@ -3,6 +3,7 @@ import { createKafka, type KafkaConnection } from '../consumers/kafka-client.js'
 import type { Logger } from '../observability/logger.js';
 import { generateTraffic, type SimulatedTraffic, type TrafficOptions } from './generate.js';
 import { publishTraffic, type PublishResult } from './publish.js';
+import type { ValueFramer } from './registry-framing.js';
 
 export interface SimulateOptions {
   readonly brokers: readonly string[];
@@ -13,6 +14,8 @@ export interface SimulateOptions {
   readonly ratePerSecond?: number;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
+  /** Frame records for a schema registry (Avro or JSON Schema); plain JSON without it. */
+  readonly framer?: ValueFramer;
 }
 
 /** Generates traffic and publishes it; returns the ground truth with what was sent. */
@@ -27,6 +30,7 @@ export async function simulate(options: SimulateOptions): Promise<{ traffic: Sim
     const published = await publishTraffic(producer, options.topic, traffic.records, {
       ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.framer === undefined ? {} : { framer: options.framer }),
       onProgress: (p) => {
         if (p.elapsedMs - lastLog < 2_000 && p.sent < p.total) return;
         lastLog = p.elapsedMs;

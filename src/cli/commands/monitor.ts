@@ -7,7 +7,7 @@ import { isActiveRoleLost } from '../../consumers/kafka-source.js';
 import { StopRequested } from '../../errors.js';
 import { startMonitorJob, type MonitorJob } from '../../pipeline/job.js';
 import { emptyStats, type MonitorStats } from '../../pipeline/monitor.js';
-import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
+import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, schemaRegistryConfigFrom, sinkConfigFrom, type RawOptions } from '../options.js';
 
 export function monitorCommand(): Command {
   const command = new Command('monitor')
@@ -23,12 +23,14 @@ export function monitorCommand(): Command {
     .addOption(new Option('--ready-stall-ms <ms>', '/readyz fails when the watermark has not moved for this long while records wait to be read').env('RUNWATCH_READY_STALL_MS').argParser(parsers.int).default(120_000))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
   addKafkaOptions(command);
+  addSchemaRegistryOptions(command, 'decode schema-registry framed records (Avro, JSON Schema; magic byte 0 + schema id) with this registry (Confluent-compatible API); plain JSON records need none');
   addClickHouseOptions(command);
   addDetectionOptions(command);
   addCheckpointOptions(command);
   return command.action(async (raw: RawOptions) => {
     const logger = createLogger();
     const replay = raw.replay === true;
+    const schemaRegistry = schemaRegistryConfigFrom(raw);
     const config = {
       kafka: kafkaConfigFrom(raw, String(raw.group)),
       clickhouse: clickHouseConfigFrom(raw),
@@ -38,6 +40,7 @@ export function monitorCommand(): Command {
       mode: replay ? ('bounded' as const) : ('live' as const),
       ...(replay ? {} : { idleHeartbeatMs: Number(raw.idleHeartbeatMs) }),
       ...(typeof raw.deadLetterTopic === 'string' ? { deadLetterTopic: raw.deadLetterTopic } : {}),
+      ...(schemaRegistry === undefined ? {} : { schemaRegistry }),
     };
     // Signals are handled from the start: starting may wait out a ClickHouse outage, or stand by, for long.
     let job: MonitorJob | undefined;

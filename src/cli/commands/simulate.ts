@@ -5,7 +5,10 @@ import { createLogger } from '../../observability/logger.js';
 import { trafficOptionsSchema } from '../../simulator/generate.js';
 import { simulate } from '../../simulator/simulate.js';
 import { parseConfig } from '../../config/config.js';
-import { addKafkaOptions, kafkaConfigFrom, parsers, type RawOptions } from '../options.js';
+import { createSchemaRegistryClient } from '../../consumers/schema-registry.js';
+import { RunwatchError } from '../../errors.js';
+import { FRAMINGS, createValueFramer } from '../../simulator/registry-framing.js';
+import { addKafkaOptions, addSchemaRegistryOptions, kafkaConfigFrom, parsers, schemaRegistryConfigFrom, type RawOptions } from '../options.js';
 
 export function addTrafficOptions(command: Command): Command {
   return command
@@ -36,13 +39,19 @@ export function simulateCommand(): Command {
     .description('publish realistic interleaved agent runs (all wire shapes), with injected faults, and record what was injected')
     .addOption(new Option('--rate <events-per-second>', 'publish rate; default as fast as possible').argParser(parsers.num))
     .addOption(new Option('--partitions <n>', 'partitions if the topic has to be created').argParser(parsers.int).default(4))
-    .addOption(new Option('--expected-out <file>', 'write the injected faults (ground truth) as JSON'));
+    .addOption(new Option('--expected-out <file>', 'write the injected faults (ground truth) as JSON'))
+    .addOption(new Option('--framing <format>', 'plain JSON, or framed for a schema registry (magic byte 0 + schema id; registers the schemas first); a record the format cannot carry exactly goes as plain JSON').choices([...FRAMINGS]).default('plain'));
   addKafkaOptions(command);
+  addSchemaRegistryOptions(command, 'schema registry for --framing avro|json-schema (Confluent-compatible API)');
   addTrafficOptions(command);
   return command.action(async (raw: RawOptions) => {
     const logger = createLogger();
     const kafka = kafkaConfigFrom(raw, 'runwatch-simulator');
     const trafficOptions = trafficOptionsFrom(raw); // a bad option fails before anything touches Kafka
+    const registry = schemaRegistryConfigFrom(raw);
+    const framing = raw.framing === 'avro' || raw.framing === 'json-schema' ? raw.framing : undefined;
+    if (framing !== undefined && registry === undefined) throw new RunwatchError('CONFIG_INVALID', `invalid simulator configuration: --framing ${framing} needs --schema-registry-url`);
+    const framer = framing === undefined || registry === undefined ? undefined : await createValueFramer(createSchemaRegistryClient(registry), kafka.topic, framing);
     await ensureTopic(kafka, kafka.topic, Number(raw.partitions), { keepHistoricalRecords: true });
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
@@ -54,9 +63,10 @@ export function simulateCommand(): Command {
       ...(typeof raw.rate === 'number' ? { ratePerSecond: raw.rate } : {}),
       logger,
       signal: abort.signal,
+      ...(framer === undefined ? {} : { framer }),
     });
     if (typeof raw.expectedOut === 'string') await writeFile(raw.expectedOut, `${JSON.stringify(traffic.expected, null, 2)}\n`);
-    const line = { published: published.sent, runs: traffic.expected.runs, missingEventRuns: traffic.expected.missingEventRuns.length, malformedRecords: traffic.expected.malformedRecords, elapsedMs: Math.round(published.elapsedMs) };
+    const line = { published: published.sent, framed: published.framed, runs: traffic.expected.runs, missingEventRuns: traffic.expected.missingEventRuns.length, malformedRecords: traffic.expected.malformedRecords, elapsedMs: Math.round(published.elapsedMs) };
     process.stdout.write(`${JSON.stringify(line)}\n`);
     if (published.aborted) process.exitCode = 130;
   });

@@ -65,6 +65,12 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--expected-out': null,
   '--port': '70000',
   '--data-dir': null,
+  '--schema-registry-url': 'not a url',
+  '--schema-registry-username': '',
+  '--schema-registry-password': '',
+  '--schema-registry-timeout-ms': '1.5',
+  '--framing': 'protobuf',
+  '--format': 'xml',
 };
 
 async function run(argv: readonly string[]): Promise<{ code: number; err: string; out: string }> {
@@ -80,13 +86,17 @@ async function run(argv: readonly string[]): Promise<{ code: number; err: string
 /** What the command needs besides the option under test, all valid (no broker is reached: every case fails first). */
 function validRest(command: string, flag: string): string[] {
   const kafka = (command === 'monitor' || command === 'simulate') && flag !== '--brokers' ? ['--brokers', '127.0.0.1:9'] : [];
+  // `schemas register` needs a registry; every case fails before it is asked.
+  const registry = command === 'schemas register' && flag !== '--schema-registry-url' ? ['--schema-registry-url', 'http://127.0.0.1:9'] : [];
   // Certificates for ClickHouse apply to a server: the URL is given, valid.
   const server = flag.startsWith('--clickhouse-') && flag.endsWith('-file') ? ['--clickhouse-url', 'https://127.0.0.1:8443'] : [];
-  return [...kafka, ...server];
+  return [...kafka, ...registry, ...server];
 }
 
-const valueOptions = buildProgram().commands.flatMap((command) =>
-  command.options.filter((o) => o.required || o.optional).map((o) => ({ command: command.name(), flag: o.long ?? '', env: o.envVar })),
+/** Commands and their subcommands (`schemas register`), by the words that name them. */
+const commands = buildProgram().commands.flatMap((command) => [{ name: command.name(), command }, ...command.commands.map((sub) => ({ name: `${command.name()} ${sub.name()}`, command: sub }))]);
+const valueOptions = commands.flatMap(({ name, command }) =>
+  command.options.filter((o) => o.required || o.optional).map((o) => ({ command: name, flag: o.long ?? '', env: o.envVar })),
 );
 
 const saved = { ...process.env };
@@ -104,7 +114,7 @@ describe('usage errors: every option, a bad value', () => {
     const bad = BAD[flag];
     if (bad === null || bad === undefined) continue;
     it(`${command} ${flag} ${JSON.stringify(bad)}: exit 2, one line naming it`, async () => {
-      const { code, err } = await run([command, ...validRest(command, flag), `${flag}=${bad}`]);
+      const { code, err } = await run([...command.split(' '), ...validRest(command, flag), `${flag}=${bad}`]);
       expect(code, err).toBe(2);
       const lines = err.trim().split('\n');
       expect(lines, err).toHaveLength(1);
@@ -115,7 +125,7 @@ describe('usage errors: every option, a bad value', () => {
     if (env === undefined) continue;
     it(`${command} ${env}=${JSON.stringify(bad)}: exit 2, one line naming it`, async () => {
       process.env[env] = bad;
-      const { code, err } = await run([command, ...validRest(command, flag)]);
+      const { code, err } = await run([...command.split(' '), ...validRest(command, flag)]);
       expect(code, err).toBe(2);
       expect(err.trim().split('\n'), err).toHaveLength(1);
       expect(err).toContain(flag);
