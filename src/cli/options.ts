@@ -65,6 +65,13 @@ const nonEmpty = (value: string): string => {
 };
 export const parsers = { int, num, fraction, port, listenPort, nonEmpty };
 
+/** A setting that must be a positive number (checked after commander's parse, so env and file values too). */
+export function positiveSetting(what: string, flag: string, value: unknown): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new RunwatchError('CONFIG_INVALID', `invalid ${what} configuration: ${flag}=${JSON.stringify(value)}: must be positive`);
+  return n;
+}
+
 /** The command-line flag of each configuration key: a configuration error names what the user typed. */
 const FLAGS: Readonly<Record<string, string>> = {
   brokers: '--brokers',

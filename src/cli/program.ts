@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RunwatchError } from '../errors.js';
 import { brokerCommand } from './commands/broker.js';
+import { canaryCommand } from './commands/canary.js';
 import { demoCommand } from './commands/demo.js';
 import { monitorCommand } from './commands/monitor.js';
 import { schemasCommand } from './commands/schemas.js';
@@ -27,6 +28,7 @@ export function buildProgram(output: CliOutput = processOutput): Command {
     .addCommand(simulateCommand())
     .addCommand(summaryCommand())
     .addCommand(schemasCommand())
+    .addCommand(canaryCommand())
     .addCommand(brokerCommand());
   program.addCommand(configCommand(output));
   program.exitOverride().configureOutput(output);

@@ -80,9 +80,7 @@ export class SchemaRegistryDecoder implements FramedValueDecoder {
     private readonly registry: SchemaRegistry,
     private readonly logger: Logger,
     private readonly metrics?: Metrics,
-  ) {
-    metrics?.schemaRegistryFailing.set(0);
-  }
+  ) {}
 
   /** Looks up every schema id among `values` not cached yet; returns once each is known or known unknown. */
   async resolve(values: Iterable<Buffer | null>, context: ResolveContext = {}): Promise<void> {

@@ -7,6 +7,8 @@ export interface HealthOptions {
   readonly watermarkStallMs?: number;
   /** Wall clock (tests). */
   readonly now?: () => number;
+  /** Canary verdict checks (src/canary/checker.ts): a missed or failed canary makes the active member not ready. */
+  readonly canary?: { status(): { readonly problem?: string }; restartClock(): void };
 }
 
 export interface Readiness {
@@ -28,6 +30,7 @@ export class Health {
   private watermarkMovedAt: number;
   private readonly now: () => number;
   private readonly stallMs: number;
+  private readonly canary: HealthOptions['canary'];
 
   constructor(
     private readonly metrics: Metrics,
@@ -36,6 +39,7 @@ export class Health {
     this.now = options.now ?? Date.now;
     this.stallMs = options.watermarkStallMs ?? 120_000;
     this.watermarkMovedAt = this.now();
+    this.canary = options.canary;
   }
 
   setRole(role: Role): void {
@@ -44,6 +48,7 @@ export class Health {
       this.lastWatermarkMs = undefined;
       this.watermarkMovedAt = this.now();
       this.metrics.consumerLag.reset();
+      if (role === 'active') this.canary?.restartClock();
     }
     this.role = role;
     this.metrics.active.set(role === 'active' ? 1 : 0);
@@ -64,6 +69,8 @@ export class Health {
         this.watermarkMovedAt = at;
       }
       const lag = (await this.metrics.consumerLag.get()).values.reduce((sum, v) => sum + v.value, 0);
+      const canary = this.canary?.status().problem;
+      if (canary !== undefined) reasons.push(canary);
       if (lag > 0 && at - this.watermarkMovedAt > this.stallMs) reasons.push(`watermark has not moved for ${Math.round((at - this.watermarkMovedAt) / 1_000)} s with ${lag} records waiting`);
     }
     const ready = reasons.length === 0;

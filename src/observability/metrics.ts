@@ -1,3 +1,4 @@
+import { CANARY_PLAN_NAMES } from '../contract/canary.js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineReading } from '../operators/engine/engine-probe.js';
 
@@ -21,7 +22,7 @@ export function createMetrics(registry: Registry = new Registry()) {
   };
   let lastCheckpointAtSeconds = 0;
   const agents = new Set<string>();
-  return {
+  const metrics = {
     registry,
     live,
     /** An input-derived label value, bounded in length and in how many distinct values exist. */
@@ -101,7 +102,18 @@ export function createMetrics(registry: Registry = new Registry()) {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [registry],
     }),
+    canaryRuns: new Counter({ name: 'runwatch_canary_runs_total', help: 'Canary runs whose results were stored, by plan and outcome (passed: exactly the expected verdicts)', labelNames: ['plan', 'outcome'] as const, registers: [registry] }),
+    canaryLastSuccess: new Gauge({ name: 'runwatch_canary_last_success_timestamp_seconds', help: 'Wall-clock time the last canary passed (0: none yet)', registers: [registry] }),
+    canaryMissed: new Gauge({ name: 'runwatch_canary_missed', help: '1 while no canary has passed within --canary-max-age-ms', registers: [registry] }),
+    canaryVerdictSeconds: new Histogram({ name: 'runwatch_canary_verdict_seconds', help: "From a canary's last event to its verdict stored in ClickHouse (verdict freshness)", buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120], registers: [registry] }),
   };
+  // Every series exists from the start (a dashboard or alert sees 0, not "no data").
+  metrics.schemaRegistryFailing.set(0);
+  for (const outcome of ['found', 'unknown', 'invalid', 'failed']) metrics.schemaRegistryLookups.inc({ outcome }, 0);
+  for (const plan of CANARY_PLAN_NAMES) for (const outcome of ['passed', 'failed']) metrics.canaryRuns.inc({ plan, outcome }, 0);
+  metrics.canaryLastSuccess.set(0);
+  metrics.canaryMissed.set(0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,4 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
+import { isCanaryRunId } from '../contract/canary.js';
 import type { RunSummary, UserGrade, Verdict } from '../contract/verdict.js';
 import { securityGrade } from './engine/grade-policy.js';
 import type { StateRegistry } from './state-registry.js';
@@ -69,7 +70,8 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
         }
       };
       const add = (summary: RunSummary): void => {
-        if (summary.userId === undefined) return;
+        // Canary runs test the monitor, not a user: they never count toward a grade.
+        if (summary.userId === undefined || isCanaryRunId(summary.runId)) return;
         const windowStartMs = Math.floor(summary.firstEventMs / options.windowMs) * options.windowMs;
         const key = `${summary.userId}\u0000${windowStartMs}`;
         let w = s.windows.get(key);

@@ -1,4 +1,5 @@
 import { checkpointConfigSchema, sinkConfigSchema, type CheckpointConfig, type ClickHouseConfig, type DetectionConfig, type KafkaConfig, type SinkConfigInput } from '../config/config.js';
+import { CanaryChecker } from '../canary/checker.js';
 import { KafkaSource } from '../consumers/kafka-source.js';
 import { SchemaRegistryDecoder, createSchemaRegistryClient, type SchemaRegistryConfig } from '../consumers/schema-registry.js';
 import { ensureTopic } from '../consumers/topics.js';
@@ -51,6 +52,8 @@ export interface MonitorJobOptions {
   readonly health?: Health;
   /** Aborted (SIGTERM during start-up): start-up stops at its next step, closes what it opened and throws StopRequested. */
   readonly signal?: AbortSignal;
+  /** Told every batch ClickHouse acknowledged, to check canary runs (src/canary/checker.ts). */
+  readonly canary?: CanaryChecker;
 }
 
 export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, metrics: Metrics = createMetrics(), options: MonitorJobOptions = {}): Promise<MonitorJob> {
@@ -98,7 +101,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
     const partitions = config.mode === 'bounded' ? step(await kafkaSource.boundedPartitions()) : undefined;
     if (config.deadLetterTopic !== undefined) step(await ensureTopic(config.kafka, config.deadLetterTopic, 1));
-    return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder });
+    return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder, canary: options.canary });
   } catch (err) {
     await source?.close().catch(() => undefined);
     await client.close().catch(() => undefined);
@@ -132,11 +135,12 @@ interface Prepared {
   readonly checkpointConfig: CheckpointConfig;
   readonly outagePolicy: { readonly maxBackoffMs: number; readonly giveUpAfterMs?: number };
   readonly framedDecoder: SchemaRegistryDecoder | undefined;
+  readonly canary: CanaryChecker | undefined;
 }
 
 /** The job proper, once this member is active and its state restored. */
 function run(prepared: Prepared): MonitorJob {
-  const { config, logger, metrics, client, source, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder } = prepared;
+  const { config, logger, metrics, client, source, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder, canary } = prepared;
   const sink = new ClickHouseSink(client, {
     database: config.clickhouse.database,
     logger,
@@ -144,16 +148,15 @@ function run(prepared: Prepared): MonitorJob {
     ...outagePolicy,
   });
   const deadLetterTopic = config.deadLetterTopic === undefined ? undefined : new DeadLetterTopic(config.kafka, config.deadLetterTopic, logger);
-  // Dead letters go to the topic first, then with the batch to ClickHouse (which the checkpoint follows).
-  const verdictSink: VerdictSink =
-    deadLetterTopic === undefined
-      ? sink
-      : {
-          write: async (batch) => {
-            await deadLetterTopic.publish(batch.deadLetters);
-            await sink.write(batch);
-          },
-        };
+  // Dead letters go to the topic first, then with the batch to ClickHouse (which the checkpoint
+  // follows); canaries are checked on what ClickHouse acknowledged.
+  const verdictSink: VerdictSink = {
+    write: async (batch) => {
+      if (deadLetterTopic !== undefined) await deadLetterTopic.publish(batch.deadLetters);
+      await sink.write(batch);
+      canary?.stored(batch);
+    },
+  };
   const started = Date.now();
   let latest: MonitorStats | undefined;
   const monitor = runMonitor({

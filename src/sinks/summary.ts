@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
+import { notCanarySql } from '../contract/canary.js';
 import { LIFECYCLE_TYPES, type LifecycleType } from '../contract/event.js';
 
 /** What `runwatch summary` and the demo print: read back from ClickHouse, never from memory. */
@@ -28,19 +29,21 @@ async function rows<T>(client: ClickHouseClient, query: string, schema: z.ZodTyp
 }
 
 export async function readSummary(client: ClickHouseClient, database: string): Promise<StoredSummary> {
-  // FINAL: rows replaced by replays/redeliveries are counted once.
-  const [runs] = await rows(client, `SELECT count() AS n FROM ${database}.run_summaries FINAL`, countRow);
-  const runsByOutcome = await rows(client, `SELECT outcome, count() AS runs FROM ${database}.run_summaries FINAL GROUP BY outcome ORDER BY outcome`, outcomeRow);
-  const violationsByRule = await rows(client, `SELECT rule, severity, count() AS violations FROM ${database}.violations FINAL GROUP BY rule, severity ORDER BY rule, severity`, ruleRow);
+  // FINAL: rows replaced by replays/redeliveries are counted once. Canary runs (runwatch canary)
+  // test the monitor: they are left out of what reports count.
+  const users = `WHERE ${notCanarySql('run_id')}`;
+  const [runs] = await rows(client, `SELECT count() AS n FROM ${database}.run_summaries FINAL ${users}`, countRow);
+  const runsByOutcome = await rows(client, `SELECT outcome, count() AS runs FROM ${database}.run_summaries FINAL ${users} GROUP BY outcome ORDER BY outcome`, outcomeRow);
+  const violationsByRule = await rows(client, `SELECT rule, severity, count() AS violations FROM ${database}.violations FINAL ${users} GROUP BY rule, severity ORDER BY rule, severity`, ruleRow);
   const deadLettersByReason = await rows(
     client,
     `SELECT splitByChar(':', reason)[1] AS reason, count() AS records FROM ${database}.dead_letters FINAL GROUP BY reason ORDER BY reason`,
     reasonRow,
   );
-  const [late] = await rows(client, `SELECT count() AS n FROM ${database}.late_events FINAL`, countRow);
-  const performanceGrades = await rows(client, `SELECT performance_grade AS grade, count() AS runs FROM ${database}.run_summaries FINAL GROUP BY grade ORDER BY grade`, gradeRow);
+  const [late] = await rows(client, `SELECT count() AS n FROM ${database}.late_events FINAL ${users}`, countRow);
+  const performanceGrades = await rows(client, `SELECT performance_grade AS grade, count() AS runs FROM ${database}.run_summaries FINAL ${users} GROUP BY grade ORDER BY grade`, gradeRow);
   const userSecurityGrades = await rows(client, `SELECT security_grade AS grade, count() AS userWindows FROM ${database}.user_grades FINAL GROUP BY grade ORDER BY grade`, userGradeRow);
-  const revisions = await rows(client, `SELECT action, count() AS revisions FROM ${database}.verdict_revisions FINAL GROUP BY action ORDER BY action`, revisionRow);
+  const revisions = await rows(client, `SELECT action, count() AS revisions FROM ${database}.verdict_revisions FINAL ${users} GROUP BY action ORDER BY action`, revisionRow);
   return { runsChecked: runs?.n ?? 0, runsByOutcome, violationsByRule, deadLettersByReason, lateEvents: late?.n ?? 0, performanceGrades, userSecurityGrades, revisions };
 }
 

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { CanaryChecker } from '../../canary/checker.js';
 import { Health } from '../../observability/health.js';
 import { startHttpEndpoints } from '../../observability/http-server.js';
 import { createLogger } from '../../observability/logger.js';
@@ -7,7 +8,7 @@ import { isActiveRoleLost } from '../../consumers/kafka-source.js';
 import { StopRequested } from '../../errors.js';
 import { startMonitorJob, type MonitorJob } from '../../pipeline/job.js';
 import { emptyStats, type MonitorStats } from '../../pipeline/monitor.js';
-import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, schemaRegistryConfigFrom, sinkConfigFrom, type RawOptions } from '../options.js';
+import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, positiveSetting, schemaRegistryConfigFrom, sinkConfigFrom, type RawOptions } from '../options.js';
 
 export function monitorCommand(): Command {
   const command = new Command('monitor')
@@ -21,6 +22,7 @@ export function monitorCommand(): Command {
     .addOption(new Option('--http-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: a free port chosen at start; unset: no listener)').env('RUNWATCH_HTTP_PORT').argParser(parsers.listenPort))
     .addOption(new Option('--http-host <address>', 'address the HTTP listener binds').env('RUNWATCH_HTTP_HOST').argParser(parsers.nonEmpty).default('0.0.0.0'))
     .addOption(new Option('--ready-stall-ms <ms>', '/readyz fails when the watermark has not moved for this long while records wait to be read').env('RUNWATCH_READY_STALL_MS').argParser(parsers.int).default(120_000))
+    .addOption(new Option('--canary-max-age-ms <ms>', '/readyz fails when no canary run (runwatch canary) has passed its check for this long, or the last one failed; unset: canaries are checked and counted only').env('RUNWATCH_CANARY_MAX_AGE_MS').argParser(parsers.int))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
   addKafkaOptions(command);
   addSchemaRegistryOptions(command, 'decode schema-registry framed records (Avro, JSON Schema; magic byte 0 + schema id) with this registry (Confluent-compatible API); plain JSON records need none');
@@ -58,13 +60,14 @@ export function monitorCommand(): Command {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     const metrics = createMetrics();
-    const health = new Health(metrics, { watermarkStallMs: Number(raw.readyStallMs) });
+    const canary = new CanaryChecker(metrics, logger, raw.canaryMaxAgeMs === undefined ? {} : { maxAgeMs: positiveSetting('monitor', '--canary-max-age-ms', raw.canaryMaxAgeMs) });
+    const health = new Health(metrics, { watermarkStallMs: Number(raw.readyStallMs), canary });
     const endpoints = raw.httpPort === undefined ? undefined : await startHttpEndpoints({ host: String(raw.httpHost), port: Number(raw.httpPort), metrics, health, logger });
     let stats: MonitorStats = emptyStats();
     try {
       for (;;) {
         try {
-          job = await startMonitorJob(config, logger, metrics, { health, signal: starting.signal });
+          job = await startMonitorJob(config, logger, metrics, { health, signal: starting.signal, canary });
         } catch (err) {
           if (err instanceof StopRequested) break;
           if (!isActiveRoleLost(err)) throw err;
@@ -90,3 +93,4 @@ export function monitorCommand(): Command {
     process.stdout.write(`${JSON.stringify(stats)}\n`);
   });
 }
+

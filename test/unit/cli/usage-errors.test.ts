@@ -71,6 +71,10 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--schema-registry-timeout-ms': '1.5',
   '--framing': 'protobuf',
   '--format': 'xml',
+  '--interval-ms': '0',
+  '--count': '-1',
+  '--plans': 'clean,noisy',
+  '--canary-max-age-ms': '0',
 };
 
 async function run(argv: readonly string[]): Promise<{ code: number; err: string; out: string }> {
@@ -85,7 +89,7 @@ async function run(argv: readonly string[]): Promise<{ code: number; err: string
 
 /** What the command needs besides the option under test, all valid (no broker is reached: every case fails first). */
 function validRest(command: string, flag: string): string[] {
-  const kafka = (command === 'monitor' || command === 'simulate') && flag !== '--brokers' ? ['--brokers', '127.0.0.1:9'] : [];
+  const kafka = (command === 'monitor' || command === 'simulate' || command === 'canary') && flag !== '--brokers' ? ['--brokers', '127.0.0.1:9'] : [];
   // `schemas register` needs a registry; every case fails before it is asked.
   const registry = command === 'schemas register' && flag !== '--schema-registry-url' ? ['--schema-registry-url', 'http://127.0.0.1:9'] : [];
   // Certificates for ClickHouse apply to a server: the URL is given, valid.
