@@ -15,6 +15,7 @@ export function monitorCommand(): Command {
     .description('consume agent lifecycle events from Kafka, detect violations, write verdicts to ClickHouse')
     .addOption(new Option('--group <id>', 'Kafka consumer group').env('RUNWATCH_KAFKA_GROUP').default('runwatch'))
     .addOption(new Option('--replay', 'read up to the end offsets seen at start, judge every open run, then exit'))
+    .addOption(new Option('--json', 'print the final counts as one JSON line (the default when stdout is not a terminal)'))
     .addOption(new Option('--fetch-max-bytes-per-partition <bytes>', 'largest Kafka fetch per partition (default 1 MiB); verdicts do not depend on it').argParser(parsers.int))
     .addOption(new Option('--session-timeout-ms <ms>', 'Kafka group session timeout: how long the group waits for a silent member (a killed instance) before moving its partitions').argParser(parsers.int))
     .addOption(new Option('--stall-timeout-ms <ms>', 'replay: fail when no record arrives for this long short of the end offsets').argParser(parsers.int).default(120_000))
@@ -90,7 +91,24 @@ export function monitorCommand(): Command {
       await endpoints?.close();
     }
     logger.info({ ...stats }, 'monitor finished');
-    process.stdout.write(`${JSON.stringify(stats)}\n`);
+    // A person at a terminal reads text; scripts and pipes get one JSON line (also with --json).
+    const asJson = raw.json === true || process.stdout.isTTY !== true;
+    process.stdout.write(`${asJson ? JSON.stringify(stats) : formatMonitorStats(stats, replay)}\n`);
   });
 }
 
+
+/** The final counts for a person: what was read, what came of it, where to look next. */
+export function formatMonitorStats(stats: MonitorStats, replay: boolean): string {
+  const n = (value: number): string => value.toLocaleString('en-US');
+  return [
+    replay ? 'replay finished' : 'monitor stopped',
+    `  records read        ${n(stats.records)}  (${n(stats.lifecycleEvents)} lifecycle events, ${n(stats.otherEvents)} other events, ${n(stats.deadLetters)} dead letters)`,
+    `  runs judged         ${n(stats.runSummaries)}`,
+    `  violations          ${n(stats.violations)}`,
+    `  late events         ${n(stats.lateEvents)}  (revisions ${n(stats.revisions)})`,
+    `  user grade windows  ${n(stats.userGrades)}`,
+    `  batches written     ${n(stats.batchesWritten)}, checkpoints ${n(stats.checkpoints)}`,
+    'details: runwatch summary (same --clickhouse-* and --database flags)',
+  ].join('\n');
+}
