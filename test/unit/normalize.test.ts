@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent, NormalizeResult, SourceRecord } from '../../src/contract/event.js';
 import { MAX_RAW_BYTES, normalizeRecord } from '../../src/contract/normalize.js';
+import { frameWithSchemaId, registrySchemaIdOf, type FramedValueDecoder } from '../../src/contract/framing.js';
 import {
   ISO_TIMESTAMP_PATTERN,
   LIFECYCLE_WIRE_SCHEMAS,
@@ -433,5 +434,39 @@ describe('normalizeRecord: ids that are not valid Unicode (poison pill)', () => 
   });
   it('keeps ids with well-formed surrogate pairs (emoji)', () => {
     expect(lifecycle({ ...base, run_id: 'run_\ud83d\ude00' }).runId).toBe('run_😀');
+  });
+});
+
+describe('normalizeRecord: schema-registry framed records', () => {
+  const framed = (schemaId: number, body: string): Buffer => frameWithSchemaId(schemaId, Buffer.from(body));
+  /** A decoder that knows schema 7 as JSON Schema and 8 as an Avro schema holding one fixed event. */
+  const decoder: FramedValueDecoder = {
+    decode: (schemaId, value) => {
+      if (schemaId === 7) return { ok: true, format: 'json', text: value.subarray(5) };
+      if (schemaId === 8) return { ok: true, format: 'object', value: EMITTER_THINKING };
+      return { ok: false, reason: `unknown schema id: ${schemaId}` };
+    },
+  };
+
+  it('reads a JSON Schema record like the same plain record, and an Avro record from its decoded object', () => {
+    const plain = normalizeRecord(record(EMITTER_THINKING));
+    expect(normalizeRecord(record(framed(7, JSON.stringify(EMITTER_THINKING))), decoder)).toEqual(plain);
+    expect(normalizeRecord(record(framed(8, '\u0002')), decoder)).toEqual(plain);
+  });
+
+  it('turns what cannot be decoded into a dead letter with the reason', () => {
+    const dead = (value: Buffer, with_: FramedValueDecoder | undefined): string => {
+      const result = normalizeRecord(record(value), with_);
+      return result.kind === 'dead_letter' ? result.deadLetter.reason : result.kind;
+    };
+    expect(dead(framed(9, '{}'), decoder)).toBe('unknown schema id: 9');
+    expect(dead(framed(7, '{"type":'), decoder)).toMatch(/^invalid JSON: .* \(JSON Schema record, schema id 7\)$/);
+    expect(dead(framed(7, '{}'), undefined)).toBe('schema-registry record without a registry: schema id 7; configure --schema-registry-url');
+  });
+
+  it('tells framed from plain by the first byte only: plain JSON never starts with byte 0', () => {
+    expect(registrySchemaIdOf(Buffer.from('{"type":"agent_started"}'))).toBeUndefined();
+    expect(registrySchemaIdOf(Buffer.from([0, 0, 0]))).toBeUndefined(); // too short for a frame
+    expect(registrySchemaIdOf(framed(0x01020304, ''))).toBe(0x01020304);
   });
 });
