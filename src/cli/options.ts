@@ -2,6 +2,8 @@ import { accessSync, constants } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { z } from 'zod';
 import { RunwatchError } from '../errors.js';
+import { loadContractFile, type LoadedContract } from '../contract/contract-file.js';
+import { REFERENCE_RUN_CONTRACT } from '../contract/run-contract.js';
 import {
   checkpointConfigSchema,
   clickHouseConfigSchema,
@@ -203,6 +205,7 @@ export function addClickHouseOptions(command: Command): Command {
 
 export function addDetectionOptions(command: Command): Command {
   return command
+    .addOption(new Option('--contract <file>', 'judge with this run contract (YAML or JSON; contracts/reference.yaml is the default one): structure, content, thresholds, grades').env('RUNWATCH_CONTRACT').argParser(nonEmpty))
     .addOption(new Option('--max-out-of-order-ms <ms>', 'bounded out-of-orderness of event time (watermark lag)').argParser(int).default(3_000))
     .addOption(new Option('--allowed-lateness-ms <ms>', 'how long after its end a run still takes late-arriving events (>= critical latency)').argParser(int).default(5_000))
     .addOption(new Option('--max-ahead-ms <ms>', "an event further ahead of its partition's event time waits for the partition's next event to confirm it (else suspicious)").argParser(int).default(60_000))
@@ -259,19 +262,38 @@ export function clickHouseConfigFrom(raw: RawOptions): ClickHouseConfig {
   return parseConfig(clickHouseConfigSchema, candidate, 'ClickHouse', FLAGS);
 }
 
-export function detectionConfigFrom(raw: RawOptions): DetectionConfig {
+/**
+ * Detection settings. With a contract file, its thresholds rule: a threshold flag set to anything
+ * but the reference value beside it is a conflict (exit 2), not a silent override.
+ */
+export function detectionConfigFrom(raw: RawOptions, contract?: LoadedContract): DetectionConfig {
+  const flagThresholds = { deliveryLatencyMs: raw.latencyMs, gapMs: raw.gapMs, runDurationMs: raw.runDurationMs };
+  if (contract !== undefined) {
+    const flags = { deliveryLatencyMs: '--latency-ms', gapMs: '--gap-ms', runDurationMs: '--run-duration-ms' } as const;
+    for (const key of Object.keys(flags) as (keyof typeof flags)[]) {
+      if (flagThresholds[key] !== undefined && JSON.stringify(flagThresholds[key]) !== JSON.stringify(REFERENCE_RUN_CONTRACT.thresholds[key])) {
+        throw new RunwatchError('CONFIG_INVALID', `invalid detection configuration: ${flags[key]} and --contract both set thresholds: ${flags[key]} belongs in the contract file (${contract.origin}: thresholds.${key})`);
+      }
+    }
+  }
   return parseConfig(
     detectionConfigSchema,
     {
       maxOutOfOrdernessMs: raw.maxOutOfOrderMs,
       allowedLatenessMs: raw.allowedLatenessMs,
       maxAheadMs: raw.maxAheadMs,
-      thresholds: { deliveryLatencyMs: raw.latencyMs, gapMs: raw.gapMs, runDurationMs: raw.runDurationMs },
+      thresholds: contract?.contract.thresholds ?? flagThresholds,
       userGradeWindowMs: raw.userGradeWindowMs,
+      ...(contract === undefined ? {} : { contract: contract.contract, suspiciousSkewMs: contract.contract.suspiciousSkewMs }),
     },
     'detection',
     FLAGS,
   );
+}
+
+/** `--contract FILE`, loaded and checked; undefined without the flag (the built-in reference contract). */
+export async function contractFrom(raw: RawOptions): Promise<LoadedContract | undefined> {
+  return typeof raw.contract === 'string' ? loadContractFile(raw.contract) : undefined;
 }
 
 export function sinkConfigFrom(raw: RawOptions): SinkConfig {

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { RunwatchError } from '../errors.js';
 import { brokerCommand } from './commands/broker.js';
 import { canaryCommand } from './commands/canary.js';
+import { contractCommand } from './commands/contract.js';
 import { demoCommand } from './commands/demo.js';
 import { monitorCommand } from './commands/monitor.js';
 import { schemasCommand } from './commands/schemas.js';
@@ -29,6 +30,7 @@ export function buildProgram(output: CliOutput = processOutput): Command {
     .addCommand(summaryCommand())
     .addCommand(schemasCommand())
     .addCommand(canaryCommand())
+    .addCommand(contractCommand())
     .addCommand(brokerCommand());
   program.addCommand(configCommand(output));
   program.exitOverride().configureOutput(output);

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { RunwatchError } from '../errors.js';
+import { runContractSchema } from '../contract/run-contract.js';
 
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a SQL identifier ([A-Za-z_][A-Za-z0-9_]*)');
 const positiveMs = z.number().int().positive();
@@ -64,6 +65,8 @@ export const detectionConfigSchema = z
     userGradeWindowMs: positiveMs.default(3_600_000),
     /** How long a user's ids count as active for the content contamination check. */
     activeUserWindowMs: positiveMs.default(600_000),
+    /** A whole contract (`--contract FILE`); absent: the reference contract with the thresholds above. */
+    contract: runContractSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -16,6 +16,27 @@ const levels = z
   .strict()
   .refine((l) => l.warning <= l.critical, 'warning must not exceed critical');
 
+/**
+ * One content check of a lifecycle type: a field holding non-blank text, a field that is there
+ * (any value but null), or one of several fields that is there (a tool's outcome). Fields are
+ * read at the root, then under payload, then under data.
+ */
+export const contentCheckSchema = z.union([
+  z.object({ field: z.string().min(1), require: z.enum(['text', 'present']) }).strict(),
+  z.object({ anyOf: z.array(z.string().min(1)).min(2), require: z.literal('present') }).strict(),
+]);
+export type ContentCheckSpec = z.infer<typeof contentCheckSchema>;
+
+/**
+ * A grade from warning counts; any CRITICAL is F. `A`, `B`, `C`: the most warnings each grade
+ * allows (non-decreasing); more than `C` is D.
+ */
+const gradeBandsSchema = z
+  .object({ A: z.number().int().nonnegative(), B: z.number().int().nonnegative(), C: z.number().int().nonnegative() })
+  .strict()
+  .refine((b) => b.A <= b.B && b.B <= b.C, 'the bands must not decrease: A <= B <= C');
+export type GradeBands = z.infer<typeof gradeBandsSchema>;
+
 export const runContractSchema = z
   .object({
     startType: lifecycleType,
@@ -44,6 +65,10 @@ export const runContractSchema = z
       .strict(),
     /** Event timestamps this far from the stream's event time are suspicious (not used for ordering). */
     suspiciousSkewMs: z.number().positive(),
+    /** Required content per lifecycle type (rule content_invalid). A type left out has no check. */
+    content: z.record(lifecycleType, z.array(contentCheckSchema)),
+    /** Run performance grade (timing violations) and security grade (isolation violations, per run and per user window). */
+    grades: z.object({ performance: gradeBandsSchema, security: gradeBandsSchema }).strict(),
   })
   .strict();
 
@@ -69,6 +94,24 @@ export const REFERENCE_RUN_CONTRACT: RunContract = {
     runDurationMs: { warning: 10_000, critical: 30_000 },
   },
   suspiciousSkewMs: 3_600_000,
+  content: {
+    agent_started: [{ field: 'agent_name', require: 'text' }],
+    agent_thinking: [{ field: 'reasoning', require: 'text' }],
+    tool_executing: [
+      { field: 'tool_name', require: 'text' },
+      { field: 'agent_name', require: 'text' },
+    ],
+    tool_completed: [
+      { field: 'tool_name', require: 'text' },
+      { anyOf: ['result', 'results', 'success', 'error'], require: 'present' },
+    ],
+    agent_completed: [
+      { field: 'agent_name', require: 'text' },
+      { field: 'run_id', require: 'present' },
+    ],
+  },
+  // Fact sheet §2: performance A none, B one, C two or three; security A none, B up to 2, C up to 5.
+  grades: { performance: { A: 0, B: 1, C: 3 }, security: { A: 0, B: 2, C: 5 } },
 };
 
 /** Type codes: index into LIFECYCLE_TYPES; bit = 1 << code. */
@@ -86,6 +129,8 @@ export interface CompiledRunContract {
   /** A run is judged at the latest this long after its earliest event (= critical run duration). */
   readonly runDeadlineMs: number;
   readonly suspiciousSkewMs: number;
+  readonly content: RunContract['content'];
+  readonly grades: RunContract['grades'];
 }
 
 export function compileRunContract(raw: unknown = REFERENCE_RUN_CONTRACT): CompiledRunContract {
@@ -114,6 +159,8 @@ export function compileRunContract(raw: unknown = REFERENCE_RUN_CONTRACT): Compi
     thresholds: contract.thresholds,
     runDeadlineMs: contract.thresholds.runDurationMs.critical,
     suspiciousSkewMs: contract.suspiciousSkewMs,
+    content: contract.content,
+    grades: contract.grades,
   });
 }
 

@@ -1,6 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { isCanaryRunId } from '../contract/canary.js';
 import type { RunSummary, UserGrade, Verdict } from '../contract/verdict.js';
+import type { GradeBands } from '../contract/run-contract.js';
 import { securityGrade } from './engine/grade-policy.js';
 import type { StateRegistry } from './state-registry.js';
 
@@ -11,6 +12,8 @@ export interface GradeUsersOptions {
   readonly runFinalWithinMs: number;
   /** Where the open windows are checkpointed and restored from (as 'user-grades'). */
   readonly state?: StateRegistry;
+  /** The contract's security grade bands (default: the reference contract's). */
+  readonly bands?: GradeBands;
 }
 
 interface UserWindow {
@@ -52,7 +55,7 @@ export function gradeUsers(options: GradeUsersOptions): OperatorFunction<Verdict
           runs: w.runs,
           criticalIsolationViolations: w.criticals,
           otherIsolationViolations: w.others,
-          securityGrade: securityGrade(w.others, w.criticals),
+          securityGrade: securityGrade(w.others, w.criticals, options.bands),
         };
         subscriber.next({ kind: 'user_grade', grade });
       };

@@ -7,7 +7,7 @@ import { gradeUsers } from '../operators/gradeUsers.js';
 import type { EngineProbe } from '../operators/engine/engine-probe.js';
 import type { RuleFactory } from '../operators/engine/run-engine.js';
 import { contaminationRule, type ActiveIdSeed } from '../operators/rules/contamination.js';
-import { contentRule } from '../operators/rules/content.js';
+import { contentChecksFrom, contentRule } from '../operators/rules/content.js';
 import { deliveryLatencyRule } from '../operators/rules/delivery-latency.js';
 import { gapRule } from '../operators/rules/event-gaps.js';
 import { missingEventsRule } from '../operators/rules/missing-events.js';
@@ -25,7 +25,7 @@ const WATERMARK_STEP_MS = 50;
 
 /** The reference contract with the configured thresholds. Throws CONTRACT_INVALID at start-up. */
 export function contractFor(config: DetectionConfig): CompiledRunContract {
-  return compileRunContract({ ...REFERENCE_RUN_CONTRACT, thresholds: config.thresholds, suspiciousSkewMs: config.suspiciousSkewMs });
+  return compileRunContract(config.contract ?? { ...REFERENCE_RUN_CONTRACT, thresholds: config.thresholds, suspiciousSkewMs: config.suspiciousSkewMs });
 }
 
 /**
@@ -35,7 +35,7 @@ export function contractFor(config: DetectionConfig): CompiledRunContract {
  */
 export function allRules(contract: CompiledRunContract, config: DetectionConfig, activeIds?: ActiveIdSeed): () => readonly RuleFactory[] {
   return () => [
-    contentRule(),
+    contentRule(contentChecksFrom(contract.content)),
     sequenceRule(contract),
     missingEventsRule(contract),
     deliveryLatencyRule(contract),
@@ -77,6 +77,6 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
       }),
       orderByEventTime(withState),
       summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs, ...withState, ...(options.probe === undefined ? {} : { probe: options.probe }) }),
-      gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs, ...withState }),
+      gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs, bands: contract.grades.security, ...withState }),
     );
 }

@@ -9,7 +9,7 @@ import { formatSummary, readSummary, storedLateEvents, storedRevisions, storedVi
 import { kafkaPartitionOf } from '../../simulator/partitioner.js';
 import { resolveExpected, scoreLateEvents, scoreRevisions, scoreViolations } from '../../simulator/score.js';
 import { simulate } from '../../simulator/simulate.js';
-import { addClickHouseOptions, addDetectionOptions, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
+import { contractFrom, addClickHouseOptions, addDetectionOptions, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, sinkConfigFrom, type RawOptions } from '../options.js';
 import { addTrafficOptions, trafficOptionsFrom } from './simulate.js';
 
 /**
@@ -31,7 +31,7 @@ export function demoCommand(): Command {
     // Every setting is checked before anything starts.
     const traffic = trafficOptionsFrom(raw);
     const clickhouse = clickHouseConfigFrom({ ...raw, database: raw.database === 'runwatch' ? 'runwatch_demo' : raw.database });
-    const detection = detectionConfigFrom(raw);
+    const detection = detectionConfigFrom(raw, await contractFrom(raw));
     const sink = sinkConfigFrom(raw);
     if (typeof raw.brokers === 'string') kafkaConfigFrom(raw, 'runwatch-demo');
     const broker = typeof raw.brokers === 'string' ? undefined : await startLocalBroker({ logger });

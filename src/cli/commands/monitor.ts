@@ -8,7 +8,7 @@ import { isActiveRoleLost } from '../../consumers/kafka-source.js';
 import { StopRequested } from '../../errors.js';
 import { startMonitorJob, type MonitorJob } from '../../pipeline/job.js';
 import { emptyStats, type MonitorStats } from '../../pipeline/monitor.js';
-import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, detectionConfigFrom, kafkaConfigFrom, parsers, positiveSetting, schemaRegistryConfigFrom, sinkConfigFrom, type RawOptions } from '../options.js';
+import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, contractFrom, detectionConfigFrom, kafkaConfigFrom, parsers, positiveSetting, schemaRegistryConfigFrom, sinkConfigFrom, type RawOptions } from '../options.js';
 
 export function monitorCommand(): Command {
   const command = new Command('monitor')
@@ -34,10 +34,11 @@ export function monitorCommand(): Command {
     const logger = createLogger();
     const replay = raw.replay === true;
     const schemaRegistry = schemaRegistryConfigFrom(raw);
+    const contract = await contractFrom(raw);
     const config = {
       kafka: kafkaConfigFrom(raw, String(raw.group)),
       clickhouse: clickHouseConfigFrom(raw),
-      detection: detectionConfigFrom(raw),
+      detection: detectionConfigFrom(raw, contract),
       sink: sinkConfigFrom(raw),
       checkpoint: checkpointConfigFrom(raw),
       mode: replay ? ('bounded' as const) : ('live' as const),

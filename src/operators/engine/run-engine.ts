@@ -200,7 +200,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         const run: FinalRun = { slot, events: log.sorted(slot), outcome, endMs };
         const parts: SummaryParts = { maxGapMs: 0 };
         for (const rule of judges) (rule.judge as NonNullable<RunRule['judge']>)(run, out, parts);
-        if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, e.nowMs) });
+        if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, e.nowMs, contract.grades) });
         e.finalRuns.delete(runId); // a reused id goes to the back: the map stays in finalization order
         if (e.finalRuns.size === 0) e.oldestFinalAtMs = e.nowMs;
         e.finalRuns.set(runId, {
@@ -428,7 +428,7 @@ function single(position: SourcePosition): SourceOffsets {
   return { topic: position.topic, partitions: [position.partition], offsets: [position.offset] };
 }
 
-function summaryOf(facts: RunFacts, slot: number, outcome: RunOutcome, parts: SummaryParts, decidedAtMs: number): RunSummary {
+function summaryOf(facts: RunFacts, slot: number, outcome: RunOutcome, parts: SummaryParts, decidedAtMs: number, grades: CompiledRunContract['grades']): RunSummary {
   const counts = facts.counts(slot);
   return {
     runId: facts.runIdOf(slot),
@@ -450,8 +450,8 @@ function summaryOf(facts: RunFacts, slot: number, outcome: RunOutcome, parts: Su
     latencyP99Ms: parts.latencyP99Ms,
     warnings: counts.warnings,
     criticals: counts.criticals,
-    performanceGrade: performanceGrade(counts.perfWarnings, counts.perfCriticals),
-    securityGrade: securityGrade(counts.securityWarnings, counts.securityCriticals),
+    performanceGrade: performanceGrade(counts.perfWarnings, counts.perfCriticals, grades.performance),
+    securityGrade: securityGrade(counts.securityWarnings, counts.securityCriticals, grades.security),
     isolationWarnings: counts.securityWarnings,
     isolationCriticals: counts.securityCriticals,
     decidedAtWatermarkMs: decidedAtMs,

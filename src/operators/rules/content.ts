@@ -1,14 +1,11 @@
 import { z } from 'zod';
-import type { AgentEvent, LifecycleType } from '../../contract/event.js';
+import { LIFECYCLE_TYPES, type AgentEvent, type LifecycleType } from '../../contract/event.js';
+import { REFERENCE_RUN_CONTRACT, type ContentCheckSpec, type RunContract } from '../../contract/run-contract.js';
 import { lookupField } from '../../contract/wire.js';
 import type { RuleFactory, RuleOutput } from '../engine/rule.js';
 
 const text = z.string({ required_error: 'required', invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty');
 const present = z.unknown().refine((v) => v !== undefined && v !== null, 'required');
-/** Any value that is there (false and 0 count: `success: false` is a valid outcome). */
-const outcome = z
-  .object({ result: z.unknown(), results: z.unknown(), success: z.unknown(), error: z.unknown() })
-  .refine((o) => [o.result, o.results, o.success, o.error].some((v) => v !== undefined && v !== null), 'one of result, results, success, error is required');
 
 export interface FieldCheck {
   /** The field path named in the violation. */
@@ -27,25 +24,23 @@ const isText = (v: unknown): boolean => typeof v === 'string' && v.trim().length
 const isPresent = (v: unknown): boolean => v !== undefined && v !== null;
 const field = (name: string, schema: z.ZodTypeAny, accepts: (value: unknown) => boolean): FieldCheck => ({ path: name, fields: [name], schema, accepts });
 
-/**
- * Required content per lifecycle type (fact sheet §2), one zod schema per field so that every
- * failing field is reported, not just the first.
- */
-export const CONTENT_CHECKS: Readonly<Record<LifecycleType, readonly FieldCheck[]>> = {
-  agent_started: [field('agent_name', text, isText)],
-  agent_thinking: [field('reasoning', text, isText)],
-  tool_executing: [field('tool_name', text, isText), field('agent_name', text, isText)],
-  tool_completed: [
-    field('tool_name', text, isText),
-    {
-      path: 'result|results|success|error',
-      fields: ['result', 'results', 'success', 'error'],
-      schema: outcome,
-      accepts: (v) => typeof v === 'object' && v !== null && Object.values(v).some(isPresent),
-    },
-  ],
-  agent_completed: [field('agent_name', text, isText), field('run_id', present, isPresent)],
-};
+/** The content checks a contract asks for (run-contract.ts `content`), each a FieldCheck. */
+export function contentChecksFrom(spec: RunContract['content']): Readonly<Record<LifecycleType, readonly FieldCheck[]>> {
+  const toCheck = (check: ContentCheckSpec): FieldCheck => {
+    if ('field' in check) return check.require === 'text' ? field(check.field, text, isText) : field(check.field, present, isPresent);
+    const fields = check.anyOf;
+    const schema = z
+      .object(Object.fromEntries(fields.map((name) => [name, z.unknown()])))
+      .refine((o: Record<string, unknown>) => fields.some((name) => o[name] !== undefined && o[name] !== null), `one of ${fields.join(', ')} is required`);
+    return { path: fields.join('|'), fields, schema, accepts: (v) => typeof v === 'object' && v !== null && Object.values(v).some(isPresent) };
+  };
+  const checks: Partial<Record<LifecycleType, readonly FieldCheck[]>> = {};
+  for (const type of LIFECYCLE_TYPES) checks[type] = (spec[type] ?? []).map(toCheck);
+  return checks as Record<LifecycleType, readonly FieldCheck[]>;
+}
+
+/** Required content per lifecycle type of the reference contract (fact sheet §2). */
+export const CONTENT_CHECKS: Readonly<Record<LifecycleType, readonly FieldCheck[]>> = contentChecksFrom(REFERENCE_RUN_CONTRACT.content);
 
 /** Null and blank strings do not hide a usable value deeper in the envelope (as lookupField promises). */
 const usable = (value: unknown): unknown => (value === null || (typeof value === 'string' && value.trim() === '') ? undefined : value);
@@ -67,9 +62,9 @@ function rawValue(event: AgentEvent, name: string): unknown {
  * Rule `content_invalid` (per event, every arrival): each event carries the content its type
  * requires. One CRITICAL verdict per failing field, naming the field path and what was wrong.
  */
-export function contentRule(): RuleFactory {
+export function contentRule(checks: Readonly<Record<LifecycleType, readonly FieldCheck[]>> = CONTENT_CHECKS): RuleFactory {
   const check = (slot: number, event: AgentEvent, out: RuleOutput): void => {
-    for (const fieldCheck of CONTENT_CHECKS[event.type]) {
+    for (const fieldCheck of checks[event.type]) {
       const value = read(event, fieldCheck);
       if (fieldCheck.accepts(value)) continue;
       const result = fieldCheck.schema.safeParse(value);
