@@ -44,6 +44,12 @@ export interface KafkaSourceOptions {
    * records, so that decoding them later is synchronous. While it waits out a registry outage the
    * batch is held (nothing is skipped) and the consumer heartbeats.
    */
+  /**
+   * Bounded mode: read each listed partition up to (not including) this offset, or its end offset
+   * at start if that comes first; partitions not listed are not read. Default: every partition to
+   * its end offset at start. Where a read starts is the group's committed offset.
+   */
+  readonly endOffsets?: ReadonlyMap<number, bigint>;
   readonly prepareBatch?: (values: readonly (Buffer | null)[], context: { readonly heartbeat: () => Promise<void>; readonly isStopping: () => boolean }) => Promise<void>;
 }
 
@@ -207,6 +213,8 @@ export class KafkaSource {
     let closing = false;
     /** Bounded mode: partitions not yet read to their end offset (set once this member is active). */
     let remaining: Map<number, bigint> | undefined;
+    /** Bounded mode: where each partition's read ends; records at or past it are not passed on. */
+    let endOffsets: ReadonlyMap<number, bigint> | undefined;
     let watchdog: NodeJS.Timeout | undefined;
     let standbyPoll: NodeJS.Timeout | undefined;
     let active = false;
@@ -256,6 +264,7 @@ export class KafkaSource {
     const becomeActiveBounded = async (): Promise<void> => {
       const ranges = await this.rangesOnce();
       remaining = new Map([...ranges].map(([partition, range]) => [partition, range.end]));
+      endOffsets = new Map(remaining);
       for (const [partition, range] of ranges) continuity.startsAt(partition, range.start);
       if (closing) return;
       if (remaining.size === 0) return finish();
@@ -395,7 +404,10 @@ export class KafkaSource {
             if (closing) return;
           }
           let again = 0;
+          const end = endOffsets?.get(batch.partition) ?? (endOffsets === undefined ? undefined : -1n);
           for (const message of batch.messages) {
+            // A bounded read stops at its end offsets, also inside a batch that goes further.
+            if (end !== undefined && BigInt(message.offset) >= end) continue;
             // After a rejoin KafkaJS starts again from the committed offset: those records were passed on already.
             if (tracker.isNew(batch.partition, BigInt(message.offset))) out.next(toSourceRecord(batch.topic, batch.partition, message));
             else again += 1;
@@ -577,7 +589,13 @@ export class KafkaSource {
         );
         if (consistent) {
           const fromBeginning = this.options.kafka.fromBeginning;
-          const ranges = answer.map((p) => ({ partition: p.partition, start: p.committed >= 0n ? p.committed : fromBeginning ? p.low : p.high, end: p.high }));
+          const limit = this.options.endOffsets;
+          const endOf = (partition: number, high: bigint): bigint => {
+            if (limit === undefined) return high;
+            const end = limit.get(partition);
+            return end === undefined ? -1n : end < high ? end : high;
+          };
+          const ranges = answer.map((p) => ({ partition: p.partition, start: p.committed >= 0n ? p.committed : fromBeginning ? p.low : p.high, end: endOf(p.partition, p.high) }));
           return new Map(ranges.filter((r) => r.end > r.start).map((r) => [r.partition, { start: r.start, end: r.end }]));
         }
         if (attempt >= END_OFFSET_ATTEMPTS) {

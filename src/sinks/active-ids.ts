@@ -20,8 +20,8 @@ export async function loadActiveIds(client: ClickHouseClient, database: string, 
     query: `
       SELECT run_id, thread_id, user_id, toUnixTimestamp64Milli(first_event_time) AS first_ms
       FROM ${database}.run_summaries FINAL
-      WHERE user_id != '' AND user_id != thread_id
-        AND decided_at_watermark >= (SELECT max(decided_at_watermark) FROM ${database}.run_summaries) - toIntervalMillisecond({windowMs:UInt64})
+      WHERE replay_id = '' AND user_id != '' AND user_id != thread_id
+        AND decided_at_watermark >= (SELECT max(decided_at_watermark) FROM ${database}.run_summaries WHERE replay_id = '') - toIntervalMillisecond({windowMs:UInt64})
       ORDER BY first_event_time, run_id`,
     query_params: { windowMs },
     format: 'JSONEachRow',

@@ -39,6 +39,8 @@ export interface SinkOptions {
   readonly warnEveryMs?: number;
   /** Wall clock for detected_at / recorded_at stamps only; verdicts themselves never read it. */
   readonly now?: () => number;
+  /** Tag every row with this replay id (runwatch replay); live rows have none (''). */
+  readonly replayId?: string;
 }
 
 /**
@@ -90,6 +92,8 @@ export class ClickHouseSink {
       }
     }
     for (const d of batch.deadLetters) rows.dead_letters.push(deadLetterRow(d, at));
+    const replayId = this.options.replayId;
+    if (replayId !== undefined) for (const table of TABLES) rows[table] = rows[table].map((row) => ({ ...row, replay_id: replayId }));
     // Sequential on purpose: the embedded engine runs one statement at a time anyway.
     const rejected: DeadLetter[] = [];
     for (const table of TABLES) {
@@ -97,7 +101,7 @@ export class ClickHouseSink {
       await this.insertIsolating(table, rows[table], rejected);
       if (table === 'violations') faultPoint('sink-mid-write'); // crash tests: a batch half written
     }
-    for (const d of rejected) rows.dead_letters.push(deadLetterRow(d, at));
+    for (const d of rejected) rows.dead_letters.push(replayId === undefined ? deadLetterRow(d, at) : { ...deadLetterRow(d, at), replay_id: replayId });
     const unstorable: DeadLetter[] = [];
     await this.insertIsolating('dead_letters', rows.dead_letters, unstorable);
     for (const d of unstorable) {

@@ -30,26 +30,27 @@ async function rows<T>(client: ClickHouseClient, query: string, schema: z.ZodTyp
 
 export async function readSummary(client: ClickHouseClient, database: string): Promise<StoredSummary> {
   // FINAL: rows replaced by replays/redeliveries are counted once. Canary runs (runwatch canary)
-  // test the monitor: they are left out of what reports count.
-  const users = `WHERE ${notCanarySql('run_id')}`;
+  // test the monitor: they are left out of what reports count, as are replays (runwatch replay).
+  const live = "replay_id = ''";
+  const users = `WHERE ${live} AND ${notCanarySql('run_id')}`;
   const [runs] = await rows(client, `SELECT count() AS n FROM ${database}.run_summaries FINAL ${users}`, countRow);
   const runsByOutcome = await rows(client, `SELECT outcome, count() AS runs FROM ${database}.run_summaries FINAL ${users} GROUP BY outcome ORDER BY outcome`, outcomeRow);
   const violationsByRule = await rows(client, `SELECT rule, severity, count() AS violations FROM ${database}.violations FINAL ${users} GROUP BY rule, severity ORDER BY rule, severity`, ruleRow);
   const deadLettersByReason = await rows(
     client,
-    `SELECT splitByChar(':', reason)[1] AS reason, count() AS records FROM ${database}.dead_letters FINAL GROUP BY reason ORDER BY reason`,
+    `SELECT splitByChar(':', reason)[1] AS reason, count() AS records FROM ${database}.dead_letters FINAL WHERE ${live} GROUP BY reason ORDER BY reason`,
     reasonRow,
   );
   const [late] = await rows(client, `SELECT count() AS n FROM ${database}.late_events FINAL ${users}`, countRow);
   const performanceGrades = await rows(client, `SELECT performance_grade AS grade, count() AS runs FROM ${database}.run_summaries FINAL ${users} GROUP BY grade ORDER BY grade`, gradeRow);
-  const userSecurityGrades = await rows(client, `SELECT security_grade AS grade, count() AS userWindows FROM ${database}.user_grades FINAL GROUP BY grade ORDER BY grade`, userGradeRow);
+  const userSecurityGrades = await rows(client, `SELECT security_grade AS grade, count() AS userWindows FROM ${database}.user_grades FINAL WHERE ${live} GROUP BY grade ORDER BY grade`, userGradeRow);
   const revisions = await rows(client, `SELECT action, count() AS revisions FROM ${database}.verdict_revisions FINAL ${users} GROUP BY action ORDER BY action`, revisionRow);
   return { runsChecked: runs?.n ?? 0, runsByOutcome, violationsByRule, deadLettersByReason, lateEvents: late?.n ?? 0, performanceGrades, userSecurityGrades, revisions };
 }
 
 /** Every stored late event as (run, type): for comparing with the late replays a simulation injected. */
 export async function storedLateEvents(client: ClickHouseClient, database: string): Promise<Array<{ runId: string; type: LifecycleType }>> {
-  const found = await rows(client, `SELECT run_id, type FROM ${database}.late_events FINAL ORDER BY run_id, type`, z.object({ run_id: z.string(), type: z.enum(LIFECYCLE_TYPES) }));
+  const found = await rows(client, `SELECT run_id, type FROM ${database}.late_events FINAL WHERE replay_id = '' ORDER BY run_id, type`, z.object({ run_id: z.string(), type: z.enum(LIFECYCLE_TYPES) }));
   return found.map((r) => ({ runId: r.run_id, type: r.type }));
 }
 
@@ -62,7 +63,8 @@ export async function storedRevisions(client: ClickHouseClient, database: string
     client,
     `SELECT r.run_id AS run_id, r.action AS action, v.rule AS rule
        FROM ${database}.verdict_revisions AS r FINAL
-       LEFT JOIN (SELECT violation_id, rule FROM ${database}.violations FINAL) AS v ON v.violation_id = r.violation_id
+       LEFT JOIN (SELECT violation_id, rule FROM ${database}.violations FINAL WHERE replay_id = '') AS v ON v.violation_id = r.violation_id
+      WHERE r.replay_id = ''
       ORDER BY run_id, action`,
     z.object({ run_id: z.string(), action: z.enum(['confirmed', 'retracted']), rule: z.string() }),
   );
@@ -74,7 +76,7 @@ export async function storedRevisions(client: ClickHouseClient, database: string
 export async function storedViolations(client: ClickHouseClient, database: string): Promise<Array<{ runId: string; rule: string; severity: string; subject: string }>> {
   const found = await rows(
     client,
-    `SELECT run_id, rule, severity, subject FROM ${database}.violations FINAL ORDER BY run_id, rule, subject`,
+    `SELECT run_id, rule, severity, subject FROM ${database}.violations FINAL WHERE replay_id = '' ORDER BY run_id, rule, subject`,
     z.object({ run_id: z.string(), rule: z.string(), severity: z.string(), subject: z.string() }),
   );
   return found.map((r) => ({ runId: r.run_id, rule: r.rule, severity: r.severity, subject: r.subject }));
