@@ -293,7 +293,7 @@ export function detectionConfigFrom(raw: RawOptions, contract?: LoadedContract):
 
 /** `--contract FILE`, loaded and checked; undefined without the flag (the built-in reference contract). */
 export async function contractFrom(raw: RawOptions): Promise<LoadedContract | undefined> {
-  return typeof raw.contract === 'string' ? loadContractFile(raw.contract) : undefined;
+  return typeof raw.contract === 'string' ? loadContractFile(raw.contract, `--contract=${JSON.stringify(raw.contract)}`) : undefined;
 }
 
 export function sinkConfigFrom(raw: RawOptions): SinkConfig {

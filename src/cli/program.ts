@@ -4,7 +4,9 @@ import { brokerCommand } from './commands/broker.js';
 import { canaryCommand } from './commands/canary.js';
 import { contractCommand } from './commands/contract.js';
 import { demoCommand } from './commands/demo.js';
+import { diffCommand } from './commands/diff.js';
 import { monitorCommand } from './commands/monitor.js';
+import { replayCommand } from './commands/replay.js';
 import { schemasCommand } from './commands/schemas.js';
 import { simulateCommand } from './commands/simulate.js';
 import { summaryCommand } from './commands/summary.js';
@@ -26,8 +28,10 @@ export function buildProgram(output: CliOutput = processOutput): Command {
     .showHelpAfterError()
     .addCommand(demoCommand())
     .addCommand(monitorCommand())
+    .addCommand(replayCommand())
     .addCommand(simulateCommand())
     .addCommand(summaryCommand())
+    .addCommand(diffCommand())
     .addCommand(schemasCommand())
     .addCommand(canaryCommand())
     .addCommand(contractCommand())
@@ -53,7 +57,7 @@ export function buildProgram(output: CliOutput = processOutput): Command {
 }
 
 /** Commands whose settings can come from a file and be printed. */
-const SETTINGS_COMMANDS = new Set(['demo', 'monitor', 'simulate', 'summary']);
+const SETTINGS_COMMANDS = new Set(['demo', 'monitor', 'replay', 'simulate', 'summary']);
 
 /** `runwatch config print <command> [flags]`: the effective settings of that command, as it would run. */
 function configCommand(output: CliOutput): Command {
@@ -81,7 +85,8 @@ function configCommand(output: CliOutput): Command {
 export async function runCli(argv: readonly string[], output: CliOutput = processOutput): Promise<number> {
   try {
     await buildProgram(output).parseAsync([...argv]);
-    return 0;
+    // A command may end with a verdict of its own (diff over budget, demo mismatch: exit 1).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof Error && 'exitCode' in err && typeof err.exitCode === 'number' && 'code' in err && String(err.code).startsWith('commander.')) {
       return err.exitCode === 0 ? 0 : 2;

@@ -36,16 +36,17 @@ export interface LoadedContract {
 export const REFERENCE_CONTRACT: LoadedContract = described({ version: CONTRACT_FILE_VERSION, name: 'reference', ...REFERENCE_RUN_CONTRACT }, 'built-in reference');
 
 /** Reads, validates (zod, then the contract's own rules) and hashes a contract file. Errors name the key. */
-export async function loadContractFile(path: string): Promise<LoadedContract> {
+export async function loadContractFile(path: string, label: string = path): Promise<LoadedContract> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new RunwatchError('CONFIG_INVALID', `invalid contract ${path}: cannot read it (${err instanceof Error ? err.message : String(err)})`);
+    throw new RunwatchError('CONFIG_INVALID', `invalid contract ${label}: cannot read it (${err instanceof Error ? err.message : String(err)})`);
   }
-  return parseContract(text, path);
+  return { ...parseContract(text, label), origin: path };
 }
 
+/** `label` names the contract in errors (a path, or the flag that gave it). */
 export function parseContract(text: string, origin: string): LoadedContract {
   let raw: unknown;
   try {

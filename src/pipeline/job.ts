@@ -6,6 +6,7 @@ import { ensureTopic } from '../consumers/topics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Health } from '../observability/health.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { keepRuns, type KeepRunsOptions } from '../operators/keepRuns.js';
 import { StateRegistry } from '../operators/state-registry.js';
 import { loadActiveIds } from '../sinks/active-ids.js';
 import { CheckpointStore, describe, type Checkpoint } from '../sinks/checkpoint-store.js';
@@ -33,6 +34,12 @@ export interface MonitorJobConfig {
   readonly deadLetterTopic?: string;
   /** Decode schema-registry framed records (Avro, JSON Schema) with this registry. */
   readonly schemaRegistry?: SchemaRegistryConfig;
+  /**
+   * A replay (runwatch replay, src/pipeline/replay.ts): read up to these end offsets (the group's
+   * committed offsets say where it starts), keep the verdicts of the runs of its range, and tag every
+   * row with its id. The active-id index starts empty: the replay's lead-in fills it.
+   */
+  readonly replay?: { readonly replayId: string; readonly endOffsets: ReadonlyMap<number, bigint>; readonly keep: KeepRunsOptions };
 }
 
 export interface MonitorJob {
@@ -75,7 +82,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     step(await retryThroughOutage('creating the tables', () => migrate(client, config.clickhouse.database), whileStoreIsDown));
     const framedDecoder = config.schemaRegistry === undefined ? undefined : new SchemaRegistryDecoder(createSchemaRegistryClient(config.schemaRegistry), logger, metrics);
     const prepareBatch = framedDecoder === undefined ? {} : { prepareBatch: framedDecoder.resolve.bind(framedDecoder) };
-    const kafkaSource = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics, ...prepareBatch });
+    const kafkaSource = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics, ...prepareBatch, ...(config.replay === undefined ? {} : { endOffsets: config.replay.endOffsets }) });
     source = kafkaSource;
     // Active/standby (src/consumers/single-active-assigner.ts): a standby waits here until the
     // active member leaves or dies, then restores the checkpoint matching the offsets committed then.
@@ -93,7 +100,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     const state = new StateRegistry(restored === undefined ? undefined : StateRegistry.decode(restored.state));
     // A fresh start must not leave the isolation check blind: what was active before comes from the
     // store. A restored state has its own index (the seed would be stale next to it).
-    const activeIds = restored === undefined ? step(await retryThroughOutage('reading active ids', () => loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs), whileStoreIsDown)) : undefined;
+    const activeIds = restored === undefined && config.replay === undefined ? step(await retryThroughOutage('reading active ids', () => loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs), whileStoreIsDown)) : undefined;
     if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
     // Rows this group wrote at the end of an earlier bounded read judged runs that the restored
     // state holds open again: they give way before the group writes anything (final rows follow).
@@ -146,6 +153,7 @@ function run(prepared: Prepared): MonitorJob {
     logger,
     metrics,
     ...outagePolicy,
+    ...(config.replay === undefined ? {} : { replayId: config.replay.replayId }),
   });
   const deadLetterTopic = config.deadLetterTopic === undefined ? undefined : new DeadLetterTopic(config.kafka, config.deadLetterTopic, logger);
   // Dead letters go to the topic first, then with the batch to ClickHouse (which the checkpoint
@@ -168,6 +176,7 @@ function run(prepared: Prepared): MonitorJob {
     logger,
     ...(partitions === undefined ? {} : { partitions }),
     ...(framedDecoder === undefined ? {} : { framedDecoder }),
+    ...(config.replay === undefined ? {} : { keepVerdicts: keepRuns(config.replay.keep) }),
     ...(activeIds === undefined ? {} : { activeIds }),
     state,
     ...(restored === undefined ? {} : { startOffsets: restored.nextOffsets }),

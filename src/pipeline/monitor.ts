@@ -1,4 +1,4 @@
-import { concatMap, connect, filter, finalize, ignoreElements, map, merge, Observable, type OperatorFunction, Subject, tap } from 'rxjs';
+import { concatMap, connect, filter, finalize, identity, ignoreElements, map, merge, Observable, type OperatorFunction, Subject, tap } from 'rxjs';
 import type { DetectionConfig, SinkConfig } from '../config/config.js';
 import type { AgentEvent, DeadLetter, NormalizeResult, SourceRecord } from '../contract/event.js';
 import { normalizeRecord } from '../contract/normalize.js';
@@ -56,6 +56,8 @@ export interface MonitorOptions {
    * Never from wall-clock silence alone: a lagging partition or an unreachable broker stops both.
    */
   readonly idleHeartbeatMs?: number;
+  /** Filters the judged verdicts before they are counted and written (a replay keeps the runs of its range: keepRuns). */
+  readonly keepVerdicts?: OperatorFunction<Verdict, Verdict>;
   /** Decodes schema-registry framed records (their schemas looked up by the source before each batch). */
   readonly framedDecoder?: FramedValueDecoder;
   /** Partitions that will deliver events (bounded mode): the watermark waits for all of them. */
@@ -224,6 +226,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
       );
       const verdicts$ = detectorInput$.pipe(
         detectVerdicts(options.detection, options.partitions, { state, probe, ...(options.activeIds === undefined ? {} : { activeIds: options.activeIds }) }),
+        options.keepVerdicts ?? identity,
         map((verdict): Output => {
           count(stats, metrics, verdict);
           return { kind: 'verdict', verdict };

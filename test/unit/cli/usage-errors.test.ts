@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram, runCli } from '../../../src/cli/program.js';
 
+const CONTRACT_FILE = join(import.meta.dirname, '../../../contracts/reference.yaml');
+
 /** Bad values by option; `null` marks free text, where any value is allowed. */
 const BAD: Readonly<Record<string, string | null>> = {
   '--brokers': 'host-without-port',
@@ -75,6 +77,15 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--count': '-1',
   '--plans': 'clean,noisy',
   '--canary-max-age-ms': '0',
+  '--from': 'yesterday',
+  '--to': '0:x',
+  '--replay-id': 'no spaces please',
+  '--contract': '/nonexistent/contract.yaml',
+  '--baseline': '',
+  '--candidate': '',
+  '--max-differences': 'some',
+  '--examples': 'few',
+  '--against': '',
 };
 
 async function run(argv: readonly string[]): Promise<{ code: number; err: string; out: string }> {
@@ -89,12 +100,16 @@ async function run(argv: readonly string[]): Promise<{ code: number; err: string
 
 /** What the command needs besides the option under test, all valid (no broker is reached: every case fails first). */
 function validRest(command: string, flag: string): string[] {
-  const kafka = (command === 'monitor' || command === 'simulate' || command === 'canary') && flag !== '--brokers' ? ['--brokers', '127.0.0.1:9'] : [];
+  const kafka = (command === 'monitor' || command === 'simulate' || command === 'canary' || command === 'replay') && flag !== '--brokers' ? ['--brokers', '127.0.0.1:9'] : [];
   // `schemas register` needs a registry; every case fails before it is asked.
   const registry = command === 'schemas register' && flag !== '--schema-registry-url' ? ['--schema-registry-url', 'http://127.0.0.1:9'] : [];
   // Certificates for ClickHouse apply to a server: the URL is given, valid.
   const server = flag.startsWith('--clickhouse-') && flag.endsWith('-file') ? ['--clickhouse-url', 'https://127.0.0.1:8443'] : [];
-  return [...kafka, ...registry, ...server];
+  // Mandatory options of replay, diff and contract check, valid.
+  const range = command === 'replay' ? ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-01T01:00:00Z'].filter((_, i, all) => all[i - (i % 2)] !== flag) : [];
+  const candidate = command === 'diff' && flag !== '--candidate' ? ['--candidate', 'some-replay'] : [];
+  const file = command === 'contract check' ? [CONTRACT_FILE] : [];
+  return [...kafka, ...registry, ...server, ...range, ...candidate, ...file];
 }
 
 /** Commands and their subcommands (`schemas register`), by the words that name them. */
