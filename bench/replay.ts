@@ -1,7 +1,7 @@
 /**
  * `npm run bench:replay`: `runwatch replay` of a whole topic against `runwatch monitor --replay` of
- * the same topic (issue 11's throughput evidence). Builds a topic of ≥ REPLAY_RECORDS (default
- * 1,000,000) records of the independent producer model on a broker it starts itself, then runs
+ * the same topic (issue 11's throughput evidence). Publishes ≥ REPLAY_RECORDS (default 1,000,000)
+ * records of the simulator (every wire shape, injected faults) to a broker it starts itself, then runs
  * both CLIs as processes in ROUNDS (default 2) interleaved rounds, each on a fresh embedded
  * ClickHouse directory, and prints per run and as medians: wall time, records/s, peak RSS, and
  * replay ÷ monitor. Numbers, not a pass/fail: exit 0 unless a run fails.
@@ -11,9 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ensureTopic } from '../src/consumers/topics.js';
 import { projectRoot } from '../src/infra/broker-config.js';
-import { freshDataPath, publish, samplePeakRss } from '../test/support/crash-harness.js';
+import { generateTraffic, trafficOptionsSchema } from '../src/simulator/generate.js';
+import { publishTraffic } from '../src/simulator/publish.js';
+import { createKafka } from '../src/consumers/kafka-client.js';
+import { freshDataPath, samplePeakRss } from '../test/support/crash-harness.js';
 import { startKafkaForTests } from '../test/support/kafka-broker.js';
-import { intSetting, trafficOfAtLeast } from '../scripts/settings.js';
+import { intSetting } from '../scripts/settings.js';
+import { Partitioners, logLevel } from 'kafkajs';
 
 const RECORDS = intSetting('bench:replay', 'REPLAY_RECORDS', 1_000_000);
 const ROUNDS = intSetting('bench:replay', 'ROUNDS', 2);
@@ -49,11 +53,17 @@ const median = (values: readonly number[]): number => {
 const broker = await startKafkaForTests();
 let failed = false;
 try {
-  const traffic = trafficOfAtLeast(RECORDS, 11, 2_000);
+  // ≈ 9 records per run in the simulator's default mix; grown once if short.
+  const options = (runs: number) => trafficOptionsSchema.parse({ seed: 11, runs, users: 2_000 });
+  let traffic = generateTraffic(options(Math.ceil(RECORDS / 9)));
+  if (traffic.records.length < RECORDS) traffic = generateTraffic(options(Math.ceil((traffic.options.runs * RECORDS * 1.02) / traffic.records.length)));
   const topic = `bench-replay-${randomUUID()}`;
-  await ensureTopic(broker.brokers, topic, traffic.partitions, { keepHistoricalRecords: true });
+  await ensureTopic(broker.brokers, topic, 6, { keepHistoricalRecords: true });
   log(`publishing ${traffic.records.length} records`);
-  await publish(broker.brokers, topic, traffic.records);
+  const producer = createKafka({ brokers: broker.brokers }, { clientId: 'bench-replay', logLevel: logLevel.WARN }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  await publishTraffic(producer, topic, traffic.records, { batchSize: 2_000 });
+  await producer.disconnect();
   const timestamps = traffic.records.map((r) => r.timestampMs);
   const from = new Date(Math.min(...timestamps)).toISOString();
   const to = new Date(Math.max(...timestamps) + 1).toISOString();

@@ -40,16 +40,16 @@ export interface KafkaSourceOptions {
    */
   readonly sessionTimeoutMs?: number;
   /**
-   * Awaited before a batch's records are passed on: looks up the schemas of registry-framed
-   * records, so that decoding them later is synchronous. While it waits out a registry outage the
-   * batch is held (nothing is skipped) and the consumer heartbeats.
-   */
-  /**
    * Bounded mode: read each listed partition up to (not including) this offset, or its end offset
    * at start if that comes first; partitions not listed are not read. Default: every partition to
    * its end offset at start. Where a read starts is the group's committed offset.
    */
   readonly endOffsets?: ReadonlyMap<number, bigint>;
+  /**
+   * Awaited before a batch's records are passed on: looks up the schemas of registry-framed
+   * records, so that decoding them later is synchronous. While it waits out a registry outage the
+   * batch is held (nothing is skipped) and the consumer heartbeats.
+   */
   readonly prepareBatch?: (values: readonly (Buffer | null)[], context: { readonly heartbeat: () => Promise<void>; readonly isStopping: () => boolean }) => Promise<void>;
 }
 

@@ -6,7 +6,6 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
@@ -15,39 +14,11 @@ import { canaryRun } from '../../src/canary/plans.js';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { projectRoot } from '../../src/infra/broker-config.js';
 import { dumpTables, freshDataPath, startMonitorProcess } from '../support/crash-harness.js';
+import { freePort, get, waitFor } from '../support/http-probe.js';
 
 const brokers = inject('kafkaBrokers');
 const ROOT = projectRoot();
 const MAX_AGE_MS = 15_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function get(url: string): Promise<{ status: number; text: string }> {
-  try {
-    const res = await fetch(url);
-    return { status: res.status, text: await res.text() };
-  } catch {
-    return { status: 0, text: '' };
-  }
-}
-
-async function waitFor<T>(what: string, attempt: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 /** The value of one sample of Prometheus text, by metric name and label subset. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {

@@ -8,7 +8,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -16,38 +15,10 @@ import { z } from 'zod';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { generateTraffic } from '../oracle/producers.js';
+import { freePort, get, waitFor } from '../support/http-probe.js';
 import { freshDataPath, publish, startMonitorProcess, startSharedStore } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function get(url: string): Promise<{ status: number; text: string }> {
-  try {
-    const res = await fetch(url);
-    return { status: res.status, text: await res.text() };
-  } catch {
-    return { status: 0, text: '' };
-  }
-}
-
-async function waitFor<T>(what: string, attempt: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 /** Metric name → samples (value per label set) from Prometheus text. */
 function samples(text: string): Map<string, number[]> {

@@ -1,7 +1,7 @@
 /**
  * Replaying a time range to validate a change (real broker, the CLI as processes, the embedded
  * ClickHouse engine):
- * - the monitor judges the whole topic (the live results); `runwatch replay` of a range inside it
+ * - the live monitor judges the topic (the live results); `runwatch replay` of a range inside it
  *   stores, under its id, exactly the live rows of the runs that start in the range, and nothing of
  *   other runs; `runwatch diff` finds no difference and exits 0;
  * - a candidate contract with one threshold changed: the diff lists exactly the verdicts that an
@@ -22,6 +22,7 @@ import { normalizeLifecycle } from '../oracle/harness.js';
 import { judgeTraffic, REFERENCE_SEMANTICS } from '../oracle/oracle.js';
 import { generateTraffic } from '../oracle/producers.js';
 import { dumpTables, freshDataPath, publish, startMonitorProcess } from '../support/crash-harness.js';
+import { freePort, get, waitFor } from '../support/http-probe.js';
 
 const brokers = inject('kafkaBrokers');
 const ROOT = projectRoot();
@@ -63,9 +64,23 @@ describe('runwatch replay of a time range, contract files and runwatch diff', ()
     await publish(brokers, topic, traffic.records);
     const dataPath = await freshDataPath();
 
-    // The live results: the monitor over the whole topic.
-    const live = startMonitorProcess({ brokers, topic, group: `live-${randomUUID()}`, dataPath, database: DATABASE, replay: true, extraArgs: GRADE_WINDOW });
-    expect((await live.exited).code, live.logLines.slice(-5).join('\n')).toBe(0);
+    // The live results: the monitor in live mode over the topic, stopped (SIGTERM) once event time
+    // has passed every run of the traffic.
+    const port = await freePort();
+    const live = startMonitorProcess({ brokers, topic, group: `live-${randomUUID()}`, dataPath, database: DATABASE, replay: false, extraArgs: [...GRADE_WINDOW, '--http-port', String(port), '--http-host', '127.0.0.1', '--idle-heartbeat-ms', '500'] });
+    const lastRecordMs = Math.max(...traffic.records.map((r) => r.timestampMs));
+    const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    try {
+      await waitFor('the live monitor to read everything and pass it in event time', async () => {
+        const text = (await get(`http://127.0.0.1:${port}/metrics`)).text;
+        return metric(text, 'runwatch_records_consumed_total') >= traffic.records.length && metric(text, 'runwatch_watermark_seconds') * 1_000 > lastRecordMs + 60_000 ? true : undefined;
+      }, 120_000);
+      // The sink flushes every second; SIGTERM writes what is left with the last checkpoint.
+      live.child.kill('SIGTERM');
+      expect((await live.exited).code, live.logLines.slice(-5).join('\n')).toBe(0);
+    } finally {
+      live.child.kill('SIGKILL');
+    }
 
     const base = Math.min(...traffic.records.map((r) => r.timestampMs));
     const fromMs = Math.ceil(base / 60_000) * 60_000 + 60_000;
