@@ -65,8 +65,8 @@ try {
   await publishTraffic(producer, topic, traffic.records, { batchSize: 2_000 });
   await producer.disconnect();
   const timestamps = traffic.records.map((r) => r.timestampMs);
-  const from = new Date(Math.min(...timestamps)).toISOString();
-  const to = new Date(Math.max(...timestamps) + 1).toISOString();
+  const from = new Date(timestamps.reduce((a, b) => Math.min(a, b))).toISOString();
+  const to = new Date(timestamps.reduce((a, b) => Math.max(a, b)) + 1).toISOString();
   const runs: Run[] = [];
   for (let round = 1; round <= ROUNDS; round += 1) {
     for (const contender of ['monitor --replay', 'replay'] as const) {
