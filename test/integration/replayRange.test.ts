@@ -64,16 +64,20 @@ describe('runwatch replay of a time range, contract files and runwatch diff', ()
     await publish(brokers, topic, traffic.records);
     const dataPath = await freshDataPath();
 
+    const base = Math.min(...traffic.records.map((r) => r.timestampMs));
+    const fromMs = Math.ceil(base / 60_000) * 60_000 + 60_000;
+    const toMs = fromMs + 120_000;
+    const from = new Date(fromMs).toISOString();
+    const to = new Date(toMs).toISOString();
     // The live results: the monitor in live mode over the topic, stopped (SIGTERM) once event time
-    // has passed every run of the traffic.
+    // has passed the range far enough that its runs and grade windows are final.
     const port = await freePort();
     const live = startMonitorProcess({ brokers, topic, group: `live-${randomUUID()}`, dataPath, database: DATABASE, replay: false, extraArgs: [...GRADE_WINDOW, '--http-port', String(port), '--http-host', '127.0.0.1', '--idle-heartbeat-ms', '500'] });
-    const lastRecordMs = Math.max(...traffic.records.map((r) => r.timestampMs));
     const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
     try {
-      await waitFor('the live monitor to read everything and pass it in event time', async () => {
+      await waitFor('the live monitor to read everything and pass the range in event time', async () => {
         const text = (await get(`http://127.0.0.1:${port}/metrics`)).text;
-        return metric(text, 'runwatch_records_consumed_total') >= traffic.records.length && metric(text, 'runwatch_watermark_seconds') * 1_000 > lastRecordMs + 60_000 ? true : undefined;
+        return metric(text, 'runwatch_records_consumed_total') >= traffic.records.length && metric(text, 'runwatch_watermark_seconds') * 1_000 > toMs + 60_000 ? true : undefined;
       }, 120_000);
       // The sink flushes every second; SIGTERM writes what is left with the last checkpoint.
       live.child.kill('SIGTERM');
@@ -82,11 +86,6 @@ describe('runwatch replay of a time range, contract files and runwatch diff', ()
       live.child.kill('SIGKILL');
     }
 
-    const base = Math.min(...traffic.records.map((r) => r.timestampMs));
-    const fromMs = Math.ceil(base / 60_000) * 60_000 + 60_000;
-    const toMs = fromMs + 120_000;
-    const from = new Date(fromMs).toISOString();
-    const to = new Date(toMs).toISOString();
     const common = ['--brokers', brokers.join(','), '--topic', topic, '--clickhouse-path', dataPath, '--database', DATABASE, '--from', from, '--to', to, ...GRADE_WINDOW, '--json'];
 
     const same = cli(['replay', ...common, '--replay-id', 'same-contract']);
