@@ -10,6 +10,8 @@ export const ERROR_CODES = [
   'SOURCE_FAILED',
   /** A checkpoint that this build cannot restore (another state layout or format). */
   'CHECKPOINT_INCOMPATIBLE',
+  /** The store's schema is not this build's: unmigrated, migrated by a newer build, an applied migration edited, a server too old. */
+  'SCHEMA_MISMATCH',
   /** A bug in runwatch itself (a broken internal invariant). */
   'INTERNAL',
 ] as const;

@@ -5,6 +5,7 @@ import { canaryCommand } from './commands/canary.js';
 import { contractCommand } from './commands/contract.js';
 import { demoCommand } from './commands/demo.js';
 import { diffCommand } from './commands/diff.js';
+import { migrateCommand } from './commands/migrate.js';
 import { monitorCommand } from './commands/monitor.js';
 import { replayCommand } from './commands/replay.js';
 import { schemasCommand } from './commands/schemas.js';
@@ -31,6 +32,7 @@ export function buildProgram(output: CliOutput = processOutput): Command {
     .addCommand(replayCommand())
     .addCommand(simulateCommand())
     .addCommand(summaryCommand())
+    .addCommand(migrateCommand())
     .addCommand(diffCommand())
     .addCommand(schemasCommand())
     .addCommand(canaryCommand())
@@ -79,8 +81,9 @@ function configCommand(output: CliOutput): Command {
 
 /**
  * Runs the CLI and returns its exit code: 0 ok (also after a graceful stop on SIGTERM/SIGINT),
- * 1 findings mismatch (demo), 2 usage or configuration error (one line naming the option and the
- * value) or a checkpoint this build cannot restore, 3 runtime failure.
+ * 1 findings mismatch (demo) or a diff over its budget, 2 usage or configuration error (one line
+ * naming the option and the value), a checkpoint this build cannot restore or a store schema that is
+ * not this build's, 3 runtime failure.
  */
 export async function runCli(argv: readonly string[], output: CliOutput = processOutput): Promise<number> {
   try {
@@ -91,7 +94,7 @@ export async function runCli(argv: readonly string[], output: CliOutput = proces
     if (err instanceof Error && 'exitCode' in err && typeof err.exitCode === 'number' && 'code' in err && String(err.code).startsWith('commander.')) {
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof RunwatchError && (err.code === 'CONFIG_INVALID' || err.code === 'CHECKPOINT_INCOMPATIBLE')) {
+    if (err instanceof RunwatchError && (err.code === 'CONFIG_INVALID' || err.code === 'CHECKPOINT_INCOMPATIBLE' || err.code === 'SCHEMA_MISMATCH')) {
       output.writeErr(`runwatch: ${err.message}\n`);
       return 2;
     }

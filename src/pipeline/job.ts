@@ -34,6 +34,8 @@ export interface MonitorJobConfig {
   readonly deadLetterTopic?: string;
   /** Decode schema-registry framed records (Avro, JSON Schema) with this registry. */
   readonly schemaRegistry?: SchemaRegistryConfig;
+  /** apply (default): migrate the store at start; check: refuse to start unless it is migrated (`runwatch migrate` by a DBA). */
+  readonly migrations?: 'apply' | 'check';
   /**
    * A replay (runwatch replay, src/pipeline/replay.ts): read up to these end offsets (the group's
    * committed offsets say where it starts), keep the verdicts of the runs of its range, and tag every
@@ -79,7 +81,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     return value;
   };
   try {
-    step(await retryThroughOutage('creating the tables', () => migrate(client, config.clickhouse.database), whileStoreIsDown));
+    step(await retryThroughOutage('migrating the schema', () => migrate(client, config.clickhouse.database, { checkOnly: config.migrations === 'check' }), whileStoreIsDown));
     const framedDecoder = config.schemaRegistry === undefined ? undefined : new SchemaRegistryDecoder(createSchemaRegistryClient(config.schemaRegistry), logger, metrics);
     const prepareBatch = framedDecoder === undefined ? {} : { prepareBatch: framedDecoder.resolve.bind(framedDecoder) };
     const kafkaSource = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics, ...prepareBatch, ...(config.replay === undefined ? {} : { endOffsets: config.replay.endOffsets }) });

@@ -91,6 +91,8 @@ export async function retryThroughOutage<T>(what: string, attempt: () => Promise
       }
       return result;
     } catch (cause) {
+      // Our own refusals (a schema that is not this build's) go up as they are.
+      if (cause instanceof RunwatchError) throw cause;
       const failure = classifyStoreError(cause);
       if (failure !== 'outage') {
         const hint = failure === 'schema' ? ' (run migrations, check --database)' : '';

@@ -1,0 +1,86 @@
+/**
+ * Versioned schema migrations on the embedded ClickHouse engine: applied once and recorded with
+ * their checksums; idempotent; an edited applied migration and a schema from a newer build are
+ * refused; `--no-migrate` and `runwatch migrate --check` refuse an unmigrated store (exit 2).
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, appendFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import { projectRoot } from '../../src/infra/broker-config.js';
+import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
+import { CLICKHOUSE_DDL_DIR, migrate, migrationsIn } from '../../src/sinks/migrations.js';
+
+const ROOT = projectRoot();
+const brokers = inject('kafkaBrokers');
+let client: ClickHouseClient;
+const dataPath = mkdtempSync(join(tmpdir(), 'runwatch-migrations-'));
+
+beforeAll(() => {
+  client = createClickHouseClient({ mode: 'embedded', dataPath, database: 'unused' });
+});
+afterAll(async () => client?.close());
+
+const ledger = async (database: string): Promise<Array<{ version: number; name: string; checksum: string }>> =>
+  z.array(z.object({ version: z.coerce.number(), name: z.string(), checksum: z.string() })).parse(await (await client.query({ query: `SELECT version, name, checksum FROM ${database}.schema_migrations FINAL ORDER BY version`, format: 'JSONEachRow' })).json());
+
+describe('schema migrations (embedded engine)', () => {
+  it('apply once, in order, recorded with their checksums; again: nothing to do', async () => {
+    const files = migrationsIn();
+    expect(files.map((m) => m.name)).toEqual(['001_tables.sql', '002_checkpoints.sql', '003_provisional.sql', '004_replays.sql']);
+    const first = await migrate(client, 'mig_fresh');
+    expect(first.appliedNow.map((m) => m.name)).toEqual(files.map((m) => m.name));
+    expect((await ledger('mig_fresh')).map((r) => [r.name, r.checksum])).toEqual(files.map((m) => [m.name, m.checksum]));
+    const second = await migrate(client, 'mig_fresh');
+    expect(second.appliedNow).toEqual([]);
+    expect(await ledger('mig_fresh')).toHaveLength(files.length);
+  });
+
+  it('a database from before the ledger (tables, no schema_migrations) is brought under it', async () => {
+    for (const query of migrationsIn().flatMap((m) => m.statements('mig_legacy'))) await client.command({ query });
+    const status = await migrate(client, 'mig_legacy');
+    expect(status.appliedNow).toHaveLength(migrationsIn().length);
+  });
+
+  it('refuses an applied migration whose file changed, naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runwatch-ddl-'));
+    cpSync(CLICKHOUSE_DDL_DIR, dir, { recursive: true });
+    await migrate(client, 'mig_edited', { dir });
+    appendFileSync(join(dir, '002_checkpoints.sql'), '\n-- an innocent-looking edit\n');
+    await expect(migrate(client, 'mig_edited', { dir })).rejects.toThrow(/migration 002_checkpoints\.sql was applied to mig_edited with sha256 [0-9a-f]{12}…, but the file now has [0-9a-f]{12}…: an applied migration must not change/);
+  });
+
+  it('refuses a schema migrated by a newer build', async () => {
+    await migrate(client, 'mig_newer');
+    await client.insert({ table: 'mig_newer.schema_migrations', format: 'JSONEachRow', values: [{ version: 999, name: '999_future.sql', checksum: 'f'.repeat(64), applied_at: Date.now(), runwatch_version: '9.9.9', runwatch_commit: 'x' }] });
+    await expect(migrate(client, 'mig_newer')).rejects.toThrow('database mig_newer has migration 999_future.sql (version 999), which this build does not know: a newer runwatch migrated it');
+  });
+
+  it('check-only refuses an unmigrated database and passes a migrated one', async () => {
+    await expect(migrate(client, 'mig_check', { checkOnly: true })).rejects.toThrow(/database mig_check is not migrated: 001_tables\.sql, 002_checkpoints\.sql, 003_provisional\.sql, 004_replays\.sql pending; run `runwatch migrate`/);
+    await migrate(client, 'mig_check');
+    expect((await migrate(client, 'mig_check', { checkOnly: true })).appliedNow).toEqual([]);
+  });
+
+  it('the CLI: monitor --no-migrate and migrate --check exit 2 on an unmigrated store; migrate, then both are fine', () => {
+    const path = mkdtempSync(join(tmpdir(), 'runwatch-migrate-cli-'));
+    const cli = (args: readonly string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, RUNWATCH_LOG_LEVEL: 'warn' } });
+    const store = ['--clickhouse-path', path, '--database', 'mig_cli'];
+    const check = cli(['migrate', '--check', ...store]);
+    expect(check.status, check.stderr).toBe(2);
+    expect(check.stderr.trim().split('\n')).toHaveLength(1);
+    expect(check.stderr).toContain('database mig_cli is not migrated');
+    const monitor = cli(['monitor', '--replay', '--no-migrate', '--brokers', brokers.join(','), '--topic', 'mig-cli-unused', ...store]);
+    expect(monitor.status, monitor.stderr.slice(-1_000)).toBe(2);
+    expect(monitor.stderr).toContain('database mig_cli is not migrated');
+    const apply = cli(['migrate', ...store]);
+    expect(apply.status, apply.stderr).toBe(0);
+    expect(apply.stdout).toMatch(/database mig_cli: applied 4 migration\(s\)/);
+    const again = cli(['migrate', '--check', ...store]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/database mig_cli: up to date/);
+  });
+});
