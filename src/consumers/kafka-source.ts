@@ -400,7 +400,13 @@ export class KafkaSource {
           const last = BigInt(batch.lastOffset());
           checkContinuity(batch.partition, batch.firstOffset(), last);
           if (this.options.prepareBatch !== undefined) {
-            await this.options.prepareBatch(batch.messages.map((m) => m.value), { heartbeat, isStopping: () => closing });
+            // Waiting out a registry outage is not a stalled read (the bounded-read watchdog).
+            const waiting = setInterval(() => (progress.lastProgressAt = Date.now()), 1_000);
+            try {
+              await this.options.prepareBatch(batch.messages.map((m) => m.value), { heartbeat, isStopping: () => closing });
+            } finally {
+              clearInterval(waiting);
+            }
             if (closing) return;
           }
           let again = 0;

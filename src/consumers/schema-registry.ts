@@ -19,6 +19,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { z } from 'zod';
 import type { FramedValueDecoder, FramedDecodeResult } from '../contract/framing.js';
 import { REGISTRY_FRAME_HEADER_BYTES, registrySchemaIdOf, withoutNulls } from '../contract/framing.js';
+import { RunwatchError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { backoffMs } from '../sinks/store-outage.js';
@@ -82,6 +83,24 @@ export class SchemaRegistryDecoder implements FramedValueDecoder {
     private readonly metrics?: Metrics,
   ) {}
 
+  /**
+   * At start: a URL that answers but is not a Confluent-compatible API (a wrong path gives 404 to
+   * every lookup, which would make every framed record a dead letter) is a configuration error. A
+   * registry that does not answer yet is an outage, found again at the first lookup.
+   */
+  async checkApi(config: SchemaRegistryConfig): Promise<void> {
+    const headers: Record<string, string> = config.username === undefined ? {} : { authorization: `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}` };
+    let status: number;
+    try {
+      status = (await fetch(`${config.url.replace(/\/+$/, '')}/subjects`, { headers, signal: AbortSignal.timeout(config.requestTimeoutMs ?? 5_000) })).status;
+    } catch (err) {
+      this.logger.warn({ err: firstLine(err) }, 'schema registry not reachable at start; framed records wait for it');
+      return;
+    }
+    if (status === 404) throw new RunwatchError('CONFIG_INVALID', `invalid schema registry configuration: --schema-registry-url answers 404 to GET /subjects: not a Confluent-compatible API (Apicurio's is under /apis/ccompat/v7)`);
+    if (status === 401 || status === 403) throw new RunwatchError('CONFIG_INVALID', `invalid schema registry configuration: the registry refused the credentials (HTTP ${status}): check --schema-registry-username and --schema-registry-password`);
+  }
+
   /** Looks up every schema id among `values` not cached yet; returns once each is known or known unknown. */
   async resolve(values: Iterable<Buffer | null>, context: ResolveContext = {}): Promise<void> {
     const missing = new Set<number>();
@@ -141,9 +160,12 @@ export class SchemaRegistryDecoder implements FramedValueDecoder {
           this.logger.warn({ schemaId: id }, 'schema registry does not know this schema id: its records are dead letters');
           return { kind: 'unknown', reason: `unknown schema id: ${id} (the registry has no such schema)` };
         }
-        // A schema the registry returned but the client cannot compile is the record's problem, not an outage.
-        if (status === undefined && isSchemaError(err)) {
+        // No HTTP answer and no transport failure: the registry answered with a schema the client
+        // cannot use (it does not compile). That is the records' problem, not an outage.
+        if (status === undefined && !isTransportError(err)) {
+          this.metrics?.schemaRegistryFailing.set(0);
           this.metrics?.schemaRegistryLookups.inc({ outcome: 'invalid' });
+          this.logger.warn({ schemaId: id, err: firstLine(err) }, 'schema registry gave a schema that cannot be used: its records are dead letters');
           return { kind: 'unknown', reason: `unusable schema: schema id ${id}: ${firstLine(err)}` };
         }
         failures += 1;
@@ -164,7 +186,8 @@ async function sleepWithHeartbeat(ms: number, context: ResolveContext): Promise<
   while (Date.now() < until) {
     if (context.isStopping?.() === true) return false;
     await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - Date.now())));
-    await context.heartbeat?.().catch(() => undefined);
+    // Not swallowed: a rebalance must reach KafkaJS (it rejoins; this batch is fetched again).
+    await context.heartbeat?.();
   }
   return context.isStopping?.() !== true;
 }
@@ -172,17 +195,14 @@ async function sleepWithHeartbeat(ms: number, context: ResolveContext): Promise<
 function statusOf(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null || !('status' in err)) return undefined;
   const status = (err as { status: unknown }).status;
-  // mappersmith reports a refused connection or a timeout as status 400 with no server answer.
   return typeof status === 'number' && !isTransportError(err) ? status : undefined;
 }
 
-function isTransportError(err: object): boolean {
-  const message = err instanceof Error ? err.message : '';
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|socket hang up|Timeout \(\d+ms\)|network/i.test(message);
-}
-
-function isSchemaError(err: unknown): boolean {
-  return err instanceof Error && /ConfluentSchemaRegistry(InvalidSchema|Argument)Error|invalid schema/i.test(`${err.name} ${err.message}`);
+/** mappersmith reports a refused connection or a timeout as status 400 with no server answer; plain Node errors carry an errno code. */
+function isTransportError(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  return /^E[A-Z]+$/.test(code) || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|socket hang up|Timeout \(\d+ms\)|network|fetch failed/i.test(message);
 }
 
 function firstLine(err: unknown): string {

@@ -33,7 +33,8 @@ export function canaryRunId(plan: CanaryPlan, stamp: string, n: number): string 
 export function canaryPlanOf(runId: string): CanaryPlan | undefined {
   if (!isCanaryRunId(runId)) return undefined;
   const plan = runId.slice(CANARY_PREFIX.length).split('-')[0] ?? '';
-  return plan in CANARY_PLANS ? (plan as CanaryPlan) : undefined;
+  // Own properties only: a run id must not reach inherited names (constructor, __proto__).
+  return Object.hasOwn(CANARY_PLANS, plan) ? (plan as CanaryPlan) : undefined;
 }
 
 /** SQL condition leaving canary runs out (reports and summaries); `column` holds a run id. */

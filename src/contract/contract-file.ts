@@ -35,6 +35,16 @@ export interface LoadedContract {
 
 export const REFERENCE_CONTRACT: LoadedContract = described({ version: CONTRACT_FILE_VERSION, name: 'reference', ...REFERENCE_RUN_CONTRACT }, 'built-in reference');
 
+/**
+ * The contract a run without --contract judges with: the reference one, or (threshold flags set)
+ * the reference with those thresholds, named so and hashed as it is.
+ */
+export function builtInContract(thresholds: RunContract['thresholds'], suspiciousSkewMs: number): LoadedContract {
+  const contract = { ...REFERENCE_RUN_CONTRACT, thresholds, suspiciousSkewMs };
+  const same = canonicalJson(contract) === canonicalJson(REFERENCE_RUN_CONTRACT);
+  return same ? REFERENCE_CONTRACT : described({ version: CONTRACT_FILE_VERSION, name: 'reference+flags', ...contract }, 'built-in reference with threshold flags');
+}
+
 /** Reads, validates (zod, then the contract's own rules) and hashes a contract file. Errors name the key. */
 export async function loadContractFile(path: string, label: string = path): Promise<LoadedContract> {
   let text: string;

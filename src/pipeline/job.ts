@@ -83,6 +83,7 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
   try {
     step(await retryThroughOutage('migrating the schema', () => migrate(client, config.clickhouse.database, { checkOnly: config.migrations === 'check' }), whileStoreIsDown));
     const framedDecoder = config.schemaRegistry === undefined ? undefined : new SchemaRegistryDecoder(createSchemaRegistryClient(config.schemaRegistry), logger, metrics);
+    if (framedDecoder !== undefined && config.schemaRegistry !== undefined) step(await framedDecoder.checkApi(config.schemaRegistry));
     const prepareBatch = framedDecoder === undefined ? {} : { prepareBatch: framedDecoder.resolve.bind(framedDecoder) };
     const kafkaSource = new KafkaSource({ kafka: config.kafka, logger, mode: config.mode, metrics, ...prepareBatch, ...(config.replay === undefined ? {} : { endOffsets: config.replay.endOffsets }) });
     source = kafkaSource;
@@ -164,7 +165,12 @@ function run(prepared: Prepared): MonitorJob {
     write: async (batch) => {
       if (deadLetterTopic !== undefined) await deadLetterTopic.publish(batch.deadLetters);
       await sink.write(batch);
-      canary?.stored(batch);
+      try {
+        canary?.stored(batch);
+      } catch (err) {
+        // Checking canaries must never stop monitoring.
+        logger.error({ err: String(err) }, 'canary check failed');
+      }
     },
   };
   const started = Date.now();

@@ -13,7 +13,8 @@
  * Offsets come from the broker's offsets-for-times; the live group's offsets are never touched.
  *
  * Offset range (partition:offset,... on both sides): exactly those records are read, and the runs
- * all of whose records lie inside are judged; no user grade (windows are times, not offsets).
+ * all of whose records lie inside, with their start event, not cut by the end, are judged; no user
+ * grade (windows are times, not offsets).
  */
 import type { Admin } from 'kafkajs';
 import type { DetectionConfig } from '../config/config.js';
@@ -85,7 +86,18 @@ export async function planReplay(admin: Pick<Admin, 'fetchTopicOffsets' | 'fetch
       endOffsets.set(partition, end);
     }
     for (const partition of to.offsets.keys()) if (!from.offsets.has(partition)) throw invalid('--from', from.text, `give a start for partition ${partition} too`);
+    // Partitions not in the range start at their end: nothing of them is fetched.
+    for (const [partition, end] of high) {
+      if (startOffsets.has(partition)) continue;
+      startOffsets.set(partition, end);
+      endOffsets.set(partition, end);
+    }
+    // Runs cut by the edges are left out: at the end they are end_of_input; at the start they lack
+    // their start event (so does a run that lost it for real: offset ranges cannot tell the two
+    // apart, time ranges can; prefer those).
     const inside = (summary: RunSummary): boolean =>
+      summary.outcome !== 'end_of_input' &&
+      summary.startedAtMs !== undefined &&
       summary.source.partitions.every((partition, i) => {
         const offset = BigInt(summary.source.offsets[i] ?? -1);
         const start = from.offsets.get(partition);

@@ -128,15 +128,17 @@ export async function runReplay(request: ReplayRequest, logger: Logger, metrics:
         hooks.signal === undefined ? {} : { signal: hooks.signal },
       );
       hooks.signal?.addEventListener('abort', () => job.stop(), { once: true });
+      if (hooks.signal?.aborted === true) job.stop(); // aborted while the job started
       stats = await job.done;
+      const counts = await replayCounts(client, request.clickhouse.database, replayId);
+      const finished = record(hooks.signal?.aborted === true ? 'failed' : 'finished', { records: stats.records, ...counts }, Date.now());
+      await saveReplay(client, request.clickhouse.database, finished);
+      return { replayId, plan, stats, records: finished };
     } catch (err) {
+      // Whatever failed, the replays row must not say running forever.
       await saveReplay(client, request.clickhouse.database, record('failed', { records: 0, runs: 0, violations: 0, runsCut: 0 }, Date.now())).catch(() => undefined);
       throw err;
     }
-    const counts = await replayCounts(client, request.clickhouse.database, replayId);
-    const finished = record(hooks.signal?.aborted === true ? 'failed' : 'finished', { records: stats.records, ...counts }, Date.now());
-    await saveReplay(client, request.clickhouse.database, finished);
-    return { replayId, plan, stats, records: finished };
   } finally {
     await client.close();
   }

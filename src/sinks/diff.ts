@@ -46,20 +46,26 @@ export async function diffReplays(client: ClickHouseClient, database: string, ba
   if (candidateReplay === undefined) throw new RunwatchError('CONFIG_INVALID', `invalid diff configuration: --candidate=${JSON.stringify(candidate)}: no such replay in ${database}.replays`);
   if (candidateReplay.status !== 'finished') throw new RunwatchError('CONFIG_INVALID', `invalid diff configuration: --candidate=${JSON.stringify(candidate)}: the replay is ${candidateReplay.status}, not finished`);
   const baselineId = baseline === 'live' ? '' : baseline;
-  if (baselineId !== '' && (await findReplay(client, database, baselineId)) === undefined) throw new RunwatchError('CONFIG_INVALID', `invalid diff configuration: --baseline=${JSON.stringify(baseline)}: "live" or the id of a replay in ${database}.replays`);
+  if (baselineId !== '') {
+    const base = await findReplay(client, database, baselineId);
+    if (base === undefined) throw new RunwatchError('CONFIG_INVALID', `invalid diff configuration: --baseline=${JSON.stringify(baseline)}: "live" or the id of a replay in ${database}.replays`);
+    if (base.status !== 'finished') throw new RunwatchError('CONFIG_INVALID', `invalid diff configuration: --baseline=${JSON.stringify(baseline)}: the replay is ${base.status}, not finished`);
+  }
 
   const { judged_from: fromMs, judged_to: toMs } = candidateReplay;
+  const timed = fromMs !== null && toMs !== null;
   // The runs of one side: for a time range, those starting in it; for an offset range, the candidate's.
-  const runsOf = (side: string): string =>
-    fromMs !== null && toMs !== null
-      ? `SELECT run_id FROM ${database}.run_summaries FINAL WHERE replay_id = '${side}' AND ${notCanarySql('run_id')} AND first_event_time >= fromUnixTimestamp64Milli(toInt64(${fromMs})) AND first_event_time < fromUnixTimestamp64Milli(toInt64(${toMs}))`
-      : `SELECT run_id FROM ${database}.run_summaries FINAL WHERE replay_id = '${candidate}'`;
-  const query = async <T>(sql: string, schema: z.ZodType<T>): Promise<T[]> => z.array(schema).parse(await (await client.query({ query: sql, format: 'JSONEachRow' })).json());
-  const violations = (side: string) => query(`SELECT violation_id, run_id, rule, severity, subject, detail FROM ${database}.violations FINAL WHERE replay_id = '${side}' AND run_id IN (${runsOf(side)}) ORDER BY run_id, rule, violation_id`, violationRow);
-  const summaries = (side: string) => query(`SELECT run_id, performance_grade, security_grade FROM ${database}.run_summaries FINAL WHERE replay_id = '${side}' AND run_id IN (${runsOf(side)})`, summaryRow);
+  const runsOf = timed
+    ? `SELECT run_id FROM ${database}.run_summaries FINAL WHERE replay_id = {side:String} AND ${notCanarySql('run_id')} AND first_event_time >= fromUnixTimestamp64Milli({from:Int64}) AND first_event_time < fromUnixTimestamp64Milli({to:Int64})`
+    : `SELECT run_id FROM ${database}.run_summaries FINAL WHERE replay_id = {candidate:String}`;
+  // Ids and times travel as server-side parameters, never pasted into the SQL text.
+  const query = async <T>(sql: string, side: string, schema: z.ZodType<T>): Promise<T[]> =>
+    z.array(schema).parse(await (await client.query({ query: sql, query_params: { side, candidate, from: fromMs ?? 0, to: toMs ?? 0 }, format: 'JSONEachRow' })).json());
+  const violations = (side: string) => query(`SELECT violation_id, run_id, rule, severity, subject, detail FROM ${database}.violations FINAL WHERE replay_id = {side:String} AND run_id IN (${runsOf}) ORDER BY run_id, rule, violation_id`, side, violationRow);
+  const summaries = (side: string) => query(`SELECT run_id, performance_grade, security_grade FROM ${database}.run_summaries FINAL WHERE replay_id = {side:String} AND run_id IN (${runsOf})`, side, summaryRow);
   const grades = (side: string) =>
-    fromMs !== null && toMs !== null
-      ? query(`SELECT user_id, toUnixTimestamp64Milli(window_start) AS window_start, security_grade FROM ${database}.user_grades FINAL WHERE replay_id = '${side}' AND window_start >= fromUnixTimestamp64Milli(toInt64(${fromMs})) AND window_end <= fromUnixTimestamp64Milli(toInt64(${toMs}))`, userGradeRow)
+    timed
+      ? query(`SELECT user_id, toUnixTimestamp64Milli(window_start) AS window_start, security_grade FROM ${database}.user_grades FINAL WHERE replay_id = {side:String} AND window_start >= fromUnixTimestamp64Milli({from:Int64}) AND window_end <= fromUnixTimestamp64Milli({to:Int64})`, side, userGradeRow)
       : Promise.resolve([]);
 
   const [beforeViolations, afterViolations, beforeRuns, afterRuns, beforeGrades, afterGrades] = [

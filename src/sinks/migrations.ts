@@ -86,13 +86,20 @@ export interface MigrateOptions {
 export async function migrate(client: ClickHouseClient, database: string, options: MigrateOptions = {}): Promise<MigrationStatus> {
   const serverVersion = await checkServerVersion(client);
   const migrations = migrationsIn(options.dir);
-  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
-  await client.command({
-    query: `CREATE TABLE IF NOT EXISTS ${database}.schema_migrations
-            (version UInt32, name String, checksum String, applied_at DateTime64(3), runwatch_version String, runwatch_commit String)
-            ENGINE = ReplacingMergeTree(applied_at) ORDER BY version`,
-  });
-  const ledger = z.array(ledgerRow).parse(await (await client.query({ query: `SELECT version, name, checksum FROM ${database}.schema_migrations FINAL ORDER BY version`, format: 'JSONEachRow' })).json());
+  // Check-only writes nothing (a read-only user can run it): no ledger table means nothing applied.
+  const hasLedger =
+    options.checkOnly === true
+      ? z.array(z.object({ n: z.coerce.number() })).parse(await (await client.query({ query: `SELECT count() AS n FROM system.tables WHERE database = {database:String} AND name = 'schema_migrations'`, query_params: { database }, format: 'JSONEachRow' })).json())[0]?.n === 1
+      : true;
+  if (options.checkOnly !== true) {
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+    await client.command({
+      query: `CREATE TABLE IF NOT EXISTS ${database}.schema_migrations
+              (version UInt32, name String, checksum String, applied_at DateTime64(3), runwatch_version String, runwatch_commit String)
+              ENGINE = ReplacingMergeTree(applied_at) ORDER BY version`,
+    });
+  }
+  const ledger = hasLedger ? z.array(ledgerRow).parse(await (await client.query({ query: `SELECT version, name, checksum FROM ${database}.schema_migrations FINAL ORDER BY version`, format: 'JSONEachRow' })).json()) : [];
   const known = new Map(migrations.map((m) => [m.version, m]));
   for (const row of ledger) {
     const migration = known.get(row.version);

@@ -41,6 +41,8 @@ describe('canary plans', () => {
   it('a run id of another prefix or an unknown plan is not a canary plan', () => {
     expect(canaryPlanOf('run-1')).toBeUndefined();
     expect(canaryPlanOf('runwatch-canary-nosuchplan-1-2')).toBeUndefined();
+    // Names every object inherits are not plans (a crafted run id must not reach them).
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) expect(canaryPlanOf(`runwatch-canary-${name}-1-2`)).toBeUndefined();
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REFERENCE_CONTRACT, contractDifferences, loadContractFile, parseContract } from '../../src/contract/contract-file.js';
+import { REFERENCE_CONTRACT, builtInContract, contractDifferences, loadContractFile, parseContract } from '../../src/contract/contract-file.js';
 import { REFERENCE_RUN_CONTRACT } from '../../src/contract/run-contract.js';
 
 const REFERENCE_FILE = join(import.meta.dirname, '../../contracts/reference.yaml');
@@ -21,6 +21,13 @@ describe('contract files', () => {
     const changed = parseContract(json, 'stricter.json');
     expect(changed.hash).not.toBe(REFERENCE_CONTRACT.hash);
     expect(contractDifferences(REFERENCE_CONTRACT, changed)).toEqual(['name: "reference" -> "stricter"', 'thresholds.gapMs.critical: 5000 -> 4000']);
+  });
+
+  it('without a file: the reference contract, or "reference+flags" hashed as judged when threshold flags changed it', () => {
+    expect(builtInContract(REFERENCE_RUN_CONTRACT.thresholds, REFERENCE_RUN_CONTRACT.suspiciousSkewMs)).toBe(REFERENCE_CONTRACT);
+    const flagged = builtInContract({ ...REFERENCE_RUN_CONTRACT.thresholds, gapMs: { warning: 1000, critical: 4000 } }, REFERENCE_RUN_CONTRACT.suspiciousSkewMs);
+    expect(flagged.name).toBe('reference+flags');
+    expect(flagged.hash).not.toBe(REFERENCE_CONTRACT.hash);
   });
 
   it.each([

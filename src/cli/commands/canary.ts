@@ -6,7 +6,7 @@ import { addKafkaOptions, kafkaConfigFrom, parsers, positiveSetting, type RawOpt
 
 const plans = (value: string): CanaryPlan[] => {
   const names = value.split(',').map((v) => v.trim());
-  const unknown = names.filter((name) => !(name in CANARY_PLANS));
+  const unknown = names.filter((name) => !Object.hasOwn(CANARY_PLANS, name));
   if (names.length === 0 || unknown.length > 0) throw new InvalidArgumentError(`expected a comma-separated list of ${CANARY_PLAN_NAMES.join(', ')}.`);
   return names as CanaryPlan[];
 };

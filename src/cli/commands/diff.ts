@@ -22,7 +22,8 @@ export function diffCommand(): Command {
     const client = createClickHouseClient(config);
     let diff: VerdictDiff;
     try {
-      await migrate(client, config.database);
+      // Reads only: the store must be migrated already (a diff never changes the schema).
+      await migrate(client, config.database, { checkOnly: true });
       diff = await diffReplays(client, config.database, String(raw.baseline), String(raw.candidate));
     } finally {
       await client.close();

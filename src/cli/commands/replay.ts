@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { REFERENCE_CONTRACT } from '../../contract/contract-file.js';
+import { builtInContract } from '../../contract/contract-file.js';
 import { createLogger } from '../../observability/logger.js';
 import { createMetrics } from '../../observability/metrics.js';
 import { checkReplayId, runReplay, type ReplayResult } from '../../pipeline/replay.js';
@@ -27,13 +27,14 @@ export function replayCommand(): Command {
     if (typeof raw.replayId === 'string') checkReplayId(raw.replayId);
     const contract = await contractFrom(raw);
     const schemaRegistry = schemaRegistryConfigFrom(raw);
+    const detection = detectionConfigFrom(raw, contract);
     const request = {
       kafka: kafkaConfigFrom(raw, 'runwatch-replay'),
       clickhouse: clickHouseConfigFrom(raw),
-      detection: detectionConfigFrom(raw, contract),
+      detection,
       sink: sinkConfigFrom(raw),
       checkpoint: checkpointConfigFrom(raw),
-      contract: contract ?? REFERENCE_CONTRACT,
+      contract: contract ?? builtInContract(detection.thresholds, detection.suspiciousSkewMs),
       from,
       to,
       ...(schemaRegistry === undefined ? {} : { schemaRegistry }),
