@@ -115,7 +115,7 @@ describe('the monitor starting while ClickHouse is down', () => {
       },
       createLogger('silent'),
     );
-    await expect(job).rejects.toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: true, message: expect.stringMatching(/^creating the tables still failing after \d+ attempts/) });
+    await expect(job).rejects.toMatchObject({ code: 'SINK_WRITE_FAILED', retriable: true, message: expect.stringMatching(/^migrating the schema still failing after \d+ attempts/) });
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1_500);
   });
 });
