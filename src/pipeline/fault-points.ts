@@ -7,7 +7,7 @@ import { RunwatchError } from '../errors.js';
  * the process SIGKILL itself the n-th time it reaches a point, as a power cut would. Unset in
  * production: a point then costs one Map lookup.
  */
-export const FAULT_POINTS = ['sink-mid-write', 'checkpoint-before-save', 'checkpoint-after-save', 'after-commit'] as const;
+export const FAULT_POINTS = ['sink-mid-write', 'sink-mid-write-after-commit', 'checkpoint-before-save', 'checkpoint-after-save', 'after-commit'] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 const specSchema = z
@@ -34,7 +34,16 @@ export function armFaultPoints(): void {
   armed = parse();
 }
 
+/** Whether a checkpoint's offsets have been committed in this process ('after-commit' reached). */
+let committed = false;
+
+/**
+ * `sink-mid-write-after-commit` counts only the writes after the first committed checkpoint: a
+ * crash that must leave something to restore, whatever the speed of the store.
+ */
 export function faultPoint(point: FaultPoint): void {
+  if (point === 'after-commit') committed = true;
+  if (point === 'sink-mid-write-after-commit' && !committed) return;
   armed ??= parse();
   const at = armed.get(point);
   if (at === undefined) return;

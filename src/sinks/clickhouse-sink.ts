@@ -99,7 +99,11 @@ export class ClickHouseSink {
     for (const table of TABLES) {
       if (table === 'dead_letters') continue;
       await this.insertIsolating(table, rows[table], rejected);
-      if (table === 'violations') faultPoint('sink-mid-write'); // crash tests: a batch half written
+      if (table === 'violations') {
+        // Crash tests: a batch half written (counted from the start, or after the first commit).
+        faultPoint('sink-mid-write');
+        faultPoint('sink-mid-write-after-commit');
+      }
     }
     for (const d of rejected) rows.dead_letters.push(replayId === undefined ? deadLetterRow(d, at) : { ...deadLetterRow(d, at), replay_id: replayId });
     const unstorable: DeadLetter[] = [];
