@@ -6,7 +6,9 @@ import { ensureTopic } from '../consumers/topics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Health } from '../observability/health.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
+import type { LoadedContract } from '../contract/contract-file.js';
 import { keepRuns, type KeepRunsOptions } from '../operators/keepRuns.js';
+import { provenanceOf } from './provenance.js';
 import { StateRegistry } from '../operators/state-registry.js';
 import { loadActiveIds } from '../sinks/active-ids.js';
 import { CheckpointStore, describe, type Checkpoint } from '../sinks/checkpoint-store.js';
@@ -34,6 +36,8 @@ export interface MonitorJobConfig {
   readonly deadLetterTopic?: string;
   /** Decode schema-registry framed records (Avro, JSON Schema) with this registry. */
   readonly schemaRegistry?: SchemaRegistryConfig;
+  /** The contract file judged with (--contract), for the rows' provenance; absent: the built-in one. */
+  readonly contract?: LoadedContract;
   /** apply (default): migrate the store at start; check: refuse to start unless it is migrated (`runwatch migrate` by a DBA). */
   readonly migrations?: 'apply' | 'check';
   /**
@@ -157,6 +161,7 @@ function run(prepared: Prepared): MonitorJob {
     metrics,
     ...outagePolicy,
     ...(config.replay === undefined ? {} : { replayId: config.replay.replayId }),
+    provenance: provenanceOf(config.detection, config.contract),
   });
   const deadLetterTopic = config.deadLetterTopic === undefined ? undefined : new DeadLetterTopic(config.kafka, config.deadLetterTopic, logger);
   // Dead letters go to the topic first, then with the batch to ClickHouse (which the checkpoint

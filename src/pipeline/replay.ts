@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { logLevel, type LogEntry } from 'kafkajs';
 import type { ClickHouseConfig, CheckpointConfig, DetectionConfig, KafkaConfig, SchemaRegistryConfig, SinkConfigInput } from '../config/config.js';
 import { createKafka } from '../consumers/kafka-client.js';
-import { canonicalJson, sha256, type LoadedContract } from '../contract/contract-file.js';
+import type { LoadedContract } from '../contract/contract-file.js';
+import { configHash } from './provenance.js';
 import { RunwatchError } from '../errors.js';
 import { buildInfo } from '../observability/build.js';
 import type { Logger } from '../observability/logger.js';
@@ -45,11 +46,6 @@ export function newReplayId(now: Date = new Date()): string {
   return `replay-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
-/** What verdicts depend on besides the contract (which has its own hash). */
-export function configHash(detection: DetectionConfig): string {
-  const { contract: _contract, ...settings } = detection;
-  return sha256(canonicalJson(settings));
-}
 
 export interface ReplayHooks {
   /** Told the plan (records to read in all) before reading starts. */
@@ -121,6 +117,7 @@ export async function runReplay(request: ReplayRequest, logger: Logger, metrics:
           ...(request.checkpoint === undefined ? {} : { checkpoint: request.checkpoint }),
           ...(request.schemaRegistry === undefined ? {} : { schemaRegistry: request.schemaRegistry }),
           mode: 'bounded',
+          contract: request.contract,
           replay: { replayId, endOffsets: plan.endOffsets, keep: plan.keep },
         },
         logger,

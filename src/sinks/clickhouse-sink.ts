@@ -23,6 +23,14 @@ export interface SinkBatch {
   readonly provisionalOf?: string;
 }
 
+/** What produced a row: the contract's hash, a hash of the other detection settings, the build. */
+export interface Provenance {
+  readonly contractHash: string;
+  readonly configHash: string;
+  /** version+commit */
+  readonly build: string;
+}
+
 export interface SinkOptions {
   readonly database: string;
   readonly logger: Logger;
@@ -41,6 +49,8 @@ export interface SinkOptions {
   readonly now?: () => number;
   /** Tag every row with this replay id (runwatch replay); live rows have none (''). */
   readonly replayId?: string;
+  /** What produced the rows (schemas/clickhouse/005_provenance.sql), stamped on every row. */
+  readonly provenance?: Provenance;
 }
 
 /**
@@ -92,8 +102,8 @@ export class ClickHouseSink {
       }
     }
     for (const d of batch.deadLetters) rows.dead_letters.push(deadLetterRow(d, at));
-    const replayId = this.options.replayId;
-    if (replayId !== undefined) for (const table of TABLES) rows[table] = rows[table].map((row) => ({ ...row, replay_id: replayId }));
+    const tags = this.rowTags();
+    if (tags !== undefined) for (const table of TABLES) rows[table] = rows[table].map((row) => ({ ...row, ...tags }));
     // Sequential on purpose: the embedded engine runs one statement at a time anyway.
     const rejected: DeadLetter[] = [];
     for (const table of TABLES) {
@@ -105,13 +115,23 @@ export class ClickHouseSink {
         faultPoint('sink-mid-write-after-commit');
       }
     }
-    for (const d of rejected) rows.dead_letters.push(replayId === undefined ? deadLetterRow(d, at) : { ...deadLetterRow(d, at), replay_id: replayId });
+    for (const d of rejected) rows.dead_letters.push({ ...deadLetterRow(d, at), ...tags });
     const unstorable: DeadLetter[] = [];
     await this.insertIsolating('dead_letters', rows.dead_letters, unstorable);
     for (const d of unstorable) {
       // Not even its dead letter could be stored: the log line is the last record of it.
       this.options.logger.error({ reason: d.reason, raw: d.raw.slice(0, 2_000) }, 'ClickHouse rejected a dead-letter row too; the row is only in this log line');
     }
+  }
+
+  /** Columns every row gets: the replay id (replays only) and the provenance. */
+  private rowTags(): Record<string, string> | undefined {
+    const { replayId, provenance } = this.options;
+    if (replayId === undefined && provenance === undefined) return undefined;
+    return {
+      ...(replayId === undefined ? {} : { replay_id: replayId }),
+      ...(provenance === undefined ? {} : { contract_hash: provenance.contractHash, config_hash: provenance.configHash, build: provenance.build }),
+    };
   }
 
   /**

@@ -30,7 +30,7 @@ const ledger = async (database: string): Promise<Array<{ version: number; name: 
 describe('schema migrations (embedded engine)', () => {
   it('apply once, in order, recorded with their checksums; again: nothing to do', async () => {
     const files = migrationsIn();
-    expect(files.map((m) => m.name)).toEqual(['001_tables.sql', '002_checkpoints.sql', '003_provisional.sql', '004_replays.sql']);
+    expect(files.map((m) => m.name)).toEqual(['001_tables.sql', '002_checkpoints.sql', '003_provisional.sql', '004_replays.sql', '005_provenance.sql']);
     const first = await migrate(client, 'mig_fresh');
     expect(first.appliedNow.map((m) => m.name)).toEqual(files.map((m) => m.name));
     expect((await ledger('mig_fresh')).map((r) => [r.name, r.checksum])).toEqual(files.map((m) => [m.name, m.checksum]));
@@ -60,7 +60,7 @@ describe('schema migrations (embedded engine)', () => {
   });
 
   it('check-only refuses an unmigrated database and passes a migrated one', async () => {
-    await expect(migrate(client, 'mig_check', { checkOnly: true })).rejects.toThrow(/database mig_check is not migrated: 001_tables\.sql, 002_checkpoints\.sql, 003_provisional\.sql, 004_replays\.sql pending; run `runwatch migrate`/);
+    await expect(migrate(client, 'mig_check', { checkOnly: true })).rejects.toThrow(/database mig_check is not migrated: 001_tables\.sql, 002_checkpoints\.sql, 003_provisional\.sql, 004_replays\.sql, 005_provenance\.sql pending; run `runwatch migrate`/);
     await migrate(client, 'mig_check');
     expect((await migrate(client, 'mig_check', { checkOnly: true })).appliedNow).toEqual([]);
   });
@@ -78,7 +78,7 @@ describe('schema migrations (embedded engine)', () => {
     expect(monitor.stderr).toContain('database mig_cli is not migrated');
     const apply = cli(['migrate', ...store]);
     expect(apply.status, apply.stderr).toBe(0);
-    expect(apply.stdout).toMatch(/database mig_cli: applied 4 migration\(s\)/);
+    expect(apply.stdout).toMatch(/database mig_cli: applied 5 migration\(s\)/);
     const again = cli(['migrate', '--check', ...store]);
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/database mig_cli: up to date/);

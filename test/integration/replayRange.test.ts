@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { ensureTopic } from '../../src/consumers/topics.js';
+import { REFERENCE_CONTRACT } from '../../src/contract/contract-file.js';
 import { projectRoot } from '../../src/infra/broker-config.js';
 import { normalizeLifecycle } from '../oracle/harness.js';
 import { judgeTraffic, REFERENCE_SEMANTICS } from '../oracle/oracle.js';
@@ -135,6 +136,12 @@ describe('runwatch replay of a time range, contract files and runwatch diff', ()
     expect(check.stdout).toContain('thresholds.deliveryLatencyMs.critical: 2000 -> 1000');
     const faster = cli(['replay', ...common, '--replay-id', 'faster-delivery', '--contract', candidate]);
     expect(faster.status, faster.stderr.slice(-2_000)).toBe(0);
+    // Provenance: every row names the contract it was judged with and the build.
+    const fasterHash = z.object({ contractHash: z.string() }).passthrough().parse(JSON.parse(faster.stdout.trim())).contractHash;
+    const provenance = (await dumpTables(dataPath, DATABASE, ['decided_at_watermark']))['violations']?.map((line) => z.object({ replay_id: z.string(), contract_hash: z.string(), build: z.string() }).passthrough().parse(JSON.parse(line))) ?? [];
+    expect(new Set(provenance.filter((r) => r.replay_id === 'faster-delivery').map((r) => r.contract_hash))).toEqual(new Set([fasterHash]));
+    expect(new Set(provenance.filter((r) => r.replay_id === '').map((r) => r.contract_hash))).toEqual(new Set([REFERENCE_CONTRACT.hash]));
+    expect(provenance.every((r) => /^\d+\.\d+\.\d+\+\S+$/.test(r.build))).toBe(true);
     const changedDiff = cli(['diff', '--baseline', 'live', '--candidate', 'faster-delivery', '--format', 'json', '--clickhouse-path', dataPath, '--database', DATABASE]);
     expect(changedDiff.status, faster.stdout + changedDiff.stdout.slice(0, 3000) + changedDiff.stderr).toBe(1);
     const diff = diffJson.parse(JSON.parse(changedDiff.stdout));

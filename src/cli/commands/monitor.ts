@@ -47,6 +47,7 @@ export function monitorCommand(): Command {
       ...(typeof raw.deadLetterTopic === 'string' ? { deadLetterTopic: raw.deadLetterTopic } : {}),
       ...(schemaRegistry === undefined ? {} : { schemaRegistry }),
       migrations: raw.migrate === false ? ('check' as const) : ('apply' as const),
+      ...(contract === undefined ? {} : { contract }),
     };
     // Signals are handled from the start: starting may wait out a ClickHouse outage, or stand by, for long.
     let job: MonitorJob | undefined;
