@@ -106,7 +106,6 @@ export async function runReplay(request: ReplayRequest, logger: Logger, metrics:
     await migrate(client, request.clickhouse.database);
     await saveReplay(client, request.clickhouse.database, record('running', { records: 0, runs: 0, violations: 0, runsCut: 0 }));
     logger.info({ replayId, topic: kafka.topic, from: request.from.text, to: request.to.text, readFrom: describeOffsets(plan.startOffsets), readTo: describeOffsets(plan.endOffsets), records: String(total), contract: request.contract.name, contractHash: request.contract.hash }, 'replay: reading');
-    let stats: MonitorStats;
     try {
       const job = await startMonitorJob(
         {
@@ -126,7 +125,7 @@ export async function runReplay(request: ReplayRequest, logger: Logger, metrics:
       );
       hooks.signal?.addEventListener('abort', () => job.stop(), { once: true });
       if (hooks.signal?.aborted === true) job.stop(); // aborted while the job started
-      stats = await job.done;
+      const stats = await job.done;
       const counts = await replayCounts(client, request.clickhouse.database, replayId);
       const finished = record(hooks.signal?.aborted === true ? 'failed' : 'finished', { records: stats.records, ...counts }, Date.now());
       await saveReplay(client, request.clickhouse.database, finished);
