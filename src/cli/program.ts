@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RunwatchError } from '../errors.js';
+import { auditCommand } from './commands/audit.js';
 import { brokerCommand } from './commands/broker.js';
 import { canaryCommand } from './commands/canary.js';
 import { contractCommand } from './commands/contract.js';
@@ -34,6 +35,7 @@ export function buildProgram(output: CliOutput = processOutput): Command {
     .addCommand(summaryCommand())
     .addCommand(migrateCommand())
     .addCommand(diffCommand())
+    .addCommand(auditCommand())
     .addCommand(schemasCommand())
     .addCommand(canaryCommand())
     .addCommand(contractCommand())

@@ -7,7 +7,7 @@ import { RunwatchError } from '../errors.js';
  * the process SIGKILL itself the n-th time it reaches a point, as a power cut would. Unset in
  * production: a point then costs one Map lookup.
  */
-export const FAULT_POINTS = ['sink-mid-write', 'sink-mid-write-after-commit', 'checkpoint-before-save', 'checkpoint-after-save', 'after-commit'] as const;
+export const FAULT_POINTS = ['sink-mid-write', 'sink-mid-write-after-commit', 'checkpoint-before-save', 'checkpoint-after-save', 'ledger-after-write', 'after-commit'] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 const specSchema = z

@@ -12,6 +12,7 @@ import { provenanceOf } from './provenance.js';
 import { StateRegistry } from '../operators/state-registry.js';
 import { loadActiveIds } from '../sinks/active-ids.js';
 import { CheckpointStore, describe, type Checkpoint } from '../sinks/checkpoint-store.js';
+import { CompletenessLedger } from '../sinks/completeness-ledger.js';
 import { DeadLetterTopic } from '../sinks/dead-letter-topic.js';
 import { createClickHouseClient } from '../sinks/clickhouse-client.js';
 import { ClickHouseSink, removeProvisionalRows } from '../sinks/clickhouse-sink.js';
@@ -111,11 +112,14 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
     // Rows this group wrote at the end of an earlier bounded read judged runs that the restored
     // state holds open again: they give way before the group writes anything (final rows follow).
+    // The ledger goes on from the restored checkpoint: rows sealed after it were never committed.
+    const ledger = new CompletenessLedger(client, { database: config.clickhouse.database, groupId: config.kafka.groupId, topic: config.kafka.topic, replayId: config.replay?.replayId ?? '', provenance: provenanceOf(config.detection, config.contract), logger });
+    step(await retryThroughOutage('restoring the completeness ledger', () => ledger.restore(restored?.ledgerHead), whileStoreIsDown));
     const removed = step(await retryThroughOutage('removing provisional rows', () => removeProvisionalRows(client, config.clickhouse.database, config.kafka.groupId), whileStoreIsDown));
     if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
     const partitions = config.mode === 'bounded' ? step(await kafkaSource.boundedPartitions()) : undefined;
     if (config.deadLetterTopic !== undefined) step(await ensureTopic(config.kafka, config.deadLetterTopic, 1));
-    return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder, canary: options.canary });
+    return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, ledger, committed, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder, canary: options.canary });
   } catch (err) {
     await source?.close().catch(() => undefined);
     await client.close().catch(() => undefined);
@@ -141,6 +145,9 @@ interface Prepared {
   readonly client: ReturnType<typeof createClickHouseClient>;
   readonly source: KafkaSource;
   readonly checkpoints: CheckpointStore;
+  readonly ledger: CompletenessLedger;
+  /** The group's committed offsets at start (where the ledger's first ranges start). */
+  readonly committed: ReadonlyMap<number, number>;
   readonly state: StateRegistry;
   readonly restored: Checkpoint | undefined;
   readonly activeIds: ActiveIdSeed | undefined;
@@ -154,7 +161,7 @@ interface Prepared {
 
 /** The job proper, once this member is active and its state restored. */
 function run(prepared: Prepared): MonitorJob {
-  const { config, logger, metrics, client, source, checkpoints, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder, canary } = prepared;
+  const { config, logger, metrics, client, source, checkpoints, ledger, committed, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder, canary } = prepared;
   const sink = new ClickHouseSink(client, {
     database: config.clickhouse.database,
     logger,
@@ -194,6 +201,8 @@ function run(prepared: Prepared): MonitorJob {
     state,
     ...(restored === undefined ? {} : { startOffsets: restored.nextOffsets }),
     checkpoints,
+    ledger,
+    committedOffsets: committed,
     outagePolicy,
     checkpointIntervalMs: checkpointConfig.intervalMs,
     maxPendingRows: checkpointConfig.maxPendingRows,

@@ -11,6 +11,7 @@ import { StateRegistry } from '../operators/state-registry.js';
 import type { SourceHint } from '../operators/stream-item.js';
 import type { ActiveIdSeed } from '../operators/rules/contamination.js';
 import type { Checkpoint, CheckpointReason } from '../sinks/checkpoint-store.js';
+import { LedgerTally, type LedgerHead, type LedgerRow, type SealInput } from '../sinks/completeness-ledger.js';
 import type { SinkBatch } from '../sinks/clickhouse-sink.js';
 import { retryThroughOutage, type OutagePolicy } from '../sinks/store-outage.js';
 import { detectVerdicts } from './detect.js';
@@ -42,6 +43,13 @@ export interface CheckpointSink {
   save(checkpoint: Checkpoint): Promise<{ readonly compressedBytes: number }>;
 }
 
+/** The completeness ledger (src/sinks/completeness-ledger.ts): rows sealed with each checkpoint, written before its commit. */
+export interface LedgerSink {
+  seal(input: SealInput): LedgerRow[];
+  readonly current: LedgerHead;
+  write(rows: readonly LedgerRow[]): Promise<void>;
+}
+
 export interface MonitorOptions {
   readonly source: RecordSource;
   readonly sink: VerdictSink;
@@ -69,6 +77,10 @@ export interface MonitorOptions {
   /** The offsets the restored state stands at (the source reads on from there). */
   readonly startOffsets?: ReadonlyMap<number, number>;
   readonly checkpoints?: CheckpointSink;
+  /** Where each checkpoint's processed offset ranges and counts are recorded (with `committedOffsets`: where reading starts). */
+  readonly ledger?: LedgerSink;
+  /** The group's committed offsets at start: the first ledger range of each partition starts there. */
+  readonly committedOffsets?: ReadonlyMap<number, number>;
   /** How saving a checkpoint waits out a store outage (as the sink does; default: forever). */
   readonly outagePolicy?: Pick<OutagePolicy, 'giveUpAfterMs' | 'maxBackoffMs'>;
   /** Wall-clock time between checkpoints (default 5 s). */
@@ -153,6 +165,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
   const maxPendingRows = options.maxPendingRows ?? DEFAULT_MAX_PENDING_ROWS;
   /** Per partition, the next offset to read: where a checkpoint taken now stands. */
   const positions = new Map<number, number>(options.startOffsets ?? []);
+  const tally = new LedgerTally(options.startOffsets ?? options.committedOffsets);
   let localSeq = 0;
   const takeSeq = (): number => options.checkpoints?.takeSeq() ?? (localSeq += 1);
 
@@ -181,7 +194,11 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
   let itemsSinceSnapshot = 0;
   const snapshotNow = (reason: CheckpointReason): CheckpointOutput => {
     itemsSinceSnapshot = 0;
-    return { kind: 'checkpoint', checkpoint: { seq: takeSeq(), nextOffsets: new Map(positions), state: state.snapshot(), reason } };
+    const seq = takeSeq();
+    const ledger = options.ledger;
+    const ledgerRows = ledger?.seal({ checkpointSeq: seq, reason, partitions: tally.drain(), watermarkMs: probe.read()?.eventTimeMs ?? Number.NEGATIVE_INFINITY });
+    const ledgerPart = ledger === undefined ? {} : { ledgerHead: ledger.current, ledgerRows: ledgerRows ?? [] };
+    return { kind: 'checkpoint', checkpoint: { seq, nextOffsets: new Map(positions), state: state.snapshot(), reason, ...ledgerPart } };
   };
 
   const outputs$ = input$.pipe(
@@ -192,7 +209,9 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
       stats.records += 1;
       metrics.recordsConsumed.inc();
       positions.set(item.partition, item.offset + 1);
-      return normalizeRecord(item, options.framedDecoder);
+      const normalized = normalizeRecord(item, options.framedDecoder);
+      tally.record(item.partition, item.offset, item.timestampMs, normalized.kind);
+      return normalized;
     }),
     connect((normalized) => {
       const deadLetters$ = normalized.pipe(
@@ -229,6 +248,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
         options.keepVerdicts ?? identity,
         map((verdict): Output => {
           count(stats, metrics, verdict);
+          if (verdict.kind === 'late_event') tally.late(verdict.source.partition, verdict.source.offset);
           return { kind: 'verdict', verdict };
         }),
       );
@@ -271,6 +291,12 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
       const store = options.checkpoints;
       const saved = await retryThroughOutage(`saving checkpoint ${checkpoint.seq}`, () => store.save(checkpoint), { logger, metrics, ...options.outagePolicy });
       faultPoint('checkpoint-after-save');
+      const ledger = options.ledger;
+      const rows = checkpoint.ledgerRows ?? [];
+      if (ledger !== undefined && rows.length > 0) {
+        await retryThroughOutage(`writing the completeness ledger of checkpoint ${checkpoint.seq}`, () => ledger.write(rows), { logger, metrics, ...options.outagePolicy });
+        faultPoint('ledger-after-write');
+      }
       logger.debug({ seq: checkpoint.seq, reason: checkpoint.reason, stateBytes: checkpoint.state.length, ...saved, ms: Date.now() - startedAt }, 'checkpoint saved');
     }
     try {

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
+import type { LedgerHead, LedgerRow } from './completeness-ledger.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -20,6 +21,10 @@ export interface Checkpoint {
   readonly nextOffsets: ReadonlyMap<number, number>;
   readonly state: Buffer;
   readonly reason: CheckpointReason;
+  /** The completeness ledger's head once this checkpoint's rows are in (undefined: no ledger, or a checkpoint from before it). */
+  readonly ledgerHead?: LedgerHead;
+  /** The ledger rows sealed with this checkpoint: written after it is saved, before its offsets are committed. */
+  readonly ledgerRows?: readonly LedgerRow[];
 }
 
 export interface CheckpointStoreOptions {
@@ -35,6 +40,8 @@ const headerSchema = z.object({
   next_offsets: z.array(z.coerce.number().int().nonnegative()),
   chunk_count: z.coerce.number().int().positive(),
   chunks: z.coerce.number().int().nonnegative(),
+  ledger_seq: z.coerce.number().int().nonnegative(),
+  ledger_hash: z.string(),
 });
 const chunkSchema = z.object({ chunk_no: z.coerce.number().int().nonnegative(), chunk: z.string() });
 
@@ -64,7 +71,7 @@ export class CheckpointStore {
   async loadMatching(committed: ReadonlyMap<number, number>): Promise<Checkpoint | undefined> {
     const { groupId, topic, logger } = this.options;
     const result = await this.client.query({
-      query: `SELECT checkpoint_seq, partitions, next_offsets, any(chunk_count) AS chunk_count, count() AS chunks
+      query: `SELECT checkpoint_seq, partitions, next_offsets, any(chunk_count) AS chunk_count, count() AS chunks, any(ledger_seq) AS ledger_seq, any(ledger_hash) AS ledger_hash
               FROM ${this.table} WHERE group_id = {groupId:String} AND topic = {topic:String}
               GROUP BY checkpoint_seq, partitions, next_offsets ORDER BY checkpoint_seq DESC LIMIT 20`,
       query_params: { groupId, topic },
@@ -87,7 +94,8 @@ export class CheckpointStore {
       const chunks = z.array(chunkSchema).parse(await rows.json());
       const state = await gunzipAsync(Buffer.from(chunks.map((c) => c.chunk).join(''), 'base64'));
       logger.info({ groupId, topic, seq: header.checkpoint_seq, nextOffsets: describe(offsets), stateBytes: state.length }, 'restoring the checkpoint that matches the committed offsets');
-      return { seq: header.checkpoint_seq, nextOffsets: offsets, state, reason: 'interval' };
+      const ledgerHead = header.ledger_hash === '' ? {} : { ledgerHead: { seq: header.ledger_seq, hash: header.ledger_hash } };
+      return { seq: header.checkpoint_seq, nextOffsets: offsets, state, reason: 'interval', ...ledgerHead };
     }
     logger.warn(
       { groupId, topic, committed: committedText, newest: headers.slice(0, KEEP).map((h) => ({ seq: h.checkpoint_seq, complete: h.chunks === h.chunk_count, nextOffsets: describe(new Map(h.partitions.map((p, i) => [p, h.next_offsets[i] as number]))) })) },
@@ -123,6 +131,8 @@ export class CheckpointStore {
       chunk_no: i,
       chunk: compressed.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS),
       created_at: createdAt,
+      ledger_seq: checkpoint.ledgerHead?.seq ?? 0,
+      ledger_hash: checkpoint.ledgerHead?.hash ?? '',
     }));
     await this.client.insert({ table: this.table, values, format: 'JSONEachRow' });
     this.saves += 1;

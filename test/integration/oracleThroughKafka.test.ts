@@ -29,6 +29,8 @@ import { normalizeLifecycle } from '../oracle/harness.js';
 import { judgeTraffic, REFERENCE_SEMANTICS, type OracleReport } from '../oracle/oracle.js';
 import { FAULT_KINDS, generateTraffic, type Traffic, type WireRecord } from '../oracle/producers.js';
 import { embeddedClickHouse, queryRows, replayTopic } from '../support/monitor-run.js';
+import { buildReport } from '../../src/audit/reports.js';
+import type { AuditReport } from '../../src/audit/report.js';
 
 /** The header the Kafka source reads a publisher's delivery time from (src/consumers/kafka-source.ts). */
 const DELIVERED_AT_HEADER = 'delivered_at';
@@ -151,6 +153,70 @@ describe('independent producer model → Kafka → monitor → ClickHouse, judge
     const rulesSeen = new Set(oracle.findings.filter((f) => compared.has(f.runId)).map((f) => f.rule));
     expect(Object.keys(RULES).filter((rule) => !rulesSeen.has(rule as RuleId))).toEqual([]);
     expect(stats.revisions).toBeGreaterThan(0);
+  });
+
+  it('the audit reports (schemas/audit SQL over the store) equal an independent computation: the model per partition, the oracle per rule and grade', async () => {
+    const ch = requireClient();
+    const allTime = { from: new Date(0), to: new Date('2200-01-01T00:00:00Z'), includeReplays: false };
+    // Completeness: every offset of every partition once, with the model's counts.
+    const completeness = await buildReport(ch, DATABASE, 'completeness', allTime);
+    expect(completeness.outcome, completeness.outcome.text).toMatchObject({ ok: true });
+    const lifecycleOf = (partition: number): number => normalizeLifecycle(traffic.records.filter((r) => r.partition === partition)).length;
+    expect(tableRows(completeness, 0).map((r) => ({ partition: r.partition, first: r.first_offset, next: r.next_offset, records: r.records, lifecycle: r.lifecycle_events, other: r.other_events, dead: r.dead_letters }))).toEqual(
+      Array.from({ length: traffic.partitions }, (_, partition) => {
+        const records = traffic.records.filter((r) => r.partition === partition).length;
+        return { partition, first: 0, next: records, records, lifecycle: lifecycleOf(partition), other: records - lifecycleOf(partition), dead: 0 };
+      }),
+    );
+    expect(tableRows(completeness, 0).reduce((sum, r) => sum + Number(r.late_events), 0)).toBe(stats.lateEvents);
+    const verify = await buildReport(ch, DATABASE, 'verify', allTime);
+    expect(verify.outcome, verify.outcome.text).toMatchObject({ ok: true });
+
+    // The period's runs: those starting before the first run the oracle comparison leaves out (cut by the end of input).
+    const cut = [...oracle.runs.values()].filter((r) => r.deadlineMs + 10_000 > oracle.lastEventTimeMs);
+    const to = Math.min(...cut.map((r) => r.firstEventMs));
+    const inPeriod = new Set([...oracle.runs.values()].filter((r) => r.firstEventMs < to).map((r) => r.runId));
+    const findings = oracle.findings.filter((f) => inPeriod.has(f.runId));
+    const period = { from: new Date(0), to: new Date(to), includeReplays: false };
+    expect(inPeriod.size).toBeGreaterThan(200);
+
+    const isolation = await buildReport(ch, DATABASE, 'isolation', period);
+    expect(tableRows(isolation, 0)[0]).toMatchObject({ runs: inPeriod.size });
+    const contamination = findings.filter((f) => f.rule === 'cross_user_contamination');
+    expect(contamination.length).toBeGreaterThan(0);
+    expect(tableRows(isolation, 1).map((r) => `${r.run_id} ${r.severity}`).sort()).toEqual(contamination.map((f) => `${f.runId} ${f.severity}`).sort());
+    expect(isolation.outcome.ok).toBe(false);
+
+    const violations = await buildReport(ch, DATABASE, 'violations', period);
+    const perRule = (rows: ReadonlyArray<{ rule: string; severity: string; n: number }>): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const r of rows) out[`${r.rule} ${r.severity}`] = (out[`${r.rule} ${r.severity}`] ?? 0) + r.n;
+      return out;
+    };
+    expect(perRule(tableRows(violations, 0).map((r) => ({ rule: String(r.rule), severity: String(r.severity), n: Number(r.violations) })))).toEqual(perRule(findings.map((f) => ({ rule: f.rule, severity: f.severity, n: 1 }))));
+
+    // A run's grades are final when the run is: a late event does not re-grade it (test/oracle/compare.ts).
+    // Those runs count with the grades they were stored with; every other run with the oracle's.
+    const stored = await readStoredVerdicts(ch);
+    const hadLateEvents = new Set(stored.flatMap((v) => (v.kind === 'late_event' ? [v.runId] : [])));
+    const storedGrades = new Map(stored.flatMap((v) => (v.kind === 'run_summary' ? [[v.summary.runId, v.summary] as const] : [])));
+    const gradesOf = [...oracle.runs.values()]
+      .filter((r) => inPeriod.has(r.runId))
+      .map((r) => (hadLateEvents.has(r.runId) ? { performance: storedGrades.get(r.runId)?.performanceGrade, security: storedGrades.get(r.runId)?.securityGrade } : { performance: r.performanceGrade, security: r.securityGrade }));
+    expect(hadLateEvents.size).toBeGreaterThan(0);
+    const grades = await buildReport(ch, DATABASE, 'grades', period);
+    expect(tableRows(grades, 0).map((r) => [r.grade, r.runs_by_performance_grade, r.runs_by_security_grade])).toEqual(
+      ['A', 'B', 'C', 'D', 'F'].map((grade) => [grade, gradesOf.filter((g) => g.performance === grade).length, gradesOf.filter((g) => g.security === grade).length]),
+    );
+
+    const latency = await buildReport(ch, DATABASE, 'latency', period);
+    const criticalLatency = findings.filter((f) => f.rule === 'delivery_latency' && f.severity === 'CRITICAL').length;
+    expect(tableRows(latency, 0).reduce((sum, r) => sum + Number(r.latency_criticals), 0)).toBe(criticalLatency);
+    expect(tableRows(latency, 0).reduce((sum, r) => sum + Number(r.runs), 0)).toBe(inPeriod.size);
+    // Every report names its queries, parameters, row counts and result hashes.
+    for (const report of [completeness, verify, isolation, violations, grades, latency]) {
+      for (const q of report.queries) expect(q).toMatchObject({ file: `schemas/audit/${q.name}.sql`, resultHash: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown as string });
+    }
   });
 
   it('the comparison has teeth: an oracle off by one threshold, or one stored verdict lost, differs', async () => {
@@ -439,6 +505,13 @@ async function readStoredVerdicts(ch: ClickHouseClient): Promise<Verdict[]> {
       source: { topic: r.source_topic, partition: r.source_partition, offset: r.source_offset },
     })),
   ];
+}
+
+/** A report's table as objects, column name → cell. */
+function tableRows(report: AuditReport, index: number): Array<Record<string, string | number | null>> {
+  const table = report.tables[index];
+  if (table === undefined) throw new Error(`${report.report} has no table ${index}`);
+  return table.rows.map((row) => Object.fromEntries(table.columns.map((column, i) => [column, row[i] ?? null])));
 }
 
 function requireClient(): ClickHouseClient {

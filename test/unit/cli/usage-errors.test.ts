@@ -86,6 +86,7 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--max-differences': 'some',
   '--examples': 'few',
   '--against': '',
+  '--out': '/nonexistent/dir/report.html',
 };
 
 async function run(argv: readonly string[]): Promise<{ code: number; err: string; out: string }> {
@@ -109,7 +110,8 @@ function validRest(command: string, flag: string): string[] {
   const range = command === 'replay' ? ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-01T01:00:00Z'].filter((_, i, all) => all[i - (i % 2)] !== flag) : [];
   const candidate = command === 'diff' && flag !== '--candidate' ? ['--candidate', 'some-replay'] : [];
   const file = command === 'contract check' ? [CONTRACT_FILE] : [];
-  return [...kafka, ...registry, ...server, ...range, ...candidate, ...file];
+  const report = command === 'audit' ? ['completeness'] : [];
+  return [...kafka, ...registry, ...server, ...range, ...candidate, ...file, ...report];
 }
 
 /** Commands and their subcommands (`schemas register`), by the words that name them. */
