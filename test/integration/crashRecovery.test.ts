@@ -12,6 +12,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { generateTraffic, type Traffic } from '../oracle/producers.js';
+import { auditCli, auditRows } from '../support/audit-cli.js';
 import { committedTotal, diffDumps, dumpTables, freshDataPath, inDeliveryOrder, publish, replayThroughCrashes, startMonitorProcess, trailer, withoutTrailer, type MonitorProcess } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
@@ -55,6 +56,7 @@ describe('replay through kill -9 (real broker, real ClickHouse engine, the CLI a
       { externalKillAfterMs: 100 + Math.floor(Math.random() * 400) },
       { faultInject: 'checkpoint-before-save:3' },
       { faultInject: 'after-commit:3' }, // offsets committed: the newest checkpoint is restored
+      { faultInject: 'ledger-after-write:3' }, // ledger rows written, offsets not committed: those rows go at the restore
       { externalKillAfterMs: 100 + Math.floor(Math.random() * 400) },
     ]);
     console.log(`[crash-recovery] ${JSON.stringify(report.attempts)}`);
@@ -63,6 +65,18 @@ describe('replay through kill -9 (real broker, real ClickHouse engine, the CLI a
     expect(report.attempts.slice(1).every((a) => a.restored), JSON.stringify(report.attempts)).toBe(true);
     const actual = await dumpTables(dataPath, DATABASE);
     expect(diffDumps(expected, actual)).toEqual([]);
+    // The completeness ledger recorded every offset once through all of it, its chain unbroken.
+    const completeness = await auditCli('completeness', dataPath, DATABASE);
+    expect(completeness.code, `${completeness.report.outcome.text}\n${JSON.stringify(auditRows(completeness.report, 1).slice(0, 5))}`).toBe(0);
+    const processed = auditRows(completeness.report, 0);
+    expect(processed.map((r) => [Number(r.partition), Number(r.first_offset), Number(r.next_offset), Number(r.records)])).toEqual(
+      Array.from({ length: traffic.partitions }, (_, p) => {
+        const records = traffic.records.filter((r) => r.partition === p).length;
+        return [p, 0, records, records];
+      }),
+    );
+    const verify = await auditCli('verify', dataPath, DATABASE);
+    expect(verify.code, verify.report.outcome.text).toBe(0);
   }, 600_000);
 
   it('stops on SIGTERM within the shutdown bound with exit 0, and a restart continues to the same verdicts', async () => {

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { projectRoot } from '../../src/infra/broker-config.js';
 import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
 import { CLICKHOUSE_DDL_DIR, migrate, migrationsIn } from '../../src/sinks/migrations.js';
+import { applyRetention, DEFAULT_RETENTION_DAYS, parseRetention, readRetention, RETAINED_TABLES } from '../../src/sinks/retention.js';
 
 const ROOT = projectRoot();
 const brokers = inject('kafkaBrokers');
@@ -30,13 +31,27 @@ const ledger = async (database: string): Promise<Array<{ version: number; name: 
 describe('schema migrations (embedded engine)', () => {
   it('apply once, in order, recorded with their checksums; again: nothing to do', async () => {
     const files = migrationsIn();
-    expect(files.map((m) => m.name)).toEqual(['001_tables.sql', '002_checkpoints.sql', '003_provisional.sql', '004_replays.sql', '005_provenance.sql']);
+    expect(files.map((m) => m.name)).toEqual(['001_tables.sql', '002_checkpoints.sql', '003_provisional.sql', '004_replays.sql', '005_provenance.sql', '006_completeness_ledger.sql', '007_retention_rollups.sql']);
     const first = await migrate(client, 'mig_fresh');
     expect(first.appliedNow.map((m) => m.name)).toEqual(files.map((m) => m.name));
     expect((await ledger('mig_fresh')).map((r) => [r.name, r.checksum])).toEqual(files.map((m) => [m.name, m.checksum]));
     const second = await migrate(client, 'mig_fresh');
     expect(second.appliedNow).toEqual([]);
     expect(await ledger('mig_fresh')).toHaveLength(files.length);
+  });
+
+  it('every evidence table keeps rows 400 days after they were recorded; --retention-days changes it per table, and a later migrate keeps it', async () => {
+    await migrate(client, 'mig_retention');
+    const before = await readRetention(client, 'mig_retention');
+    expect([...before.values()].every((days) => days === DEFAULT_RETENTION_DAYS), JSON.stringify([...before])).toBe(true);
+    expect(before.size).toBe(Object.keys(RETAINED_TABLES).length);
+    await applyRetention(client, 'mig_retention', parseRetention('violations=730,completeness_ledger=2555'));
+    await migrate(client, 'mig_retention');
+    const after = await readRetention(client, 'mig_retention');
+    expect(Object.fromEntries(after)).toEqual({ ...Object.fromEntries(before), violations: 730, completeness_ledger: 2555 });
+    expect(() => parseRetention('checkpoints=10')).toThrow(/expected <days> or <table>=<days>/);
+    expect(() => parseRetention('violations=0')).toThrow(/violations: expected whole days/);
+    expect([...parseRetention('500').values()]).toEqual(Object.keys(RETAINED_TABLES).map(() => 500));
   });
 
   it('a database from before the ledger (tables, no schema_migrations) is brought under it', async () => {
@@ -60,7 +75,7 @@ describe('schema migrations (embedded engine)', () => {
   });
 
   it('check-only refuses an unmigrated database and passes a migrated one', async () => {
-    await expect(migrate(client, 'mig_check', { checkOnly: true })).rejects.toThrow(/database mig_check is not migrated: 001_tables\.sql, 002_checkpoints\.sql, 003_provisional\.sql, 004_replays\.sql, 005_provenance\.sql pending; run `runwatch migrate`/);
+    await expect(migrate(client, 'mig_check', { checkOnly: true })).rejects.toThrow(/database mig_check is not migrated: 001_tables\.sql, 002_checkpoints\.sql, 003_provisional\.sql, 004_replays\.sql, 005_provenance\.sql, 006_completeness_ledger\.sql, 007_retention_rollups\.sql pending; run `runwatch migrate`/);
     await migrate(client, 'mig_check');
     expect((await migrate(client, 'mig_check', { checkOnly: true })).appliedNow).toEqual([]);
   });

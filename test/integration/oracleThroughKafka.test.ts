@@ -219,6 +219,22 @@ describe('independent producer model → Kafka → monitor → ClickHouse, judge
     }
   });
 
+  it('the daily rollups (materialized views) count what the tables hold: violations by rule and severity, runs by grade, user windows by grade', async () => {
+    const ch = requireClient();
+    const pairs = async (query: string): Promise<string[]> => z.array(z.object({ k: z.string(), n: z.coerce.number() })).parse(await (await ch.query({ query, format: 'JSONEachRow' })).json()).map((r) => `${r.k}=${r.n}`);
+    const db = DATABASE;
+    expect(await pairs(`SELECT concat(rule, ' ', severity) AS k, uniqExactMerge(violations) AS n FROM ${db}.violations_daily WHERE replay_id = '' GROUP BY k ORDER BY k`)).toEqual(
+      await pairs(`SELECT concat(rule, ' ', severity) AS k, count() AS n FROM ${db}.violations FINAL WHERE replay_id = '' GROUP BY k ORDER BY k`),
+    );
+    expect(await pairs(`SELECT concat(performance_grade, security_grade) AS k, uniqExactMerge(runs) AS n FROM ${db}.runs_daily WHERE replay_id = '' GROUP BY k ORDER BY k`)).toEqual(
+      await pairs(`SELECT concat(performance_grade, security_grade) AS k, count() AS n FROM ${db}.run_summaries FINAL WHERE replay_id = '' GROUP BY k ORDER BY k`),
+    );
+    expect(await pairs(`SELECT security_grade AS k, uniqExactMerge(user_windows) AS n FROM ${db}.user_grades_daily WHERE replay_id = '' GROUP BY k ORDER BY k`)).toEqual(
+      await pairs(`SELECT security_grade AS k, count() AS n FROM ${db}.user_grades FINAL WHERE replay_id = '' GROUP BY k ORDER BY k`),
+    );
+    expect((await pairs(`SELECT 'runs' AS k, uniqExactMerge(runs) AS n FROM ${db}.runs_daily`))[0]).toBe(`runs=${stats.runSummaries}`);
+  });
+
   it('the comparison has teeth: an oracle off by one threshold, or one stored verdict lost, differs', async () => {
     const stored = await readStoredVerdicts(requireClient());
     const strict = judgeTraffic(normalizeLifecycle(traffic.records), { ...REFERENCE_SEMANTICS, deliveryLatencyMs: { warning: 450, critical: 2_000 } });

@@ -87,6 +87,7 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--examples': 'few',
   '--against': '',
   '--out': '/nonexistent/dir/report.html',
+  '--retention-days': 'checkpoints=10',
 };
 
 async function run(argv: readonly string[]): Promise<{ code: number; err: string; out: string }> {
