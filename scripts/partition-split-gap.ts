@@ -41,6 +41,8 @@ function verdictLine(v: Verdict): string {
       return `late_event ${v.runState}\t${v.runId}\t${v.source.partition}:${v.source.offset}`;
     case 'revision':
       return `revision ${v.action}\t${v.violationId}\t${v.source.partition}:${v.source.offset}`;
+    case 'event_placed':
+      return `event_placed ${v.placement}\t${v.event.runId}\t${v.event.source.partition}:${v.event.source.offset}`;
   }
 }
 

@@ -4,11 +4,14 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
+import { REFERENCE_CONTRACT, type LoadedContract } from '../contract/contract-file.js';
+import { LIFECYCLE_TYPES } from '../contract/event.js';
+import { compileRunContract, TYPE_CODE } from '../contract/run-contract.js';
 import { buildInfo } from '../observability/build.js';
 import { runAuditQuery, type AuditParams } from './queries.js';
 import type { AuditChart, AuditQueryRun, AuditReport, AuditTable, Cell } from './report.js';
 
-export const AUDIT_REPORTS = ['completeness', 'verify', 'isolation', 'latency', 'grades', 'violations'] as const;
+export const AUDIT_REPORTS = ['completeness', 'verify', 'isolation', 'latency', 'grades', 'violations', 'reverify'] as const;
 export type AuditReportName = (typeof AUDIT_REPORTS)[number];
 
 export interface AuditPeriod {
@@ -38,8 +41,13 @@ interface Parts {
   readonly charts?: readonly AuditChart[];
 }
 
-export async function buildReport(client: ClickHouseClient, database: string, name: AuditReportName, period: AuditPeriod, now: Date = new Date()): Promise<AuditReport> {
-  const parts = await BUILDERS[name](client, database, period);
+export interface ReportOptions {
+  /** reverify: the run contract the verdicts were judged with (default: the built-in reference). */
+  readonly contract?: LoadedContract;
+}
+
+export async function buildReport(client: ClickHouseClient, database: string, name: AuditReportName, period: AuditPeriod, now: Date = new Date(), options: ReportOptions = {}): Promise<AuditReport> {
+  const parts = await BUILDERS[name](client, database, period, options);
   const build = buildInfo();
   return {
     report: name,
@@ -56,13 +64,14 @@ export async function buildReport(client: ClickHouseClient, database: string, na
   };
 }
 
-const BUILDERS: Record<AuditReportName, (client: ClickHouseClient, database: string, period: AuditPeriod) => Promise<Parts>> = {
+const BUILDERS: Record<AuditReportName, (client: ClickHouseClient, database: string, period: AuditPeriod, options: ReportOptions) => Promise<Parts>> = {
   completeness: completenessReport,
   verify: verifyReport,
   isolation: isolationReport,
   latency: latencyReport,
   grades: gradesReport,
   violations: violationsReport,
+  reverify: reverifyReport,
 };
 
 function table<T extends Record<string, unknown>>(title: string, rows: readonly T[], columns: ReadonlyArray<keyof T & string>): AuditTable {
@@ -272,5 +281,51 @@ async function violationsReport(client: ClickHouseClient, database: string, peri
     queries: [found.run],
     tables: [table('By day (UTC), rule and severity', found.rows, ['day', 'rule', 'severity', 'violations'])],
     charts: [{ id: 'violations-by-rule', kind: 'stacked-bar', title: 'Violations by rule per day', unit: 'violations', categories: days, series: rules.map((rule) => ({ name: rule, values: days.map((day) => perDayRule.get(`${day} ${rule}`) ?? 0) })) }],
+  };
+}
+
+const coverageOfEvents = z.object({ runs: count, runs_with_events: count, events: count, contract_hashes: z.array(text) });
+const latencyDifference = z.object({ run_id: text, partition: count, offset: count, derived_severity: text, stored_severity: text, difference: text });
+const missingDifference = z.object({ run_id: text, derived_missing: z.array(text), stored_missing: z.array(text), difference: text });
+const durationDifference = z.object({ run_id: text, derived_severity: text, stored_severity: text, difference: text });
+
+/**
+ * The contract compiled to SQL: its levels and types as server-side parameters of the reverify
+ * queries, which re-derive verdicts from the stored events (--store-events) and name every
+ * difference from the stored verdicts.
+ */
+async function reverifyReport(client: ClickHouseClient, database: string, period: AuditPeriod, options: ReportOptions): Promise<Parts> {
+  const loaded = options.contract ?? REFERENCE_CONTRACT;
+  const contract = compileRunContract(loaded.contract);
+  const base = { database, from: sqlTime(period.from), to: sqlTime(period.to) };
+  const coverage = await runAuditQuery(client, 'reverify_coverage', base, coverageOfEvents);
+  const latency = await runAuditQuery(client, 'reverify_delivery_latency', { ...base, latency_warning_ms: contract.thresholds.deliveryLatencyMs.warning, latency_critical_ms: contract.thresholds.deliveryLatencyMs.critical }, latencyDifference);
+  const requiredTypes = LIFECYCLE_TYPES.filter((t) => (contract.requiredMask & (1 << TYPE_CODE[t])) !== 0 && t !== contract.startType);
+  const missing = await runAuditQuery(client, 'reverify_missing_events', { ...base, required_types: `[${requiredTypes.map((t) => `'${t}'`).join(',')}]` }, missingDifference);
+  const duration = await runAuditQuery(client, 'reverify_run_duration', { ...base, terminal_type: contract.terminalType, duration_warning_ms: contract.thresholds.runDurationMs.warning, duration_critical_ms: contract.thresholds.runDurationMs.critical }, durationDifference);
+  const covered = coverage.rows[0] ?? { runs: 0, runs_with_events: 0, events: 0, contract_hashes: [] };
+  const otherContracts = covered.contract_hashes.filter((h) => h !== loaded.hash);
+  const differences = latency.rows.length + missing.rows.length + duration.rows.length;
+  const ok = covered.runs > 0 && covered.runs_with_events === covered.runs && otherContracts.length === 0 && differences === 0;
+  const outcome =
+    covered.runs === 0
+      ? 'no runs in the period'
+      : covered.runs_with_events < covered.runs
+        ? `${covered.runs - covered.runs_with_events} of ${covered.runs} runs have no stored events (the monitor stores them with --store-events; kept 30 days): they cannot be re-verified`
+        : otherContracts.length > 0
+          ? `verdicts of the period were judged with contract ${otherContracts.map((h) => h.slice(0, 12)).join(', ')}…, not ${loaded.name} (${loaded.hash.slice(0, 12)}…): give that contract with --contract`
+          : differences === 0
+            ? `SQL over ${covered.events} stored events agrees with the stream's verdicts of ${covered.runs} runs: delivery_latency, missing_events, run_duration`
+            : `${differences} difference(s) between SQL and the stream: delivery_latency ${latency.rows.length}, missing_events ${missing.rows.length}, run_duration ${duration.rows.length}`;
+  return {
+    title: `Re-verification in SQL with contract ${loaded.name} (${loaded.hash.slice(0, 12)}…)`,
+    outcome: { ok, text: outcome },
+    queries: [coverage.run, latency.run, missing.run, duration.run],
+    tables: [
+      table('Coverage', coverage.rows, ['runs', 'runs_with_events', 'events', 'contract_hashes']),
+      table('delivery_latency: differences', latency.rows, ['run_id', 'partition', 'offset', 'derived_severity', 'stored_severity', 'difference']),
+      table('missing_events: differences', missing.rows, ['run_id', 'derived_missing', 'stored_missing', 'difference']),
+      table('run_duration: differences', duration.rows, ['run_id', 'derived_severity', 'stored_severity', 'difference']),
+    ],
   };
 }

@@ -3,7 +3,7 @@
  * Verdict ids are deterministic (rule, run, input offsets or event time), so a replay of the same
  * input yields the same ids and writes stay idempotent (ReplacingMergeTree keyed by the id).
  */
-import type { LifecycleType, SourcePosition } from './event.js';
+import type { AgentEvent, LifecycleType, SourcePosition } from './event.js';
 
 export type Severity = 'WARNING' | 'CRITICAL';
 
@@ -105,6 +105,14 @@ export interface UserGrade {
 
 export type LateEventRunState = 'open' | 'closed' | 'unknown';
 
+/**
+ * Where the engine placed an event (emitted only when events are stored, `--store-events`):
+ * in its open run (in time, or behind the watermark within the allowed lateness), a copy of one
+ * it had (reaches no rule), after its run was final, for a run already forgotten, or nowhere
+ * (its timestamp cannot be placed). SQL re-verification (docs/audit.md) starts from these.
+ */
+export type EventPlacement = 'in_run' | 'in_run_late' | 'duplicate' | 'after_final' | 'unknown_run' | 'suspicious';
+
 export type Verdict =
   | { readonly kind: 'violation'; readonly violation: Violation }
   | { readonly kind: 'run_summary'; readonly summary: RunSummary }
@@ -128,4 +136,5 @@ export type Verdict =
       readonly eventTimeMs: number;
       readonly source: SourcePosition;
     }
-  | { readonly kind: 'user_grade'; readonly grade: UserGrade };
+  | { readonly kind: 'user_grade'; readonly grade: UserGrade }
+  | { readonly kind: 'event_placed'; readonly event: AgentEvent; readonly placement: EventPlacement };

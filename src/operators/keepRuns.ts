@@ -42,6 +42,8 @@ export function keepRuns(options: KeepRunsOptions): OperatorFunction<Verdict, Ve
             case 'late_event':
             case 'revision':
               return hold(verdict.runId, verdict);
+            case 'event_placed':
+              return hold(verdict.event.runId, verdict);
             case 'user_grade':
               if (options.keepGrade(verdict.grade)) subscriber.next(verdict);
               return;

@@ -60,6 +60,8 @@ export interface DetectOptions {
   readonly state?: StateRegistry;
   /** Lets metrics read the engine's open runs and event time at scrape time. */
   readonly probe?: EngineProbe;
+  /** Emit where each event was placed (`event_placed` verdicts), for storing events. */
+  readonly placements?: boolean;
 }
 
 export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[], options: DetectOptions = {}): OperatorFunction<ChainInput, Verdict> {
@@ -76,7 +78,7 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
         ...withState,
       }),
       orderByEventTime(withState),
-      summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs, ...withState, ...(options.probe === undefined ? {} : { probe: options.probe }) }),
+      summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs, ...withState, ...(options.probe === undefined ? {} : { probe: options.probe }), ...(options.placements === true ? { placements: true } : {}) }),
       gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs, bands: contract.grades.security, ...withState }),
     );
 }

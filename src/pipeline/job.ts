@@ -39,6 +39,8 @@ export interface MonitorJobConfig {
   readonly schemaRegistry?: SchemaRegistryConfig;
   /** The contract file judged with (--contract), for the rows' provenance; absent: the built-in one. */
   readonly contract?: LoadedContract;
+  /** Also store every lifecycle event with its placement (table events; `runwatch audit reverify`). */
+  readonly storeEvents?: boolean;
   /** apply (default): migrate the store at start; check: refuse to start unless it is migrated (`runwatch migrate` by a DBA). */
   readonly migrations?: 'apply' | 'check';
   /**
@@ -197,6 +199,7 @@ function run(prepared: Prepared): MonitorJob {
     ...(partitions === undefined ? {} : { partitions }),
     ...(framedDecoder === undefined ? {} : { framedDecoder }),
     ...(config.replay === undefined ? {} : { keepVerdicts: keepRuns(config.replay.keep) }),
+    ...(config.storeEvents === true ? { storeEvents: true } : {}),
     ...(activeIds === undefined ? {} : { activeIds }),
     state,
     ...(restored === undefined ? {} : { startOffsets: restored.nextOffsets }),

@@ -66,6 +66,8 @@ export interface MonitorOptions {
   readonly idleHeartbeatMs?: number;
   /** Filters the judged verdicts before they are counted and written (a replay keeps the runs of its range: keepRuns). */
   readonly keepVerdicts?: OperatorFunction<Verdict, Verdict>;
+  /** Also store every lifecycle event with where the engine placed it (the events table, for SQL re-verification). */
+  readonly storeEvents?: boolean;
   /** Decodes schema-registry framed records (their schemas looked up by the source before each batch). */
   readonly framedDecoder?: FramedValueDecoder;
   /** Partitions that will deliver events (bounded mode): the watermark waits for all of them. */
@@ -244,7 +246,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
         liveHints(options.idleHeartbeatMs === undefined ? {} : { idleMs: options.idleHeartbeatMs }),
       );
       const verdicts$ = detectorInput$.pipe(
-        detectVerdicts(options.detection, options.partitions, { state, probe, ...(options.activeIds === undefined ? {} : { activeIds: options.activeIds }) }),
+        detectVerdicts(options.detection, options.partitions, { state, probe, ...(options.activeIds === undefined ? {} : { activeIds: options.activeIds }), ...(options.storeEvents === true ? { placements: true } : {}) }),
         options.keepVerdicts ?? identity,
         map((verdict): Output => {
           count(stats, metrics, verdict);
@@ -435,7 +437,7 @@ function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {
     metrics.lateEvents.inc();
   } else if (verdict.kind === 'revision') {
     stats.revisions += 1;
-  } else {
+  } else if (verdict.kind === 'user_grade') {
     stats.userGrades += 1;
   }
 }

@@ -7,9 +7,9 @@ import type { Logger } from '../observability/logger.js';
 import { faultPoint } from '../pipeline/fault-points.js';
 import type { Metrics } from '../observability/metrics.js';
 import { classifyStoreError, retryThroughOutage, storeErrorReason, type OutagePolicy } from './store-outage.js';
-import { deadLetterRow, lateEventRow, revisionRow, runSummaryRow, userGradeRow, violationRow } from './rows.js';
+import { deadLetterRow, eventRow, lateEventRow, revisionRow, runSummaryRow, userGradeRow, violationRow } from './rows.js';
 
-const TABLES = ['violations', 'run_summaries', 'user_grades', 'late_events', 'verdict_revisions', 'dead_letters'] as const;
+const TABLES = ['violations', 'run_summaries', 'user_grades', 'late_events', 'verdict_revisions', 'events', 'dead_letters'] as const;
 type Table = (typeof TABLES)[number];
 
 /** What the pipeline hands the sink in one write; the write resolves once ClickHouse acknowledged it. */
@@ -81,7 +81,7 @@ export class ClickHouseSink {
   async write(batch: SinkBatch): Promise<void> {
     const at = this.now();
     const provisionalOf = batch.provisionalOf ?? '';
-    const rows: Record<Table, object[]> = { violations: [], run_summaries: [], user_grades: [], late_events: [], verdict_revisions: [], dead_letters: [] };
+    const rows: Record<Table, object[]> = { violations: [], run_summaries: [], user_grades: [], late_events: [], verdict_revisions: [], events: [], dead_letters: [] };
     for (const verdict of batch.verdicts) {
       switch (verdict.kind) {
         case 'violation':
@@ -98,6 +98,9 @@ export class ClickHouseSink {
           break;
         case 'revision':
           rows.verdict_revisions.push(revisionRow(verdict, at));
+          break;
+        case 'event_placed':
+          rows.events.push(eventRow(verdict, at));
           break;
       }
     }

@@ -16,6 +16,7 @@ export const RETAINED_TABLES = {
   verdict_revisions: 'recorded_at',
   completeness_ledger: 'committed_at',
   replays: 'updated_at',
+  events: 'recorded_at',
   violations_daily: 'last_recorded_at',
   runs_daily: 'last_recorded_at',
   user_grades_daily: 'last_recorded_at',

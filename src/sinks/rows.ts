@@ -107,6 +107,31 @@ export function revisionRow(v: Extract<Verdict, { kind: 'revision' }>, recordedA
   };
 }
 
+/** A lifecycle event with its placement (the events table, --store-events). */
+export function eventRow(v: Extract<Verdict, { kind: 'event_placed' }>, recordedAtMs: number) {
+  const e = v.event;
+  return {
+    run_id: e.runId,
+    thread_id: e.threadId ?? '',
+    user_id: e.userId ?? '',
+    agent_name: e.agentName ?? '',
+    tool_name: e.toolName ?? '',
+    execution_id: e.executionId ?? '',
+    event_id: e.eventId ?? '',
+    type: e.type,
+    placement: v.placement,
+    emitted_at_ms: e.emittedAtMs,
+    delivered_at_ms: e.deliveredAtMs,
+    record_time_ms: e.recordTimestampMs,
+    shape: e.shape,
+    recovered: e.recovered ? 1 : 0,
+    source_topic: e.source.topic,
+    source_partition: e.source.partition,
+    source_offset: e.source.offset,
+    recorded_at: recordedAtMs,
+  };
+}
+
 export function deadLetterRow(d: DeadLetter, recordedAtMs: number) {
   return {
     source_topic: d.source.topic,

@@ -30,6 +30,8 @@ import { judgeTraffic, REFERENCE_SEMANTICS, type OracleReport } from '../oracle/
 import { FAULT_KINDS, generateTraffic, type Traffic, type WireRecord } from '../oracle/producers.js';
 import { embeddedClickHouse, queryRows, replayTopic } from '../support/monitor-run.js';
 import { buildReport } from '../../src/audit/reports.js';
+import { builtInContract, REFERENCE_CONTRACT } from '../../src/contract/contract-file.js';
+import { REFERENCE_RUN_CONTRACT } from '../../src/contract/run-contract.js';
 import type { AuditReport } from '../../src/audit/report.js';
 
 /** The header the Kafka source reads a publisher's delivery time from (src/consumers/kafka-source.ts). */
@@ -63,7 +65,8 @@ beforeAll(async () => {
   highWatermarks = await topicOffsets();
   const store = await embeddedClickHouse(DATABASE);
   clickhouse = store;
-  stats = await replayTopic(brokers, topic, `oracle-e2e-${randomUUID()}`, store);
+  // Events stored too (--store-events): the reverify report re-derives verdicts from them in SQL.
+  stats = await replayTopic(brokers, topic, `oracle-e2e-${randomUUID()}`, store, { storeEvents: true });
   client = createClickHouseClient(store);
 }, 120_000);
 
@@ -233,6 +236,40 @@ describe('independent producer model → Kafka → monitor → ClickHouse, judge
       await pairs(`SELECT security_grade AS k, count() AS n FROM ${db}.user_grades FINAL WHERE replay_id = '' GROUP BY k ORDER BY k`),
     );
     expect((await pairs(`SELECT 'runs' AS k, uniqExactMerge(runs) AS n FROM ${db}.runs_daily`))[0]).toBe(`runs=${stats.runSummaries}`);
+  });
+
+  it('reverify: SQL over the stored events re-derives the stream\'s delivery_latency, missing_events and run_duration verdicts, and names a verdict deleted by hand', async () => {
+    const ch = requireClient();
+    const allTime = { from: new Date(0), to: new Date('2200-01-01T00:00:00Z'), includeReplays: false };
+    const agreed = await buildReport(ch, DATABASE, 'reverify', allTime);
+    expect(agreed.outcome, `${agreed.outcome.text}\n${JSON.stringify(agreed.tables.slice(1).map((t) => t.rows.slice(0, 5)))}`).toMatchObject({ ok: true });
+    const coverage = tableRows(agreed, 0)[0];
+    expect(Number(coverage?.events)).toBe(stats.lifecycleEvents);
+    // The rules re-derived are not idle on this traffic.
+    const storedCount = async (rule: string): Promise<number> => (await queryRows(ch, `SELECT count() AS n FROM ${DATABASE}.violations FINAL WHERE rule = '${rule}'`, z.object({ n: z.coerce.number() })))[0]?.n ?? 0;
+    for (const rule of ['delivery_latency', 'missing_events', 'run_duration']) expect(await storedCount(rule), rule).toBeGreaterThan(0);
+    // A stricter contract (critical latency 1 s) is not what these verdicts were judged with:
+    // reverify names the verdicts' own contract and does not compare.
+    const reference = REFERENCE_RUN_CONTRACT;
+    const stricter = builtInContract({ ...reference.thresholds, deliveryLatencyMs: { ...reference.thresholds.deliveryLatencyMs, critical: 1_000 } }, reference.suspiciousSkewMs);
+    const mismatched = await buildReport(ch, DATABASE, 'reverify', allTime, new Date(), { contract: stricter });
+    expect(mismatched.outcome.ok).toBe(false);
+    expect(mismatched.outcome.text).toContain(`judged with contract ${REFERENCE_CONTRACT.hash.slice(0, 12)}`);
+    // A verdict deleted by hand: named, exit-worthy.
+    const [victim] = await queryRows(ch, `SELECT violation_id, run_id FROM ${DATABASE}.violations FINAL WHERE rule = 'missing_events' ORDER BY violation_id LIMIT 1`, z.object({ violation_id: z.string(), run_id: z.string() }));
+    if (victim === undefined) throw new Error('no missing_events verdict to delete');
+    const [kept] = await queryRows(ch, `SELECT * FROM ${DATABASE}.violations FINAL WHERE violation_id = {id:String}`.replace('{id:String}', `'${victim.violation_id}'`), z.record(z.unknown()));
+    await ch.command({ query: `DELETE FROM ${DATABASE}.violations WHERE violation_id = '${victim.violation_id}'` });
+    try {
+      const tampered = await buildReport(ch, DATABASE, 'reverify', allTime);
+      expect(tampered.outcome.ok).toBe(false);
+      expect(tableRows(tampered, 2)).toEqual([expect.objectContaining({ run_id: victim.run_id, stored_missing: '', difference: 'derived in SQL, not stored' })]);
+      expect(tableRows(tampered, 1)).toEqual([]);
+      expect(tableRows(tampered, 3)).toEqual([]);
+    } finally {
+      if (kept !== undefined) await ch.insert({ table: `${DATABASE}.violations`, values: [kept], format: 'JSONEachRow' });
+    }
+    expect((await buildReport(ch, DATABASE, 'reverify', allTime)).outcome.ok).toBe(true);
   });
 
   it('the comparison has teeth: an oracle off by one threshold, or one stored verdict lost, differs', async () => {

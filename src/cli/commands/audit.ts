@@ -6,7 +6,7 @@ import { AUDIT_REPORTS, buildReport, type AuditReportName } from '../../audit/re
 import type { AuditReport } from '../../audit/report.js';
 import { createClickHouseClient } from '../../sinks/clickhouse-client.js';
 import { migrate } from '../../sinks/migrations.js';
-import { addClickHouseOptions, clickHouseConfigFrom, type RawOptions } from '../options.js';
+import { addClickHouseOptions, clickHouseConfigFrom, contractFrom, type RawOptions } from '../options.js';
 
 const FORMATS = ['table', 'csv', 'json', 'md', 'html'] as const;
 type Format = (typeof FORMATS)[number];
@@ -34,16 +34,18 @@ function outFile(value: string): string {
  */
 export function auditCommand(): Command {
   const command = new Command('audit')
-    .description('audit reports from ClickHouse (each query a .sql file under schemas/audit, printed with its parameters, row count and result hash): completeness, verify (the ledger hash chain), isolation, latency, grades, violations, or all; exit 1 when the audit finds a problem')
+    .description('audit reports from ClickHouse (each query a .sql file under schemas/audit, printed with its parameters, row count and result hash): completeness, verify (the ledger hash chain), isolation, latency, grades, violations, reverify (verdicts derived again in SQL from events stored with monitor --store-events), or all; exit 1 when the audit finds a problem')
     .addArgument(new Argument('<report>', 'which report').choices([...AUDIT_REPORTS, 'all']))
     .addOption(new Option('--from <time>', 'start of the period, inclusive (ISO-8601 with a zone, or a UTC date; default: 30 days before --to)').argParser(isoTime))
     .addOption(new Option('--to <time>', 'end of the period, exclusive (default: now)').argParser(isoTime))
     .addOption(new Option('--format <format>', 'table (a terminal), csv, json, md or html (a self-contained page with charts)').choices(FORMATS).default('table'))
     .addOption(new Option('--out <file>', 'write the report to this file instead of stdout').argParser(outFile))
-    .addOption(new Option('--include-replays', 'count replays (runwatch replay) as well; by default only live results are evidence'));
+    .addOption(new Option('--include-replays', 'count replays (runwatch replay) as well; by default only live results are evidence'))
+    .addOption(new Option('--contract <file>', 'reverify: the run contract the verdicts were judged with (default: the built-in reference)'));
   addClickHouseOptions(command);
   return command.action(async (reportArg: string, raw: RawOptions) => {
     const config = clickHouseConfigFrom(raw);
+    const contract = await contractFrom(raw);
     const to = raw.to instanceof Date ? raw.to : new Date();
     const from = raw.from instanceof Date ? raw.from : new Date(to.getTime() - 30 * DAY_MS);
     if (from.getTime() >= to.getTime()) {
@@ -59,7 +61,7 @@ export function auditCommand(): Command {
       // Reads only: the store must be migrated already (an audit never changes the schema).
       await migrate(client, config.database, { checkOnly: true });
       const now = new Date();
-      for (const name of names) reports.push(await buildReport(client, config.database, name, period, now));
+      for (const name of names) reports.push(await buildReport(client, config.database, name, period, now, contract === undefined ? {} : { contract }));
     } finally {
       await client.close();
     }

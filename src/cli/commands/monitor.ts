@@ -23,6 +23,7 @@ export function monitorCommand(): Command {
     .addOption(new Option('--http-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: a free port chosen at start; unset: no listener)').env('RUNWATCH_HTTP_PORT').argParser(parsers.listenPort))
     .addOption(new Option('--http-host <address>', 'address the HTTP listener binds').env('RUNWATCH_HTTP_HOST').argParser(parsers.nonEmpty).default('0.0.0.0'))
     .addOption(new Option('--ready-stall-ms <ms>', '/readyz fails when the watermark has not moved for this long while records wait to be read').env('RUNWATCH_READY_STALL_MS').argParser(parsers.int).default(120_000))
+    .addOption(new Option('--store-events', 'also store every lifecycle event with where the engine placed it (table events, kept 30 days), so `runwatch audit reverify` can re-derive verdicts in SQL'))
     .addOption(new Option('--no-migrate', 'do not migrate the ClickHouse schema at start: refuse to start (exit 2) unless `runwatch migrate` has brought it to this build'))
     .addOption(new Option('--canary-max-age-ms <ms>', '/readyz fails when no canary run (runwatch canary) has passed its check for this long, or the last one failed; unset: canaries are checked and counted only').env('RUNWATCH_CANARY_MAX_AGE_MS').argParser(parsers.int))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
@@ -47,6 +48,7 @@ export function monitorCommand(): Command {
       ...(typeof raw.deadLetterTopic === 'string' ? { deadLetterTopic: raw.deadLetterTopic } : {}),
       ...(schemaRegistry === undefined ? {} : { schemaRegistry }),
       migrations: raw.migrate === false ? ('check' as const) : ('apply' as const),
+      ...(raw.storeEvents === true ? { storeEvents: true } : {}),
       ...(contract === undefined ? {} : { contract }),
     };
     // Signals are handled from the start: starting may wait out a ClickHouse outage, or stand by, for long.

@@ -1,7 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/event.js';
 import type { CompiledRunContract } from '../../contract/run-contract.js';
-import { RULES, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
+import { RULES, type EventPlacement, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
 import type { StateRegistry } from '../state-registry.js';
 import type { StreamItem } from '../stream-item.js';
 import type { EngineProbe } from './engine-probe.js';
@@ -41,6 +41,8 @@ export interface RunEngineOptions {
   readonly state?: StateRegistry;
   /** Lets an observer read open runs and event time (metrics) when it wants to. */
   readonly probe?: EngineProbe;
+  /** Emit where each event was placed (`event_placed`), for storing events (--store-events). */
+  readonly placements?: boolean;
 }
 
 /** The engine's state root (see state-registry.ts). */
@@ -125,6 +127,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       options.probe?.attach(() => ({ openRuns: e.openRuns.size, eventTimeMs: e.nowMs }));
       const timers = e.timers; // a class instance: a restore fills it in place
       const emit = (verdict: Verdict): void => subscriber.next(verdict);
+      const placed = options.placements === true ? (event: AgentEvent, placement: EventPlacement): void => emit({ kind: 'event_placed', event, placement }) : (): void => undefined;
 
       const out: RuleOutput = {
         violation: (slot, spec) => {
@@ -265,6 +268,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           e.openRuns.set(runId, slot);
         }
         if (log.holds(slot, event)) return reportDuplicate(slot, event);
+        placed(event, arrivedLate ? 'in_run_late' : 'in_run');
         facts.learnIds(slot, event);
         facts.addEvent(slot, event, arrivedLate);
         log.add(slot, event, arrivedLate);
@@ -274,6 +278,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
 
       /** The engine's duplicate filter: a copy is reported once and reaches no rule. */
       const reportDuplicate = (slot: number, event: AgentEvent): void => {
+        placed(event, 'duplicate');
         facts.duplicateCount.add(slot);
         out.violation(slot, {
           rule: 'duplicate_delivery',
@@ -310,6 +315,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           return;
         }
         (memory.lateArrivals ??= []).push(identityOf(event));
+        placed(event, 'after_final');
         if (memory.completedAtMs !== undefined && event.emittedAtMs > memory.completedAtMs) {
           out.violation(slot, {
             rule: 'event_after_completion',
@@ -329,6 +335,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       };
 
       const unknownRun = (event: AgentEvent): void => {
+        placed(event, 'unknown_run');
         reportLate(event, 'unknown');
         const slot = detachedSlot(event);
         runArrivalRules(slot, event, 'unknown_run');
@@ -354,6 +361,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       // gets the checks that need no time, at its partition's watermark (a fixed place in event time).
       const onSuspicious = (event: AgentEvent, placedAtMs: number): void => {
         advanceTo(placedAtMs);
+        placed(event, 'suspicious');
         const open = e.openRuns.get(event.runId);
         const memory = open === undefined ? rememberedFinal(event.runId) : undefined;
         const slot = memory !== undefined ? standInFor(memory, event) : detachedSlot(event);
