@@ -11,7 +11,7 @@ import { buildInfo } from '../observability/build.js';
 import { runAuditQuery, type AuditParams } from './queries.js';
 import type { AuditChart, AuditQueryRun, AuditReport, AuditTable, Cell } from './report.js';
 
-export const AUDIT_REPORTS = ['completeness', 'verify', 'isolation', 'latency', 'grades', 'violations', 'reverify'] as const;
+export const AUDIT_REPORTS = ['completeness', 'verify', 'isolation', 'latency', 'grades', 'violations', 'missing', 'reverify'] as const;
 export type AuditReportName = (typeof AUDIT_REPORTS)[number];
 
 export interface AuditPeriod {
@@ -71,6 +71,7 @@ const BUILDERS: Record<AuditReportName, (client: ClickHouseClient, database: str
   latency: latencyReport,
   grades: gradesReport,
   violations: violationsReport,
+  missing: missingReport,
   reverify: reverifyReport,
 };
 
@@ -327,5 +328,28 @@ async function reverifyReport(client: ClickHouseClient, database: string, period
       table('missing_events: differences', missing.rows, ['run_id', 'derived_missing', 'stored_missing', 'difference']),
       table('run_duration: differences', duration.rows, ['run_id', 'derived_severity', 'stored_severity', 'difference']),
     ],
+  };
+}
+
+const missingRow = z.object({ dimension: text, name: text, runs: count, runs_with_missing_events: count, missing_rate_pct: count });
+
+async function missingReport(client: ClickHouseClient, database: string, period: AuditPeriod): Promise<Parts> {
+  const found = await runAuditQuery(client, 'missing_events_by_agent_tool', periodParams(database, period), missingRow);
+  const agents = found.rows.filter((r) => r.dimension === 'agent');
+  const tools = found.rows.filter((r) => r.dimension === 'tool');
+  const runs = agents.reduce((sum, r) => sum + r.runs, 0);
+  const missing = agents.reduce((sum, r) => sum + r.runs_with_missing_events, 0);
+  return {
+    title: 'Missing-event rate by agent and tool',
+    outcome: {
+      ok: runs > 0,
+      text: runs === 0 ? 'no runs with stored events in the period (the monitor stores them with --store-events)' : `${missing} of ${runs} runs (${((100 * missing) / runs).toFixed(3)} %) judged without a required event, over ${agents.length} agent(s) and ${tools.length} tool(s)`,
+    },
+    queries: [found.run],
+    tables: [
+      table('By agent', agents, ['name', 'runs', 'runs_with_missing_events', 'missing_rate_pct']),
+      table('By tool', tools, ['name', 'runs', 'runs_with_missing_events', 'missing_rate_pct']),
+    ],
+    charts: [{ id: 'missing-by-agent', kind: 'bar', title: 'Missing-event rate by agent', unit: '%', categories: agents.map((r) => r.name), series: [{ name: 'runs missing a required event', values: agents.map((r) => r.missing_rate_pct) }] }],
   };
 }

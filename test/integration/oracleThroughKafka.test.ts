@@ -216,8 +216,36 @@ describe('independent producer model → Kafka → monitor → ClickHouse, judge
     const criticalLatency = findings.filter((f) => f.rule === 'delivery_latency' && f.severity === 'CRITICAL').length;
     expect(tableRows(latency, 0).reduce((sum, r) => sum + Number(r.latency_criticals), 0)).toBe(criticalLatency);
     expect(tableRows(latency, 0).reduce((sum, r) => sum + Number(r.runs), 0)).toBe(inPeriod.size);
+    // Missing-event rate by agent and tool: each run's agent and tools from the model's events
+    // (those that can be placed in time), missing from the oracle's findings.
+    const missingRuns = new Set(findings.filter((f) => f.rule === 'missing_events').map((f) => f.runId));
+    const agentOf = new Map<string, string>();
+    const toolsOf = new Map<string, Set<string>>();
+    for (const e of normalizeLifecycle(traffic.records)) {
+      if (!inPeriod.has(e.runId) || Math.abs(e.deliveredAtMs - e.emittedAtMs) > REFERENCE_SEMANTICS.suspiciousSkewMs) continue;
+      if (e.agentName !== undefined && e.agentName !== '' && !agentOf.has(e.runId)) agentOf.set(e.runId, e.agentName);
+      if (e.toolName !== undefined && e.toolName !== '') toolsOf.set(e.runId, (toolsOf.get(e.runId) ?? new Set()).add(e.toolName));
+    }
+    const expectedRates = new Map<string, { runs: number; missing: number }>();
+    const countIn = (key: string, runId: string): void => {
+      const entry = expectedRates.get(key) ?? { runs: 0, missing: 0 };
+      entry.runs += 1;
+      if (missingRuns.has(runId)) entry.missing += 1;
+      expectedRates.set(key, entry);
+    };
+    for (const runId of inPeriod) {
+      countIn(`agent ${agentOf.get(runId) ?? '(none)'}`, runId);
+      for (const tool of toolsOf.get(runId) ?? []) countIn(`tool ${tool}`, runId);
+    }
+    const missingReport = await buildReport(ch, DATABASE, 'missing', period);
+    const reported = [...tableRows(missingReport, 0).map((r) => [`agent ${String(r.name)}`, r]), ...tableRows(missingReport, 1).map((r) => [`tool ${String(r.name)}`, r])] as Array<[string, Record<string, string | number | null>]>;
+    expect(Object.fromEntries(reported.map(([key, r]) => [key, { runs: Number(r.runs), missing: Number(r.runs_with_missing_events) }]))).toEqual(Object.fromEntries(expectedRates));
+    expect([...expectedRates.values()].some((e) => e.missing > 0)).toBe(true);
+    expect(tableRows(missingReport, 1).length, 'tools named by the model traffic').toBeGreaterThan(1);
+    expect(tableRows(missingReport, 0).filter((r) => r.name !== '(none)').length, 'agents named by the model traffic').toBeGreaterThan(0);
+
     // Every report names its queries, parameters, row counts and result hashes.
-    for (const report of [completeness, verify, isolation, violations, grades, latency]) {
+    for (const report of [completeness, verify, isolation, violations, grades, latency, missingReport]) {
       for (const q of report.queries) expect(q).toMatchObject({ file: `schemas/audit/${q.name}.sql`, resultHash: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown as string });
     }
   });
