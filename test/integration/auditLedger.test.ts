@@ -40,7 +40,8 @@ const problemRow = z.object({ partition: z.coerce.number(), kind: z.string(), fr
 const audit = (report: string, path: string): Promise<AuditRun> => auditCli(report, path, DATABASE);
 
 async function monitorOnce(): Promise<void> {
-  const monitor = startMonitorProcess({ brokers, topic, group, dataPath, database: DATABASE, replay: true, checkpointIntervalMs: 100, extraArgs: ['--batch-rows', '500', '--flush-interval-ms', '50'] });
+  // Frequent checkpoints, small batches: many ledger rows per read.
+  const monitor = startMonitorProcess({ brokers, topic, group, dataPath, database: DATABASE, replay: true, checkpointIntervalMs: 20, extraArgs: ['--batch-rows', '200', '--flush-interval-ms', '20', '--max-pending-rows', '1000'] });
   const { code } = await monitor.exited;
   if (code !== 0) throw new Error(`monitor exited ${code}:\n${monitor.logLines.slice(-15).join('\n')}`);
 }
@@ -56,13 +57,14 @@ async function runSql(path: string, ...statements: string[]): Promise<void> {
 async function copyOfStore(): Promise<string> {
   const path = await freshDataPath();
   await rm(path, { recursive: true, force: true });
-  await cp(dataPath, path, { recursive: true });
+  // verbatimSymlinks: the engine links tables relatively inside its directory; resolved links would point into the original.
+  await cp(dataPath, path, { recursive: true, verbatimSymlinks: true });
   copies.push(path);
   return path;
 }
 
 beforeAll(async () => {
-  traffic = generateTraffic({ seed: 777_001, runs: 500, users: 25, partitions: 3, meanRunSpacingMs: 200 });
+  traffic = generateTraffic({ seed: 777_001, runs: 2_000, users: 40, partitions: 3, meanRunSpacingMs: 200 });
   await ensureTopic(brokers, topic, traffic.partitions, { keepHistoricalRecords: true });
   const perPartition = (p: number): WireRecord[] => traffic.records.filter((r) => r.partition === p);
   topicEnd = Array.from({ length: traffic.partitions }, (_, p) => perPartition(p).length);
@@ -103,7 +105,8 @@ describe('completeness ledger: gaps, overlaps and tampering are found (real brok
     expect(code, err).toBe(0);
     expect(report.outcome.ok).toBe(true);
     expect(auditRows(report, 0)).toEqual([]);
-    expect(Number(auditRows(report, 1)[0]?.ledger_rows)).toBeGreaterThan(10);
+    // Three reads of three partitions at least; the tampering below uses rows 5 to 9.
+    expect(Number(auditRows(report, 1)[0]?.ledger_rows)).toBeGreaterThanOrEqual(9);
   });
 
   it('verify names an edited row, the row after a deleted one, and an inserted row (exit 1)', async () => {

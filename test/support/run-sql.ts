@@ -1,7 +1,7 @@
 /**
  * Runs SQL statements against an embedded ClickHouse data directory, in a process of its own (the
  * embedded engine opens one data directory per process), as a person with write access to the
- * store would: the audit tests tamper with the ledger this way.
+ * store would: the audit tests tamper with the ledger this way. A SELECT prints its rows.
  *
  *   node --import tsx test/support/run-sql.ts <data-dir> <database> <statement>...
  */
@@ -14,7 +14,11 @@ if (dataPath === undefined || database === undefined || statements.length === 0)
 }
 const client = createClickHouseClient({ mode: 'embedded', dataPath, database });
 try {
-  for (const query of statements) await client.command({ query });
+  for (const query of statements) {
+    // A SELECT prints its rows (JSONEachRow); anything else is run as a command.
+    if (/^\s*SELECT\b/i.test(query)) process.stdout.write(await (await client.query({ query, format: 'JSONEachRow' })).text());
+    else await client.command({ query });
+  }
 } finally {
   await client.close();
 }
