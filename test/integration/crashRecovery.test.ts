@@ -197,6 +197,14 @@ describe('one topic judged live, live through kill -9 while a producer publishes
     expect(want.user_grades?.length).toBeGreaterThan(100);
     expect(diffDumps(want, withoutTrailer(await dumpTables(crashing.dataPath, DATABASE)))).toEqual([]);
     expect(diffDumps(want, withoutTrailer(await dumpTables(replayPath, DATABASE)))).toEqual([]);
+    // Live through kill -9 too, the ledger recorded every offset of the topic exactly once, its chain unbroken.
+    const perPartition = Array.from({ length: live.partitions }, (_, p) => records.filter((r) => r.partition === p).length);
+    for (const path of [reference.dataPath, crashing.dataPath]) {
+      const completeness = await auditCli('completeness', path, DATABASE);
+      expect(completeness.code, `${completeness.report.outcome.text}\n${JSON.stringify(auditRows(completeness.report, 1).slice(0, 5))}`).toBe(0);
+      expect(auditRows(completeness.report, 0).map((r) => [Number(r.partition), Number(r.first_offset), Number(r.next_offset), Number(r.records)])).toEqual(perPartition.map((n, p) => [p, 0, n, n]));
+      expect((await auditCli('verify', path, DATABASE)).code).toBe(0);
+    }
   }, 600_000);
 });
 
