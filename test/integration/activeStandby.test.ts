@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { generateTraffic } from '../oracle/producers.js';
+import { auditCli, auditRows } from '../support/audit-cli.js';
 import { activeProcess, committedTotal, diffDumps, dumpTables, freshDataPath, inDeliveryOrder, publish, startMonitorProcess, startSharedStore, trailer, withoutTrailer, type MonitorProcess, type MonitorProcessOptions } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
@@ -99,5 +100,15 @@ describe('three instances in one group: active, standbys, takeover through kill 
     expect(want.violations?.length).toBeGreaterThan(100);
     expect(diffDumps(want, withoutTrailer(await dumpTables(liveStorePath, DATABASE)))).toEqual([]);
     expect(diffDumps(want, withoutTrailer(await dumpTables(replayStorePath, DATABASE)))).toEqual([]);
+    // Through every takeover, the ledger recorded each offset once (the dead member's uncommitted
+    // rows deleted by its successor), its chain unbroken.
+    const perPartition = Array.from({ length: traffic.partitions }, (_, p) => records.filter((r) => r.partition === p).length);
+    for (const path of [liveStorePath, replayStorePath]) {
+      const completeness = await auditCli('completeness', path, DATABASE);
+      expect(completeness.code, `${completeness.report.outcome.text}\n${JSON.stringify(auditRows(completeness.report, 1).slice(0, 5))}`).toBe(0);
+      expect(auditRows(completeness.report, 0).map((r) => [Number(r.partition), Number(r.first_offset), Number(r.next_offset), Number(r.records)])).toEqual(perPartition.map((n, p) => [p, 0, n, n]));
+      const verify = await auditCli('verify', path, DATABASE);
+      expect(verify.code, verify.report.outcome.text).toBe(0);
+    }
   }, 600_000);
 });
