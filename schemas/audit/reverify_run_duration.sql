@@ -1,5 +1,5 @@
 -- reverify_run_duration: the run_duration verdicts of the runs of a period (runs whose first event
--- is in [from, to)), derived again in SQL from the stored events (--store-events): from the run's
+-- is in [from, to) and whose every event is stored), derived again in SQL from the stored events (--store-events): from the run's
 -- first agent_started (else its first event) to its first terminal event, among the events placed
 -- in it (in_run, in_run_late), against the contract's levels (strict >); a run judged at its
 -- deadline without a terminal event is CRITICAL. Each row is a difference; empty: they agree.
@@ -9,8 +9,17 @@
 WITH
     period_runs AS
     (
-        SELECT run_id, outcome FROM {database:Identifier}.run_summaries FINAL
-        WHERE replay_id = '' AND first_event_time >= {from:DateTime64(3, 'UTC')} AND first_event_time < {to:DateTime64(3, 'UTC')}
+        SELECT s.run_id AS run_id, s.outcome AS outcome
+        FROM {database:Identifier}.run_summaries AS s FINAL
+        INNER JOIN
+        (
+            SELECT run_id, countIf(placement IN ('in_run', 'in_run_late')) AS placed
+            FROM {database:Identifier}.events FINAL WHERE replay_id = '' GROUP BY run_id
+        ) AS stored_events ON s.run_id = stored_events.run_id
+        -- Runs whose every event is stored (event_count counts the events placed in the run): a run
+        -- open when --store-events was turned on is left out, and counted by reverify_coverage.
+        WHERE s.replay_id = '' AND s.first_event_time >= {from:DateTime64(3, 'UTC')} AND s.first_event_time < {to:DateTime64(3, 'UTC')}
+          AND stored_events.placed = s.event_count
     ),
     run_times AS
     (

@@ -1,10 +1,13 @@
--- Completeness ledger (docs/audit.md): one row per checkpoint and partition it advanced, written
--- after the checkpoint and before the consumer group commits its offsets. It says which offsets
--- [first_offset, next_offset) were processed, what came of them (records in = lifecycle events
--- judged + other events + dead letters; late events among the judged), the record times and the
--- watermark, and what judged them (provenance). Rows of a checkpoint whose offsets were never
--- committed (a crash in between) are deleted when the group restores the checkpoint before it:
--- those offsets are processed again and recorded once.
+-- Completeness ledger (docs/audit.md): one row per checkpoint and partition it advanced. It says
+-- which offsets [first_offset, next_offset) were processed, what came of them (records in =
+-- lifecycle events judged + other events + dead letters; the late events judged meanwhile), the
+-- record times and the watermark, and what judged them (provenance).
+--
+-- Rows are sealed (numbered, hashed) when the checkpoint's snapshot is taken, saved inside the
+-- checkpoint (ledger_pending), and written here only once the consumer group has committed the
+-- checkpoint's offsets: every row stands for a commit. A crash between the commit and the write is
+-- repaired when that checkpoint is restored (its pending rows are written then); a member that
+-- lost its role cannot commit, so it writes nothing.
 --
 -- Tamper evidence: each group's rows form a hash chain in ledger_seq order. row_hash is the
 -- sha256 of the row's canonical text, which includes prev_hash (the row before it in the chain).
@@ -41,7 +44,7 @@ ENGINE = MergeTree
 ORDER BY (group_id, topic, ledger_seq)
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- Where the ledger stood when each checkpoint was taken (its last row): restoring the checkpoint
--- tells which ledger rows came after it and were never committed; the newest checkpoint's head
--- must be in the ledger (a row deleted from the end of the chain would leave no other trace).
-ALTER TABLE ${database}.checkpoints ADD COLUMN IF NOT EXISTS ledger_seq UInt64 DEFAULT 0, ADD COLUMN IF NOT EXISTS ledger_hash String DEFAULT '';
+-- Each checkpoint's side of the ledger: the chain's head once its rows are in (ledger_seq,
+-- ledger_hash), and the rows sealed but not yet written (JSON, on chunk 0: its own rows, and those
+-- of earlier checkpoints whose commit failed). ledger_version 0: a checkpoint from before the ledger.
+ALTER TABLE ${database}.checkpoints ADD COLUMN IF NOT EXISTS ledger_version UInt8 DEFAULT 0, ADD COLUMN IF NOT EXISTS ledger_seq UInt64 DEFAULT 0, ADD COLUMN IF NOT EXISTS ledger_hash String DEFAULT '', ADD COLUMN IF NOT EXISTS ledger_pending String DEFAULT '';

@@ -1,4 +1,4 @@
--- Stored lifecycle events (monitor/replay --store-events; docs/audit.md, "Re-verification in SQL"):
+-- Stored lifecycle events (monitor --store-events; docs/audit.md, "Re-verification in SQL"):
 -- every event as normalized, with where the engine placed it (placement: in_run, in_run_late,
 -- duplicate, after_final, unknown_run, suspicious). Placement depends on the watermark, which SQL
 -- cannot see; from there the checks of schemas/audit/reverify_*.sql re-derive the verdicts with

@@ -51,8 +51,12 @@ export interface AuditReport {
   /** When and by which build (version+commit) the report was produced. */
   readonly generatedAt: string;
   readonly build: string;
-  /** The report's answer in one line; ok false: the audit found a problem (the command exits 1). */
-  readonly outcome: { readonly ok: boolean; readonly text: string };
+  /**
+   * The report's answer in one line; ok false: the audit found a problem (the command exits 1).
+   * notApplicable: nothing to audit this way (no events stored for missing and reverify); `audit
+   * all` does not count it as a problem, the report asked for by name does.
+   */
+  readonly outcome: { readonly ok: boolean; readonly text: string; readonly notApplicable?: boolean };
   readonly queries: readonly AuditQueryRun[];
   readonly tables: readonly AuditTable[];
   readonly charts: readonly AuditChart[];

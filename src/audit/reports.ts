@@ -118,7 +118,7 @@ async function completenessReport(client: ClickHouseClient, database: string, pe
     ? 'no ledger rows in the period: nothing shows that monitoring ran'
     : ok
       ? `every offset of ${partitions.rows.length} partition(s) processed exactly once: ${records} records, counts reconcile`
-      : `${gaps.length} gap(s) (${offsets(gaps)} offsets never processed), ${overlaps.length} overlap(s) (${offsets(overlaps)} offsets processed twice), ${counts.length} row(s) whose counts do not reconcile`;
+      : `${gaps.length} gap(s) (${offsets(gaps)} offsets never processed), ${overlaps.length} overlap(s) (${offsets(overlaps)} offsets processed again), ${counts.length} row(s) whose counts do not reconcile`;
   return {
     title: 'Completeness: every offset processed exactly once',
     outcome: { ok, text: outcome },
@@ -131,7 +131,7 @@ async function completenessReport(client: ClickHouseClient, database: string, pe
 }
 
 const chainProblemRow = z.object({ group_id: text, topic: text, ledger_seq: count, checkpoint_seq: count, partition: count, problem: text });
-const headRow = z.object({ group_id: text, topic: text, replay_id: text, ledger_rows: count, head_seq: count, head_hash: text, last_committed_at: text });
+const headRow = z.object({ group_id: text, topic: text, replay_id: text, ledger_rows: count, first_seq: count, first_committed_at: text, head_seq: count, head_hash: text, last_committed_at: text });
 
 /** The hash chain of the whole ledger (not only the period: a chain is checked from its first row). */
 async function verifyReport(client: ClickHouseClient, database: string): Promise<Parts> {
@@ -151,7 +151,7 @@ async function verifyReport(client: ClickHouseClient, database: string): Promise
     queries: [problems.run, heads.run],
     tables: [
       table('Rows where the chain breaks', problems.rows, ['group_id', 'topic', 'ledger_seq', 'checkpoint_seq', 'partition', 'problem']),
-      table('Chain heads (keep them: a later verify finding the same head shows nothing before it changed)', heads.rows, ['group_id', 'topic', 'replay_id', 'ledger_rows', 'head_seq', 'head_hash', 'last_committed_at']),
+      table('Chain heads (keep them: a later verify finding the same head shows nothing before it changed)', heads.rows, ['group_id', 'topic', 'replay_id', 'ledger_rows', 'first_seq', 'first_committed_at', 'head_seq', 'head_hash', 'last_committed_at']),
     ],
   };
 }
@@ -285,7 +285,7 @@ async function violationsReport(client: ClickHouseClient, database: string, peri
   };
 }
 
-const coverageOfEvents = z.object({ runs: count, runs_with_events: count, events: count, contract_hashes: z.array(text) });
+const coverageOfEvents = z.object({ runs: count, runs_with_events: count, runs_with_all_events: count, events: count, contract_hashes: z.array(text) });
 const latencyDifference = z.object({ run_id: text, partition: count, offset: count, derived_severity: text, stored_severity: text, difference: text });
 const missingDifference = z.object({ run_id: text, derived_missing: z.array(text), stored_missing: z.array(text), difference: text });
 const durationDifference = z.object({ run_id: text, derived_severity: text, stored_severity: text, difference: text });
@@ -304,15 +304,15 @@ async function reverifyReport(client: ClickHouseClient, database: string, period
   const requiredTypes = LIFECYCLE_TYPES.filter((t) => (contract.requiredMask & (1 << TYPE_CODE[t])) !== 0 && t !== contract.startType);
   const missing = await runAuditQuery(client, 'reverify_missing_events', { ...base, required_types: `[${requiredTypes.map((t) => `'${t}'`).join(',')}]` }, missingDifference);
   const duration = await runAuditQuery(client, 'reverify_run_duration', { ...base, terminal_type: contract.terminalType, duration_warning_ms: contract.thresholds.runDurationMs.warning, duration_critical_ms: contract.thresholds.runDurationMs.critical }, durationDifference);
-  const covered = coverage.rows[0] ?? { runs: 0, runs_with_events: 0, events: 0, contract_hashes: [] };
+  const covered = coverage.rows[0] ?? { runs: 0, runs_with_events: 0, runs_with_all_events: 0, events: 0, contract_hashes: [] };
   const otherContracts = covered.contract_hashes.filter((h) => h !== loaded.hash);
   const differences = latency.rows.length + missing.rows.length + duration.rows.length;
-  const ok = covered.runs > 0 && covered.runs_with_events === covered.runs && otherContracts.length === 0 && differences === 0;
+  const ok = covered.runs > 0 && covered.runs_with_all_events === covered.runs && otherContracts.length === 0 && differences === 0;
   const outcome =
     covered.runs === 0
       ? 'no runs in the period'
-      : covered.runs_with_events < covered.runs
-        ? `${covered.runs - covered.runs_with_events} of ${covered.runs} runs have no stored events (the monitor stores them with --store-events; kept 30 days): they cannot be re-verified`
+      : covered.runs_with_all_events < covered.runs
+        ? `${covered.runs - covered.runs_with_all_events} of ${covered.runs} runs lack some or all of their events (stored with --store-events, kept 30 days; a run open when storing began has only its later ones): they are not re-verified${differences === 0 ? '' : `; ${differences} difference(s) among the others`}`
         : otherContracts.length > 0
           ? `verdicts of the period were judged with contract ${otherContracts.map((h) => h.slice(0, 12)).join(', ')}…, not ${loaded.name} (${loaded.hash.slice(0, 12)}…): give that contract with --contract`
           : differences === 0
@@ -320,10 +320,10 @@ async function reverifyReport(client: ClickHouseClient, database: string, period
             : `${differences} difference(s) between SQL and the stream: delivery_latency ${latency.rows.length}, missing_events ${missing.rows.length}, run_duration ${duration.rows.length}`;
   return {
     title: `Re-verification in SQL with contract ${loaded.name} (${loaded.hash.slice(0, 12)}…)`,
-    outcome: { ok, text: outcome },
+    outcome: { ok, text: outcome, ...(covered.events === 0 ? { notApplicable: true } : {}) },
     queries: [coverage.run, latency.run, missing.run, duration.run],
     tables: [
-      table('Coverage', coverage.rows, ['runs', 'runs_with_events', 'events', 'contract_hashes']),
+      table('Coverage', coverage.rows, ['runs', 'runs_with_events', 'runs_with_all_events', 'events', 'contract_hashes']),
       table('delivery_latency: differences', latency.rows, ['run_id', 'partition', 'offset', 'derived_severity', 'stored_severity', 'difference']),
       table('missing_events: differences', missing.rows, ['run_id', 'derived_missing', 'stored_missing', 'difference']),
       table('run_duration: differences', duration.rows, ['run_id', 'derived_severity', 'stored_severity', 'difference']),
@@ -343,6 +343,7 @@ async function missingReport(client: ClickHouseClient, database: string, period:
     title: 'Missing-event rate by agent and tool',
     outcome: {
       ok: runs > 0,
+      ...(runs === 0 ? { notApplicable: true } : {}),
       text: runs === 0 ? 'no runs with stored events in the period (the monitor stores them with --store-events)' : `${missing} of ${runs} runs (${((100 * missing) / runs).toFixed(3)} %) judged without a required event, over ${agents.length} agent(s) and ${tools.length} tool(s)`,
     },
     queries: [found.run],

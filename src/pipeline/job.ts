@@ -114,9 +114,9 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
     // Rows this group wrote at the end of an earlier bounded read judged runs that the restored
     // state holds open again: they give way before the group writes anything (final rows follow).
-    // The ledger goes on from the restored checkpoint: rows sealed after it were never committed.
+    // The ledger goes on from its last row, once the restored checkpoint's pending rows are in.
     const ledger = new CompletenessLedger(client, { database: config.clickhouse.database, groupId: config.kafka.groupId, topic: config.kafka.topic, replayId: config.replay?.replayId ?? '', provenance: provenanceOf(config.detection, config.contract), logger });
-    step(await retryThroughOutage('restoring the completeness ledger', () => ledger.restore(restored?.ledgerHead), whileStoreIsDown));
+    step(await retryThroughOutage('restoring the completeness ledger', () => ledger.restore(restored?.ledgerPending), whileStoreIsDown));
     const removed = step(await retryThroughOutage('removing provisional rows', () => removeProvisionalRows(client, config.clickhouse.database, config.kafka.groupId), whileStoreIsDown));
     if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
     const partitions = config.mode === 'bounded' ? step(await kafkaSource.boundedPartitions()) : undefined;

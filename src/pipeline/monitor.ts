@@ -286,29 +286,38 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
 
   let checkpointInFlight = false;
   let shutdownDone: (() => void) | undefined;
+  /** Ledger rows sealed but not yet written: their checkpoint's commit has not succeeded yet. */
+  let unwrittenLedgerRows: LedgerRow[] = [];
   const completeCheckpoint = async (checkpoint: Checkpoint): Promise<void> => {
     const startedAt = Date.now();
+    unwrittenLedgerRows = [...unwrittenLedgerRows, ...(checkpoint.ledgerRows ?? [])];
     if (options.checkpoints !== undefined) {
       faultPoint('checkpoint-before-save');
       const store = options.checkpoints;
-      const saved = await retryThroughOutage(`saving checkpoint ${checkpoint.seq}`, () => store.save(checkpoint), { logger, metrics, ...options.outagePolicy });
+      const toSave: Checkpoint = options.ledger === undefined ? checkpoint : { ...checkpoint, ledgerPending: unwrittenLedgerRows };
+      const saved = await retryThroughOutage(`saving checkpoint ${checkpoint.seq}`, () => store.save(toSave), { logger, metrics, ...options.outagePolicy });
       faultPoint('checkpoint-after-save');
-      const ledger = options.ledger;
-      const rows = checkpoint.ledgerRows ?? [];
-      if (ledger !== undefined && rows.length > 0) {
-        await retryThroughOutage(`writing the completeness ledger of checkpoint ${checkpoint.seq}`, () => ledger.write(rows), { logger, metrics, ...options.outagePolicy });
-        faultPoint('ledger-after-write');
-      }
       logger.debug({ seq: checkpoint.seq, reason: checkpoint.reason, stateBytes: checkpoint.state.length, ...saved, ms: Date.now() - startedAt }, 'checkpoint saved');
     }
+    let committed = false;
     try {
       await options.source.commit(checkpoint.nextOffsets);
+      committed = true;
     } catch (err) {
       // The checkpoint is saved; an offset not committed only means a restart restores an earlier
       // checkpoint (kept) and reads again from there. A rebalance or a broker outage must not stop the monitor.
       logger.warn({ err: String(err), seq: checkpoint.seq }, 'committing offsets failed; the next checkpoint commits again');
     }
     faultPoint('after-commit');
+    // The ledger records committed work only: a member that lost its role cannot commit, so it
+    // writes no row its successor would also write. Rows of a failed commit wait for the next one.
+    const ledger = options.ledger;
+    if (committed && ledger !== undefined && unwrittenLedgerRows.length > 0) {
+      const rows = unwrittenLedgerRows;
+      await retryThroughOutage(`writing the completeness ledger of checkpoint ${checkpoint.seq}`, () => ledger.write(rows), { logger, metrics, ...options.outagePolicy });
+      unwrittenLedgerRows = [];
+      faultPoint('ledger-after-write');
+    }
     stats.checkpoints += 1;
     metrics.checkpoints.inc({ reason: checkpoint.reason });
     metrics.checkpointBytes.set(checkpoint.state.length);

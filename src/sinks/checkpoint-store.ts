@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
-import type { LedgerHead, LedgerRow } from './completeness-ledger.js';
+import { ledgerRowSchema, type LedgerHead, type LedgerRow } from './completeness-ledger.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -23,8 +23,14 @@ export interface Checkpoint {
   readonly reason: CheckpointReason;
   /** The completeness ledger's head once this checkpoint's rows are in (undefined: no ledger, or a checkpoint from before it). */
   readonly ledgerHead?: LedgerHead;
-  /** The ledger rows sealed with this checkpoint: written after it is saved, before its offsets are committed. */
+  /** The ledger rows sealed with this checkpoint's snapshot. */
   readonly ledgerRows?: readonly LedgerRow[];
+  /**
+   * Saved with the checkpoint: the ledger rows not yet written (this checkpoint's, and those of
+   * earlier ones whose commit failed). They are written once its offsets are committed, or when it
+   * is restored (a crash came in between).
+   */
+  readonly ledgerPending?: readonly LedgerRow[];
 }
 
 export interface CheckpointStoreOptions {
@@ -40,8 +46,10 @@ const headerSchema = z.object({
   next_offsets: z.array(z.coerce.number().int().nonnegative()),
   chunk_count: z.coerce.number().int().positive(),
   chunks: z.coerce.number().int().nonnegative(),
+  ledger_version: z.coerce.number().int().nonnegative(),
   ledger_seq: z.coerce.number().int().nonnegative(),
   ledger_hash: z.string(),
+  ledger_pending: z.string(),
 });
 const chunkSchema = z.object({ chunk_no: z.coerce.number().int().nonnegative(), chunk: z.string() });
 
@@ -71,7 +79,8 @@ export class CheckpointStore {
   async loadMatching(committed: ReadonlyMap<number, number>): Promise<Checkpoint | undefined> {
     const { groupId, topic, logger } = this.options;
     const result = await this.client.query({
-      query: `SELECT checkpoint_seq, partitions, next_offsets, any(chunk_count) AS chunk_count, count() AS chunks, any(ledger_seq) AS ledger_seq, any(ledger_hash) AS ledger_hash
+      query: `SELECT checkpoint_seq, partitions, next_offsets, any(chunk_count) AS chunk_count, count() AS chunks,
+                     any(ledger_version) AS ledger_version, any(ledger_seq) AS ledger_seq, any(ledger_hash) AS ledger_hash, anyIf(ledger_pending, chunk_no = 0) AS ledger_pending
               FROM ${this.table} WHERE group_id = {groupId:String} AND topic = {topic:String}
               GROUP BY checkpoint_seq, partitions, next_offsets ORDER BY checkpoint_seq DESC LIMIT 20`,
       query_params: { groupId, topic },
@@ -94,8 +103,8 @@ export class CheckpointStore {
       const chunks = z.array(chunkSchema).parse(await rows.json());
       const state = await gunzipAsync(Buffer.from(chunks.map((c) => c.chunk).join(''), 'base64'));
       logger.info({ groupId, topic, seq: header.checkpoint_seq, nextOffsets: describe(offsets), stateBytes: state.length }, 'restoring the checkpoint that matches the committed offsets');
-      const ledgerHead = header.ledger_hash === '' ? {} : { ledgerHead: { seq: header.ledger_seq, hash: header.ledger_hash } };
-      return { seq: header.checkpoint_seq, nextOffsets: offsets, state, reason: 'interval', ...ledgerHead };
+      const ledger = header.ledger_version === 0 ? {} : { ledgerHead: { seq: header.ledger_seq, hash: header.ledger_hash }, ledgerPending: pendingRows(header.ledger_pending) };
+      return { seq: header.checkpoint_seq, nextOffsets: offsets, state, reason: 'interval', ...ledger };
     }
     logger.warn(
       { groupId, topic, committed: committedText, newest: headers.slice(0, KEEP).map((h) => ({ seq: h.checkpoint_seq, complete: h.chunks === h.chunk_count, nextOffsets: describe(new Map(h.partitions.map((p, i) => [p, h.next_offsets[i] as number]))) })) },
@@ -131,8 +140,10 @@ export class CheckpointStore {
       chunk_no: i,
       chunk: compressed.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS),
       created_at: createdAt,
+      ledger_version: checkpoint.ledgerHead === undefined ? 0 : LEDGER_VERSION,
       ledger_seq: checkpoint.ledgerHead?.seq ?? 0,
       ledger_hash: checkpoint.ledgerHead?.hash ?? '',
+      ledger_pending: i === 0 && checkpoint.ledgerPending !== undefined ? JSON.stringify(checkpoint.ledgerPending) : '',
     }));
     await this.client.insert({ table: this.table, values, format: 'JSONEachRow' });
     this.saves += 1;
@@ -153,6 +164,14 @@ export class CheckpointStore {
       logger.warn({ err: String(err) }, 'deleting old checkpoints failed');
     }
   }
+}
+
+/** Checkpoints written by a build with the completeness ledger. */
+const LEDGER_VERSION = 1;
+
+function pendingRows(text: string): LedgerRow[] {
+  if (text === '') return [];
+  return z.array(ledgerRowSchema).parse(JSON.parse(text));
 }
 
 function sameOffsets(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): boolean {

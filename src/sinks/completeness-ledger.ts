@@ -1,9 +1,10 @@
 /**
  * The completeness ledger (schemas/clickhouse/006_completeness_ledger.sql, docs/audit.md): what
  * each checkpoint processed, per partition, as a hash chain. Rows are sealed (numbered and hashed)
- * when the checkpoint's snapshot is taken, written after the checkpoint is saved and before the
- * offsets are committed, and the chain's head rides in the checkpoint: restoring a checkpoint
- * deletes the rows sealed after it (never committed; their offsets are processed again).
+ * when the checkpoint's snapshot is taken, saved inside the checkpoint, and written only once its
+ * offsets are committed (as a two-phase-commit sink pre-commits in the checkpoint and commits when
+ * it completes): the ledger holds only committed work. Restoring a checkpoint writes what it still
+ * had pending (a crash between the commit and the write).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createHash } from 'node:crypto';
@@ -36,31 +37,41 @@ export interface PartitionTally {
   maxRecordTimeMs: number;
 }
 
-/** A ledger row as stored (times in ms since the epoch). */
-export interface LedgerRow {
-  readonly group_id: string;
-  readonly topic: string;
-  readonly replay_id: string;
-  readonly ledger_seq: number;
-  readonly checkpoint_seq: number;
-  readonly checkpoint_reason: string;
-  readonly partition: number;
-  readonly first_offset: number;
-  readonly next_offset: number;
-  readonly records: number;
-  readonly lifecycle_events: number;
-  readonly other_events: number;
-  readonly dead_letters: number;
-  readonly late_events: number;
-  readonly min_record_time: number;
-  readonly max_record_time: number;
-  readonly watermark: number;
-  readonly contract_hash: string;
-  readonly config_hash: string;
-  readonly build: string;
-  readonly committed_at: number;
-  readonly prev_hash: string;
-  readonly row_hash: string;
+const count = z.number().int().nonnegative();
+/** A ledger row (times in ms since the epoch), as sealed and as saved in a checkpoint's pending rows. */
+export const ledgerRowSchema = z.object({
+  group_id: z.string(),
+  topic: z.string(),
+  replay_id: z.string(),
+  ledger_seq: count,
+  checkpoint_seq: count,
+  checkpoint_reason: z.string(),
+  partition: count,
+  first_offset: count,
+  next_offset: count,
+  records: count,
+  lifecycle_events: count,
+  other_events: count,
+  dead_letters: count,
+  late_events: count,
+  min_record_time: count,
+  max_record_time: count,
+  watermark: count,
+  contract_hash: z.string(),
+  config_hash: z.string(),
+  build: z.string(),
+  committed_at: count,
+  prev_hash: z.string(),
+  row_hash: z.string(),
+});
+export type LedgerRow = Readonly<z.infer<typeof ledgerRowSchema>>;
+
+/** The last ms DateTime64(3) holds (2299-12-31T23:59:59.999Z): record times beyond it are stored as it. */
+const MAX_STORABLE_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+
+/** A time as the ledger stores and hashes it: whole ms within DateTime64's range (0 when unknown). */
+export function storableMs(ms: number): number {
+  return Number.isFinite(ms) ? Math.min(MAX_STORABLE_MS, Math.max(0, Math.floor(ms))) : 0;
 }
 
 const CANONICAL_VERSION = 'runwatch-ledger-v1';
@@ -137,41 +148,35 @@ export class CompletenessLedger {
   }
 
   /**
-   * Where the chain goes on from. `restoredHead`: the head saved with the restored checkpoint; the
-   * rows after it were sealed for checkpoints whose offsets were never committed, and go. Without
-   * one (a first start, offsets reset by hand, a checkpoint from before the ledger), the chain
-   * goes on from its last row: the offsets read from here may then leave a gap or overlap it,
-   * which is exactly what the completeness report must show.
-   * Returns how many uncommitted rows were deleted.
+   * Where the chain goes on from: its last row, once the restored checkpoint's pending rows (those
+   * it had sealed but not yet written when the process ended) are in. The ledger holds committed
+   * work only, so nothing is ever deleted; offsets read from here on that leave a gap or overlap
+   * the chain's ranges (offsets reset by hand) are what the completeness report must show.
+   * Returns how many pending rows were written.
    */
-  async restore(restoredHead: LedgerHead | undefined): Promise<number> {
+  async restore(pending: readonly LedgerRow[] = []): Promise<number> {
     const { groupId, topic, logger } = this.options;
-    const params = { groupId, topic };
-    if (restoredHead !== undefined && restoredHead.hash !== '') {
-      const tail = await this.client.query({
-        query: `SELECT count() AS n FROM ${this.table} WHERE group_id = {groupId:String} AND topic = {topic:String} AND ledger_seq > {seq:UInt64}`,
-        query_params: { ...params, seq: restoredHead.seq },
-        format: 'JSONEachRow',
-      });
-      const n = z.array(z.object({ n: z.coerce.number() })).parse(await tail.json())[0]?.n ?? 0;
-      if (n > 0) {
-        await this.client.command({
-          query: `DELETE FROM ${this.table} WHERE group_id = {groupId:String} AND topic = {topic:String} AND ledger_seq > {seq:UInt64}`,
-          query_params: { ...params, seq: restoredHead.seq },
-        });
-        logger.info({ groupId, topic, rows: n, afterLedgerSeq: restoredHead.seq }, 'completeness ledger: rows of checkpoints never committed deleted (their offsets are processed again)');
-      }
-      this.head = restoredHead;
-      return n;
+    const last = await this.lastRow();
+    const missing = pending.filter((row) => row.ledger_seq > (last?.seq ?? 0)).sort((a, b) => a.ledger_seq - b.ledger_seq);
+    if (missing.length > 0) {
+      const first = missing[0] as LedgerRow;
+      if (first.prev_hash !== (last?.hash ?? '')) logger.warn({ groupId, topic, ledgerSeq: first.ledger_seq }, 'completeness ledger: the pending rows do not follow the chain\'s last row (changed meanwhile?); written as they are, `runwatch audit verify` will name the break');
+      await this.write(missing);
+      logger.info({ groupId, topic, rows: missing.length, upToLedgerSeq: (missing.at(-1) as LedgerRow).ledger_seq }, 'completeness ledger: rows of the restored checkpoint, committed but not yet written, written now');
     }
+    this.head = (await this.lastRow()) ?? GENESIS;
+    return missing.length;
+  }
+
+  private async lastRow(): Promise<LedgerHead | undefined> {
+    const { groupId, topic } = this.options;
     const last = await this.client.query({
-      query: `SELECT ledger_seq, row_hash FROM ${this.table} WHERE group_id = {groupId:String} AND topic = {topic:String} ORDER BY ledger_seq DESC LIMIT 1`,
-      query_params: params,
+      query: `SELECT ledger_seq, row_hash FROM ${this.table} WHERE group_id = {groupId:String} AND topic = {topic:String} ORDER BY ledger_seq DESC, row_hash LIMIT 1`,
+      query_params: { groupId, topic },
       format: 'JSONEachRow',
     });
     const row = z.array(headRow).parse(await last.json())[0];
-    this.head = row === undefined ? GENESIS : { seq: row.ledger_seq, hash: row.row_hash };
-    return 0;
+    return row === undefined ? undefined : { seq: row.ledger_seq, hash: row.row_hash };
   }
 
   /** The chain's head after the rows sealed so far (saved with the checkpoint being taken). */
@@ -185,12 +190,13 @@ export class CompletenessLedger {
    */
   seal(input: SealInput): LedgerRow[] {
     const { groupId, topic, replayId, provenance } = this.options;
-    const committedAt = (this.options.now ?? Date.now)();
-    const watermark = Number.isFinite(input.watermarkMs) ? Math.max(0, Math.trunc(input.watermarkMs)) : 0;
+    const committedAt = storableMs((this.options.now ?? Date.now)());
+    const watermark = storableMs(input.watermarkMs);
     const rows: LedgerRow[] = [];
     for (const partition of [...input.partitions.keys()].sort((a, b) => a - b)) {
       const tally = input.partitions.get(partition) as PartitionTally;
-      if (tally.records === 0 && tally.nextOffset <= tally.firstOffset) continue;
+      // A partition with nothing read but late events judged meanwhile still gets its row (an empty range).
+      if (tally.records === 0 && tally.lateEvents === 0 && tally.nextOffset <= tally.firstOffset) continue;
       const content = {
         group_id: groupId,
         topic,
@@ -236,13 +242,9 @@ export class CompletenessLedger {
   }
 }
 
-/** Times as the DateTime64(3) text ClickHouse reads exactly. */
+/** The row as inserted: DateTime64(3) takes the epoch ms (sealed within its range: storableMs). */
 function toStored(row: LedgerRow): Record<string, string | number> {
-  return { ...row, min_record_time: isoMs(row.min_record_time), max_record_time: isoMs(row.max_record_time), watermark: isoMs(row.watermark), committed_at: isoMs(row.committed_at) };
-}
-
-function isoMs(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  return { ...row };
 }
 
 /** Per partition, what came through since the last checkpoint (the pipeline's side of the ledger). */
@@ -273,7 +275,7 @@ export class LedgerTally {
     if (kind === 'lifecycle') tally.lifecycleEvents += 1;
     else if (kind === 'other') tally.otherEvents += 1;
     else tally.deadLetters += 1;
-    const time = Number.isFinite(timestampMs) ? Math.max(0, timestampMs) : 0;
+    const time = storableMs(timestampMs);
     tally.minRecordTimeMs = tally.records === 1 ? time : Math.min(tally.minRecordTimeMs, time);
     tally.maxRecordTimeMs = Math.max(tally.maxRecordTimeMs, time);
   }

@@ -56,7 +56,7 @@ describe('replay through kill -9 (real broker, real ClickHouse engine, the CLI a
       { externalKillAfterMs: 100 + Math.floor(Math.random() * 400) },
       { faultInject: 'checkpoint-before-save:3' },
       { faultInject: 'after-commit:3' }, // offsets committed: the newest checkpoint is restored
-      { faultInject: 'ledger-after-write:3' }, // ledger rows written, offsets not committed: those rows go at the restore
+      { faultInject: 'ledger-after-write:3' }, // offsets committed, then the ledger rows written: the newest checkpoint is restored
       { externalKillAfterMs: 100 + Math.floor(Math.random() * 400) },
     ]);
     console.log(`[crash-recovery] ${JSON.stringify(report.attempts)}`);

@@ -11,6 +11,7 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 const reportSchema = z.object({
   report: z.string(),
+  queries: z.array(z.object({ name: z.string(), rowCount: z.number(), resultHash: z.string() })),
   outcome: z.object({ ok: z.boolean(), text: z.string() }),
   tables: z.array(z.object({ title: z.string(), columns: z.array(z.string()), rows: z.array(z.array(z.union([z.string(), z.number(), z.null()]))) })),
 });
@@ -24,9 +25,10 @@ export interface AuditRun {
   readonly err: string;
 }
 
-/** Runs one audit report over an embedded store; the period defaults to all time. */
-export async function auditCli(report: string, dataPath: string, database: string, extraArgs: readonly string[] = ['--from', '2000-01-01', '--to', '2200-01-01']): Promise<AuditRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'audit', report, '--clickhouse-path', dataPath, '--database', database, '--format', 'json', ...extraArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs one audit report over a store (an embedded data directory, or a server's http:// URL); the period defaults to all time. */
+export async function auditCli(report: string, store: string, database: string, extraArgs: readonly string[] = ['--from', '2000-01-01', '--to', '2200-01-01']): Promise<AuditRun> {
+  const target = store.startsWith('http://') || store.startsWith('https://') ? ['--clickhouse-url', store] : ['--clickhouse-path', store];
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'audit', report, ...target, '--database', database, '--format', 'json', ...extraArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));

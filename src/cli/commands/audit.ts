@@ -16,7 +16,10 @@ const DAY_MS = 86_400_000;
 function isoTime(value: string): Date {
   const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value.trim());
   const date = new Date(value.trim());
-  if (!ok || Number.isNaN(date.getTime())) throw new InvalidArgumentError('expected an ISO-8601 time with a zone (2026-11-01T00:00:00Z) or a date (2026-11-01, UTC).');
+  // 2026-02-30 would silently become March 2: the date must survive the round trip.
+  const [y, m, d] = value.trim().slice(0, 10).split('-').map(Number);
+  const real = ok && !Number.isNaN(date.getTime()) && new Date(Date.UTC(y ?? 0, (m ?? 1) - 1, d ?? 0)).toISOString().slice(0, 10) === value.trim().slice(0, 10);
+  if (!real) throw new InvalidArgumentError('expected an ISO-8601 time with a zone (2026-11-01T00:00:00Z) or a date (2026-11-01, UTC).');
   return date;
 }
 
@@ -34,7 +37,7 @@ function outFile(value: string): string {
  */
 export function auditCommand(): Command {
   const command = new Command('audit')
-    .description('audit reports from ClickHouse (each query a .sql file under schemas/audit, printed with its parameters, row count and result hash): completeness, verify (the ledger hash chain), isolation, latency, grades, violations, reverify (verdicts derived again in SQL from events stored with monitor --store-events), or all; exit 1 when the audit finds a problem')
+    .description('audit reports from ClickHouse (each query a .sql file under schemas/audit, printed with its parameters, row count and result hash): completeness, verify (the ledger hash chain), isolation, latency, grades, violations, missing (rate by agent and tool), reverify (verdicts derived again in SQL from events stored with monitor --store-events), or all; exit 1 when the audit finds a problem, 3 when the store cannot be read')
     .addArgument(new Argument('<report>', 'which report').choices([...AUDIT_REPORTS, 'all']))
     .addOption(new Option('--from <time>', 'start of the period, inclusive (ISO-8601 with a zone, or a UTC date; default: 30 days before --to)').argParser(isoTime))
     .addOption(new Option('--to <time>', 'end of the period, exclusive (default: now)').argParser(isoTime))
@@ -72,6 +75,7 @@ export function auditCommand(): Command {
     } else {
       process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
     }
-    if (reports.some((r) => !r.outcome.ok)) process.exitCode = 1;
+    // `all` on a store without stored events: missing and reverify have nothing to audit, not a problem.
+    if (reports.some((r) => !r.outcome.ok && !(reportArg === 'all' && r.outcome.notApplicable === true))) process.exitCode = 1;
   });
 }

@@ -19,7 +19,7 @@ export function migrateCommand(): Command {
   const command = new Command('migrate')
     .description('apply the schema migrations (schemas/clickhouse) not yet applied, recorded with their checksums in schema_migrations; refuses an edited applied migration or a newer schema (exit 2)')
     .addOption(new Option('--check', 'apply nothing: exit 2 when a migration is pending (or the schema is not this build\'s), 0 when up to date'))
-    .addOption(new Option('--retention-days <days|table=days,...>', `how long rows are kept after they were recorded (TTL), for every table or per table (default ${DEFAULT_RETENTION_DAYS})`).argParser(retentionOption));
+    .addOption(new Option('--retention-days <days|table=days,...>', `how long rows are kept after they were recorded (TTL), for every table or per table (default ${DEFAULT_RETENTION_DAYS})`).argParser(retentionOption).conflicts('check'));
   addClickHouseOptions(command);
   return command.action(async (raw: RawOptions) => {
     const config = clickHouseConfigFrom(raw);
@@ -27,7 +27,7 @@ export function migrateCommand(): Command {
     try {
       const status = await migrate(client, config.database, { checkOnly: raw.check === true });
       const retention = raw.retentionDays instanceof Map ? (raw.retentionDays as ReadonlyMap<RetainedTable, number>) : undefined;
-      if (retention !== undefined && raw.check !== true) await applyRetention(client, config.database, retention);
+      if (retention !== undefined) await applyRetention(client, config.database, retention);
       const lines = [`ClickHouse ${status.serverVersion}, database ${config.database}: ${status.appliedNow.length === 0 ? 'up to date' : `applied ${status.appliedNow.length} migration(s)`}`];
       for (const m of status.migrations) lines.push(`  ${m.name}${status.appliedNow.some((a) => a.version === m.version) ? '  (applied now)' : ''}`);
       lines.push('retention (days after a row is recorded):');
