@@ -44,6 +44,8 @@ interface Parts {
 export interface ReportOptions {
   /** reverify: the run contract the verdicts were judged with (default: the built-in reference). */
   readonly contract?: LoadedContract;
+  /** verify: chain heads kept from an earlier audit, which must still be there with the same hash. */
+  readonly expectHeads?: ReadonlyArray<{ readonly seq: number; readonly hash: string }>;
 }
 
 export async function buildReport(client: ClickHouseClient, database: string, name: AuditReportName, period: AuditPeriod, now: Date = new Date(), options: ReportOptions = {}): Promise<AuditReport> {
@@ -133,23 +135,33 @@ async function completenessReport(client: ClickHouseClient, database: string, pe
 const chainProblemRow = z.object({ group_id: text, topic: text, ledger_seq: count, checkpoint_seq: count, partition: count, problem: text });
 const headRow = z.object({ group_id: text, topic: text, replay_id: text, ledger_rows: count, first_seq: count, first_committed_at: text, head_seq: count, head_hash: text, last_committed_at: text });
 
-/** The hash chain of the whole ledger (not only the period: a chain is checked from its first row). */
-async function verifyReport(client: ClickHouseClient, database: string): Promise<Parts> {
+const anchorRow = z.object({ ledger_seq: count, row_hash: text, hashes_now: z.array(text) });
+
+/**
+ * The hash chain of the whole ledger (not only the period: a chain is checked from its oldest
+ * stored row), and the heads kept from earlier audits (--expect-head).
+ */
+async function verifyReport(client: ClickHouseClient, database: string, _period: AuditPeriod, options: ReportOptions): Promise<Parts> {
   const problems = await runAuditQuery(client, 'ledger_verify', { database }, chainProblemRow);
   const heads = await runAuditQuery(client, 'ledger_heads', { database }, headRow);
+  const expected = options.expectHeads ?? [];
+  const anchors = expected.length === 0 ? undefined : await runAuditQuery(client, 'ledger_anchors', { database, heads: `[${expected.map((h) => `(${h.seq},'${h.hash}')`).join(',')}]` }, anchorRow);
+  const lost = anchors?.rows ?? [];
   const rows = heads.rows.reduce((sum, h) => sum + h.ledger_rows, 0);
   const first = problems.rows[0];
-  const ok = heads.rows.length > 0 && first === undefined;
+  const ok = heads.rows.length > 0 && first === undefined && lost.length === 0;
+  const keptText = expected.length === 0 ? '' : lost.length === 0 ? `; ${expected.length} kept head(s) still there` : `; ${lost.length} of ${expected.length} kept head(s) gone or changed, first ledger_seq ${(lost[0] as { ledger_seq: number }).ledger_seq}: the chain up to it was rewritten or cut`;
   const outcome = heads.rows.length === 0
     ? 'the completeness ledger is empty'
     : first === undefined
-      ? `${heads.rows.length} chain(s), ${rows} ledger rows: every hash matches`
-      : `${problems.rows.length} row(s) break the chain; first: group ${first.group_id}, topic ${first.topic}, ledger_seq ${first.ledger_seq} (checkpoint ${first.checkpoint_seq}, partition ${first.partition}): ${first.problem}`;
+      ? `${heads.rows.length} chain(s), ${rows} ledger rows: every hash matches${keptText}`
+      : `${problems.rows.length} row(s) break the chain; first: group ${first.group_id}, topic ${first.topic}, ledger_seq ${first.ledger_seq} (checkpoint ${first.checkpoint_seq}, partition ${first.partition}): ${first.problem}${keptText}`;
   return {
     title: 'Verify: the completeness ledger is unaltered (hash chain)',
     outcome: { ok, text: outcome },
-    queries: [problems.run, heads.run],
+    queries: [problems.run, heads.run, ...(anchors === undefined ? [] : [anchors.run])],
     tables: [
+      ...(anchors === undefined ? [] : [table('Kept heads that are gone or changed', anchors.rows, ['ledger_seq', 'row_hash', 'hashes_now'])]),
       table('Rows where the chain breaks', problems.rows, ['group_id', 'topic', 'ledger_seq', 'checkpoint_seq', 'partition', 'problem']),
       table('Chain heads (keep them: a later verify finding the same head shows nothing before it changed)', heads.rows, ['group_id', 'topic', 'replay_id', 'ledger_rows', 'first_seq', 'first_committed_at', 'head_seq', 'head_hash', 'last_committed_at']),
     ],

@@ -130,6 +130,22 @@ describe('completeness ledger: gaps, overlaps and tampering are found (real brok
     expect(Number(auditRows(report, 1)[0]?.ledger_rows)).toBeGreaterThanOrEqual(9);
   }, 120_000);
 
+  it('verify with a head kept from an earlier audit notices rows cut from the end of the chain, which the chain alone cannot show', async () => {
+    const before = await audit('verify', dataPath);
+    const head = auditRows(before.report, 1)[0];
+    const kept = `${Number(head?.head_seq)}:${String(head?.head_hash)}`;
+    const cut = await copyOfStore();
+    await runSql(cut, `DELETE FROM ${DATABASE}.completeness_ledger WHERE ledger_seq >= ${Number(head?.head_seq) - 1}`);
+    const plain = await audit('verify', cut);
+    expect(plain.code, plain.report.outcome.text).toBe(0);
+    const anchored = await auditCli('verify', cut, DATABASE, ['--expect-head', kept]);
+    expect(anchored.code, anchored.err).toBe(1);
+    expect(anchored.report.outcome.text).toContain(`first ledger_seq ${Number(head?.head_seq)}`);
+    const intact = await auditCli('verify', dataPath, DATABASE, ['--expect-head', kept]);
+    expect(intact.code, intact.report.outcome.text).toBe(0);
+    expect(intact.report.outcome.text).toContain('1 kept head(s) still there');
+  }, 120_000);
+
   it('verify names an edited row, the row after a deleted one, and an inserted row (exit 1)', async () => {
     const table = `${DATABASE}.completeness_ledger`;
     const edited = await copyOfStore();

@@ -23,6 +23,15 @@ function isoTime(value: string): Date {
   return date;
 }
 
+/** `--expect-head 1234:9f2c…,88:0a1b…`: heads a verify printed before. */
+function expectHeads(value: string): Array<{ seq: number; hash: string }> {
+  return value.split(',').map((part) => {
+    const match = /^(\d+):([0-9a-f]{64})$/.exec(part.trim());
+    if (match === null) throw new InvalidArgumentError('expected <head_seq>:<head_hash> pairs (the sha256 in hex), comma-separated.');
+    return { seq: Number(match[1]), hash: match[2] as string };
+  });
+}
+
 /** The file is written after the queries ran: a directory that does not exist is a usage error now, not then. */
 function outFile(value: string): string {
   const path = resolve(value);
@@ -44,7 +53,8 @@ export function auditCommand(): Command {
     .addOption(new Option('--format <format>', 'table (a terminal), csv, json, md or html (a self-contained page with charts)').choices(FORMATS).default('table'))
     .addOption(new Option('--out <file>', 'write the report to this file instead of stdout').argParser(outFile))
     .addOption(new Option('--include-replays', 'count replays (runwatch replay) as well; by default only live results are evidence'))
-    .addOption(new Option('--contract <file>', 'reverify: the run contract the verdicts were judged with (default: the built-in reference)'));
+    .addOption(new Option('--contract <file>', 'reverify: the run contract the verdicts were judged with (default: the built-in reference)'))
+    .addOption(new Option('--expect-head <seq:sha256,...>', 'verify: chain heads kept from an earlier audit (its head_seq and head_hash); exit 1 when one is gone or changed').argParser(expectHeads));
   addClickHouseOptions(command);
   return command.action(async (reportArg: string, raw: RawOptions) => {
     const config = clickHouseConfigFrom(raw);
@@ -64,7 +74,8 @@ export function auditCommand(): Command {
       // Reads only: the store must be migrated already (an audit never changes the schema).
       await migrate(client, config.database, { checkOnly: true });
       const now = new Date();
-      for (const name of names) reports.push(await buildReport(client, config.database, name, period, now, contract === undefined ? {} : { contract }));
+      const options = { ...(contract === undefined ? {} : { contract }), ...(Array.isArray(raw.expectHead) ? { expectHeads: raw.expectHead as Array<{ seq: number; hash: string }> } : {}) };
+      for (const name of names) reports.push(await buildReport(client, config.database, name, period, now, options));
     } finally {
       await client.close();
     }

@@ -88,6 +88,7 @@ const BAD: Readonly<Record<string, string | null>> = {
   '--against': '',
   '--out': '/nonexistent/dir/report.html',
   '--retention-days': 'checkpoints=10',
+  '--expect-head': '12:nothex',
 };
 
 async function run(argv: readonly string[]): Promise<{ code: number; err: string; out: string }> {
