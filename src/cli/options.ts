@@ -301,3 +301,15 @@ export function sinkConfigFrom(raw: RawOptions): SinkConfig {
   const backoff = raw.sinkMaxBackoffMs === undefined ? {} : { maxBackoffMs: raw.sinkMaxBackoffMs };
   return parseConfig(sinkConfigSchema, { batchRows: raw.batchRows, flushIntervalMs: raw.flushIntervalMs, ...giveUp, ...backoff }, 'sink', FLAGS);
 }
+
+/** `--hash-user-ids` (monitor, replay): the key comes from the environment only. */
+export function hashUserIdsOption(): Option {
+  return new Option('--hash-user-ids', 'store user ids as keyed pseudonyms (HMAC-SHA256 with the key in RUNWATCH_USER_ID_KEY, at least 16 characters): in every result row and in the ids a verdict\'s detail names');
+}
+
+/** The pseudonym key, from the environment only (a secret never goes on a command line). */
+export function userIdKeyFromEnvironment(): string {
+  const key = process.env['RUNWATCH_USER_ID_KEY'] ?? '';
+  if (key.length < 16) throw new RunwatchError('CONFIG_INVALID', `invalid --hash-user-ids: RUNWATCH_USER_ID_KEY must hold a key of at least 16 characters (it has ${key.length})`);
+  return key;
+}

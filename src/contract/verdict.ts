@@ -46,6 +46,8 @@ export interface Violation {
   readonly userId?: string;
   /** The lifecycle events the run lacked (missing_events only). */
   readonly missing: readonly LifecycleType[];
+  /** User ids the detail names besides the owner (`userId`): pseudonymized with it where the store hashes user ids. */
+  readonly namedUserIds?: readonly string[];
   /** The field path a content rule failed on, the measured value of a timing rule, ... */
   readonly subject: string;
   /** Human-readable explanation, stable for a given input. */

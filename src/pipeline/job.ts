@@ -17,6 +17,7 @@ import { DeadLetterTopic } from '../sinks/dead-letter-topic.js';
 import { createClickHouseClient } from '../sinks/clickhouse-client.js';
 import { ClickHouseSink, removeProvisionalRows } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
+import { UserIdPseudonyms } from '../sinks/pseudonyms.js';
 import { retryThroughOutage } from '../sinks/store-outage.js';
 import { StopRequested } from '../errors.js';
 import type { ActiveIdSeed } from '../operators/rules/contamination.js';
@@ -41,6 +42,8 @@ export interface MonitorJobConfig {
   readonly contract?: LoadedContract;
   /** Also store every lifecycle event with its placement (table events; `runwatch audit reverify`). */
   readonly storeEvents?: boolean;
+  /** Store user ids as keyed pseudonyms (--hash-user-ids): the key (RUNWATCH_USER_ID_KEY). */
+  readonly userIdKey?: string;
   /** apply (default): migrate the store at start; check: refuse to start unless it is migrated (`runwatch migrate` by a DBA). */
   readonly migrations?: 'apply' | 'check';
   /**
@@ -110,7 +113,10 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     const state = new StateRegistry(restored === undefined ? undefined : StateRegistry.decode(restored.state));
     // A fresh start must not leave the isolation check blind: what was active before comes from the
     // store. A restored state has its own index (the seed would be stale next to it).
-    const activeIds = restored === undefined && config.replay === undefined ? step(await retryThroughOutage('reading active ids', () => loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs), whileStoreIsDown)) : undefined;
+    // Pseudonymized store: its user ids cannot be compared with the raw ones of new events, so it
+    // seeds nothing (a checkpoint, which holds the raw state, still restores the whole index).
+    if (restored === undefined && config.replay === undefined && config.userIdKey !== undefined) logger.warn('user ids are stored hashed (--hash-user-ids): no checkpoint to restore, so the isolation check starts without the ids active before this start');
+    const activeIds = restored === undefined && config.replay === undefined && config.userIdKey === undefined ? step(await retryThroughOutage('reading active ids', () => loadActiveIds(client, config.clickhouse.database, config.detection.activeUserWindowMs), whileStoreIsDown)) : undefined;
     if (activeIds !== undefined) logger.info({ runs: activeIds.runs.length, committed: describe(committed) }, 'no checkpoint to restore: fresh state, active-id index seeded from run_summaries');
     // Rows this group wrote at the end of an earlier bounded read judged runs that the restored
     // state holds open again: they give way before the group writes anything (final rows follow).
@@ -171,6 +177,7 @@ function run(prepared: Prepared): MonitorJob {
     ...outagePolicy,
     ...(config.replay === undefined ? {} : { replayId: config.replay.replayId }),
     provenance: provenanceOf(config.detection, config.contract),
+    ...(config.userIdKey === undefined ? {} : { pseudonyms: new UserIdPseudonyms(config.userIdKey) }),
   });
   const deadLetterTopic = config.deadLetterTopic === undefined ? undefined : new DeadLetterTopic(config.kafka, config.deadLetterTopic, logger);
   // Dead letters go to the topic first, then with the batch to ClickHouse (which the checkpoint

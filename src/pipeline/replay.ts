@@ -31,6 +31,8 @@ export interface ReplayRequest {
   readonly from: RangeBound;
   readonly to: RangeBound;
   readonly replayId?: string;
+  /** Store user ids as keyed pseudonyms, as the live monitor does (--hash-user-ids). */
+  readonly userIdKey?: string;
 }
 
 export interface ReplayResult {
@@ -117,6 +119,7 @@ export async function runReplay(request: ReplayRequest, logger: Logger, metrics:
           ...(request.schemaRegistry === undefined ? {} : { schemaRegistry: request.schemaRegistry }),
           mode: 'bounded',
           contract: request.contract,
+          ...(request.userIdKey === undefined ? {} : { userIdKey: request.userIdKey }),
           replay: { replayId, endOffsets: plan.endOffsets, keep: plan.keep },
         },
         logger,

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import { faultPoint } from '../pipeline/fault-points.js';
 import type { Metrics } from '../observability/metrics.js';
 import { classifyStoreError, retryThroughOutage, storeErrorReason, type OutagePolicy } from './store-outage.js';
+import type { UserIdPseudonyms } from './pseudonyms.js';
 import { deadLetterRow, eventRow, lateEventRow, revisionRow, runSummaryRow, userGradeRow, violationRow } from './rows.js';
 
 const TABLES = ['violations', 'run_summaries', 'user_grades', 'late_events', 'verdict_revisions', 'events', 'dead_letters'] as const;
@@ -51,6 +52,8 @@ export interface SinkOptions {
   readonly replayId?: string;
   /** What produced the rows (schemas/clickhouse/005_provenance.sql), stamped on every row. */
   readonly provenance?: Provenance;
+  /** Store user ids as pseudonyms (--hash-user-ids): columns and the ids a verdict's detail names. */
+  readonly pseudonyms?: UserIdPseudonyms;
 }
 
 /**
@@ -81,27 +84,37 @@ export class ClickHouseSink {
   async write(batch: SinkBatch): Promise<void> {
     const at = this.now();
     const provisionalOf = batch.provisionalOf ?? '';
+    const { pseudonyms } = this.options;
     const rows: Record<Table, object[]> = { violations: [], run_summaries: [], user_grades: [], late_events: [], verdict_revisions: [], events: [], dead_letters: [] };
     for (const verdict of batch.verdicts) {
       switch (verdict.kind) {
-        case 'violation':
-          rows.violations.push(violationRow(verdict.violation, at, provisionalOf));
+        case 'violation': {
+          const row = violationRow(verdict.violation, at, provisionalOf);
+          const { userId, namedUserIds } = verdict.violation;
+          rows.violations.push(pseudonyms === undefined ? row : { ...row, user_id: pseudonyms.of(row.user_id), detail: pseudonyms.inText(row.detail, [userId ?? '', ...(namedUserIds ?? [])]) });
           break;
-        case 'run_summary':
-          rows.run_summaries.push(runSummaryRow(verdict.summary, at, provisionalOf));
+        }
+        case 'run_summary': {
+          const row = runSummaryRow(verdict.summary, at, provisionalOf);
+          rows.run_summaries.push(pseudonyms === undefined ? row : { ...row, user_id: pseudonyms.of(row.user_id) });
           break;
-        case 'user_grade':
-          rows.user_grades.push(userGradeRow(verdict.grade, at, provisionalOf));
+        }
+        case 'user_grade': {
+          const row = userGradeRow(verdict.grade, at, provisionalOf);
+          rows.user_grades.push(pseudonyms === undefined ? row : { ...row, user_id: pseudonyms.of(row.user_id) });
           break;
+        }
         case 'late_event':
           rows.late_events.push(lateEventRow(verdict, at));
           break;
         case 'revision':
           rows.verdict_revisions.push(revisionRow(verdict, at));
           break;
-        case 'event_placed':
-          rows.events.push(eventRow(verdict, at));
+        case 'event_placed': {
+          const row = eventRow(verdict, at);
+          rows.events.push(pseudonyms === undefined ? row : { ...row, user_id: pseudonyms.of(row.user_id) });
           break;
+        }
       }
     }
     for (const d of batch.deadLetters) rows.dead_letters.push(deadLetterRow(d, at));

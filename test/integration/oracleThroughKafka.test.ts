@@ -302,6 +302,39 @@ describe('independent producer model → Kafka → monitor → ClickHouse, judge
     expect((await buildReport(ch, DATABASE, 'reverify', allTime)).outcome.ok).toBe(true);
   });
 
+  it('--hash-user-ids: the same verdicts, every user id in the store a keyed pseudonym (columns and the ids a detail names)', async () => {
+    const ch = requireClient();
+    const hashed = `${DATABASE}_hashed`;
+    const store = clickhouse;
+    if (store === undefined) throw new Error('no store');
+    const key = 'test-key-0123456789abcdef';
+    const hashedStats = await replayTopic(brokers, topic, `oracle-e2e-hashed-${randomUUID()}`, { ...store, database: hashed }, { storeEvents: true, userIdKey: key });
+    expect({ ...hashedStats, checkpoints: 0, batchesWritten: 0 }).toEqual({ ...stats, checkpoints: 0, batchesWritten: 0 });
+    const lines = async (query: string): Promise<string[]> => (await queryRows(ch, query, z.object({ line: z.string() }))).map((r) => r.line);
+    // The same verdicts (ids, rules, severities), whatever the user ids became.
+    const verdicts = (db: string): Promise<string[]> => lines(`SELECT concat(violation_id, ' ', rule, ' ', severity) AS line FROM ${db}.violations FINAL ORDER BY line`);
+    expect(await verdicts(hashed)).toEqual(await verdicts(DATABASE));
+    // No user id of the traffic is left as a whole token in any user id column or detail.
+    const rawUsers = new Set(traffic.runs.map((r) => r.userId));
+    const stored = [
+      ...(await lines(`SELECT user_id AS line FROM ${hashed}.violations FINAL`)),
+      ...(await lines(`SELECT user_id AS line FROM ${hashed}.run_summaries FINAL`)),
+      ...(await lines(`SELECT user_id AS line FROM ${hashed}.user_grades FINAL`)),
+      ...(await lines(`SELECT user_id AS line FROM ${hashed}.events FINAL`)),
+    ];
+    expect(stored.length).toBeGreaterThan(1_000);
+    expect(stored.filter((u) => u !== '' && !/^u_[0-9a-f]{32}$/.test(u)).slice(0, 5)).toEqual([]);
+    const details = await lines(`SELECT detail AS line FROM ${hashed}.violations FINAL WHERE rule = 'cross_user_contamination'`);
+    expect(details.length).toBeGreaterThan(0);
+    const namesARawUser = (d: string): boolean => d.split(/[^A-Za-z0-9_\-.:@]+/).some((token) => rawUsers.has(token));
+    expect(details.filter(namesARawUser).slice(0, 3)).toEqual([]);
+    // (Unhashed, the same details do name users: the check above can fail.)
+    expect((await lines(`SELECT detail AS line FROM ${DATABASE}.violations FINAL WHERE rule = 'cross_user_contamination'`)).filter(namesARawUser).length).toBe(details.length);
+    // One pseudonym per user: as many users as before, and per-user counts unchanged.
+    const perUser = (db: string): Promise<string[]> => lines(`SELECT toString(count()) AS line FROM ${db}.run_summaries FINAL GROUP BY user_id ORDER BY count(), line`);
+    expect(await perUser(hashed)).toEqual(await perUser(DATABASE));
+  });
+
   it('the comparison has teeth: an oracle off by one threshold, or one stored verdict lost, differs', async () => {
     const stored = await readStoredVerdicts(requireClient());
     const strict = judgeTraffic(normalizeLifecycle(traffic.records), { ...REFERENCE_SEMANTICS, deliveryLatencyMs: { warning: 450, critical: 2_000 } });

@@ -13,7 +13,7 @@ export async function embeddedClickHouse(database: string): Promise<ClickHouseCo
 }
 
 /** Runs the real monitor job (KafkaJS → operators → ClickHouse) over a topic up to its current end. */
-export async function replayTopic(brokers: string[], topic: string, groupId: string, clickhouse: ClickHouseConfig, options: { readonly storeEvents?: boolean } = {}): Promise<MonitorStats> {
+export async function replayTopic(brokers: string[], topic: string, groupId: string, clickhouse: ClickHouseConfig, options: { readonly storeEvents?: boolean; readonly userIdKey?: string } = {}): Promise<MonitorStats> {
   const job = await startMonitorJob(
     {
       kafka: kafkaConfigSchema.parse({ brokers, topic, groupId, clientId: 'runwatch-test', stallTimeoutMs: 60_000 }),
@@ -22,6 +22,7 @@ export async function replayTopic(brokers: string[], topic: string, groupId: str
       sink: { batchRows: 2_000, flushIntervalMs: 200 },
       mode: 'bounded',
       ...(options.storeEvents === true ? { storeEvents: true } : {}),
+      ...(options.userIdKey === undefined ? {} : { userIdKey: options.userIdKey }),
     },
     // warn by default: stall reports and KafkaJS problems show in CI output; RUNWATCH_LOG_LEVEL=info adds end offsets and group joins.
     createLogger(process.env.RUNWATCH_LOG_LEVEL || 'warn'),

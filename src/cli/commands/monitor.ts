@@ -8,7 +8,7 @@ import { isActiveRoleLost } from '../../consumers/kafka-source.js';
 import { StopRequested } from '../../errors.js';
 import { startMonitorJob, type MonitorJob } from '../../pipeline/job.js';
 import { emptyStats, type MonitorStats } from '../../pipeline/monitor.js';
-import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, contractFrom, detectionConfigFrom, kafkaConfigFrom, parsers, positiveSetting, schemaRegistryConfigFrom, sinkConfigFrom, type RawOptions } from '../options.js';
+import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, contractFrom, detectionConfigFrom, kafkaConfigFrom, parsers, positiveSetting, schemaRegistryConfigFrom, sinkConfigFrom, hashUserIdsOption, userIdKeyFromEnvironment, type RawOptions } from '../options.js';
 
 export function monitorCommand(): Command {
   const command = new Command('monitor')
@@ -24,6 +24,7 @@ export function monitorCommand(): Command {
     .addOption(new Option('--http-host <address>', 'address the HTTP listener binds').env('RUNWATCH_HTTP_HOST').argParser(parsers.nonEmpty).default('0.0.0.0'))
     .addOption(new Option('--ready-stall-ms <ms>', '/readyz fails when the watermark has not moved for this long while records wait to be read').env('RUNWATCH_READY_STALL_MS').argParser(parsers.int).default(120_000))
     .addOption(new Option('--store-events', 'also store every lifecycle event with where the engine placed it (table events, kept 30 days), so `runwatch audit reverify` can re-derive verdicts in SQL'))
+    .addOption(hashUserIdsOption())
     .addOption(new Option('--no-migrate', 'do not migrate the ClickHouse schema at start: refuse to start (exit 2) unless `runwatch migrate` has brought it to this build'))
     .addOption(new Option('--canary-max-age-ms <ms>', '/readyz fails when no canary run (runwatch canary) has passed its check for this long, or the last one failed; unset: canaries are checked and counted only').env('RUNWATCH_CANARY_MAX_AGE_MS').argParser(parsers.int))
     .addOption(new Option('--idle-heartbeat-ms <ms>', 'live mode: a partition caught up with the broker (fresh end offsets) and silent this long is idle; when all are, event time advances').argParser(parsers.int).default(2_000));
@@ -49,6 +50,7 @@ export function monitorCommand(): Command {
       ...(schemaRegistry === undefined ? {} : { schemaRegistry }),
       migrations: raw.migrate === false ? ('check' as const) : ('apply' as const),
       ...(raw.storeEvents === true ? { storeEvents: true } : {}),
+      ...(raw.hashUserIds === true ? { userIdKey: userIdKeyFromEnvironment() } : {}),
       ...(contract === undefined ? {} : { contract }),
     };
     // Signals are handled from the start: starting may wait out a ClickHouse outage, or stand by, for long.

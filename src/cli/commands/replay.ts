@@ -5,7 +5,7 @@ import { createLogger } from '../../observability/logger.js';
 import { createMetrics } from '../../observability/metrics.js';
 import { checkReplayId, runReplay, type ReplayResult } from '../../pipeline/replay.js';
 import { parseRangeBound } from '../../pipeline/replay-range.js';
-import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, contractFrom, detectionConfigFrom, kafkaConfigFrom, parsers, schemaRegistryConfigFrom, sinkConfigFrom, type RawOptions } from '../options.js';
+import { addCheckpointOptions, addClickHouseOptions, addDetectionOptions, addKafkaOptions, addSchemaRegistryOptions, checkpointConfigFrom, clickHouseConfigFrom, contractFrom, detectionConfigFrom, kafkaConfigFrom, parsers, schemaRegistryConfigFrom, sinkConfigFrom, hashUserIdsOption, userIdKeyFromEnvironment, type RawOptions } from '../options.js';
 
 export function replayCommand(): Command {
   const command = new Command('replay')
@@ -20,6 +20,7 @@ export function replayCommand(): Command {
   addClickHouseOptions(command);
   addDetectionOptions(command);
   addCheckpointOptions(command);
+  command.addOption(hashUserIdsOption());
   return command.action(async (raw: RawOptions) => {
     const logger = createLogger();
     const from = parseRangeBound(String(raw.from), '--from');
@@ -39,6 +40,7 @@ export function replayCommand(): Command {
       to,
       ...(schemaRegistry === undefined ? {} : { schemaRegistry }),
       ...(typeof raw.replayId === 'string' ? { replayId: raw.replayId } : {}),
+      ...(raw.hashUserIds === true ? { userIdKey: userIdKeyFromEnvironment() } : {}),
     };
     const metrics = createMetrics();
     const abort = new AbortController();

@@ -71,6 +71,8 @@ export interface ViolationSpec {
    * every type listed, and confirmed by any other late event of its run.
    */
   readonly retractedBy?: readonly LifecycleType[];
+  /** User ids the detail names besides the run's owner (pseudonymized with it where the store hashes user ids). */
+  readonly namedUserIds?: readonly string[];
 }
 
 export interface RuleOutput {

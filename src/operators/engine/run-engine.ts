@@ -152,6 +152,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
               threadId: facts.threadIdOf(slot),
               userId: facts.ownerOf(slot),
               missing: spec.missing ?? [],
+              ...(spec.namedUserIds === undefined ? {} : { namedUserIds: spec.namedUserIds }),
               subject: spec.subject ?? '',
               detail: spec.detail,
               eventTimeMs: spec.eventTimeMs,

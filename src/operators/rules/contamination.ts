@@ -67,13 +67,13 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
       state.seed = undefined;
     };
 
-    const report = (slot: number, out: RuleOutput, event: AgentEvent, subject: string, detail: string, key: string): void =>
-      out.violation(slot, { rule: 'cross_user_contamination', severity: 'CRITICAL', subject, detail, eventTimeMs: event.emittedAtMs, event, key });
+    const report = (slot: number, out: RuleOutput, event: AgentEvent, subject: string, detail: string, key: string, namedUserIds: readonly string[]): void =>
+      out.violation(slot, { rule: 'cross_user_contamination', severity: 'CRITICAL', subject, detail, eventTimeMs: event.emittedAtMs, event, key, namedUserIds });
 
     const learnThread = (slot: number, out: RuleOutput, event: AgentEvent, thread: string, owner: string): void => {
       const previous = threadOwners.ownerOf(thread);
       if (previous !== undefined && previous !== owner) {
-        report(slot, out, event, 'thread_id', `thread ${thread} belongs to user ${previous} but run ${facts.runIdOf(slot)} is user ${owner}'s`, `thread:${thread}`);
+        report(slot, out, event, 'thread_id', `thread ${thread} belongs to user ${previous} but run ${facts.runIdOf(slot)} is user ${owner}'s`, `thread:${thread}`, [owner, previous]);
         return;
       }
       threadOwners.register(thread, owner, state.nowMs);
@@ -84,11 +84,11 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
     const checkEvent = (event: AgentEvent, slot: number, owner: string, out: RuleOutput): void => {
       const runThread = facts.threadIdOf(slot);
       const claim = claimedUser(event, event.threadId ?? runThread);
-      if (claim !== undefined && claim !== owner) report(slot, out, event, 'user_id', `${event.type} of user ${owner}'s run addressed to user ${claim}`, `user:${claim}`);
+      if (claim !== undefined && claim !== owner) report(slot, out, event, 'user_id', `${event.type} of user ${owner}'s run addressed to user ${claim}`, `user:${claim}`, [owner, claim]);
       const thread = event.threadId;
       if (thread !== undefined && thread !== runThread) {
         const threadOwner = threadOwners.ownerOf(thread);
-        if (threadOwner !== undefined && threadOwner !== owner) report(slot, out, event, 'thread_id', `${event.type} of user ${owner}'s run carries thread ${thread} of user ${threadOwner}`, `thread:${thread}`);
+        if (threadOwner !== undefined && threadOwner !== owner) report(slot, out, event, 'thread_id', `${event.type} of user ${owner}'s run carries thread ${thread} of user ${threadOwner}`, `thread:${thread}`, [owner, threadOwner]);
       }
       mention = { event, slot, owner, out, reported: undefined };
       scanContent(event.body, visitText);
@@ -102,7 +102,7 @@ export function contaminationRule(options: ContaminationOptions = {}): RuleFacto
       const m = mention as NonNullable<typeof mention>;
       if (idOwner === m.owner || m.reported?.includes(id) === true) return;
       (m.reported ??= []).push(id);
-      report(m.slot, m.out, m.event, 'content', `${m.event.type} of user ${m.owner}'s run mentions ${id}, an id of user ${idOwner}`, `mention:${id}`);
+      report(m.slot, m.out, m.event, 'content', `${m.event.type} of user ${m.owner}'s run mentions ${id}, an id of user ${idOwner}`, `mention:${id}`, [m.owner, idOwner]);
     };
     const visitText = (text: string): void => activeIds.scan(text, onMention);
 

@@ -228,13 +228,24 @@ describe('usage errors: every option, a bad value', () => {
     expect(bad.err).toContain('RUNWATCH_KAFKA_TLS');
   });
 
+  it('--hash-user-ids without a key of 16 characters in RUNWATCH_USER_ID_KEY: exit 2 naming it, never echoing the key', async () => {
+    for (const command of [['monitor'], ['replay', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-01T01:00:00Z']]) {
+      process.env['RUNWATCH_USER_ID_KEY'] = 'too-short-key';
+      const bad = await run([...command, '--brokers', '127.0.0.1:9', '--hash-user-ids']);
+      expect(bad.code, bad.err).toBe(2);
+      expect(bad.err.trim().split('\n')).toHaveLength(1);
+      expect(bad.err).toContain('RUNWATCH_USER_ID_KEY');
+      expect(bad.err).not.toContain('too-short-key');
+    }
+  });
+
   it('an unknown option or command: exit 2', async () => {
     expect((await run(['monitor', '--bogus'])).code).toBe(2);
     expect((await run(['bogus'])).code).toBe(2);
   });
 
   it('--help: exit 0 for every command', async () => {
-    for (const command of ['demo', 'monitor', 'simulate', 'summary', 'broker']) {
+    for (const command of ['demo', 'monitor', 'simulate', 'summary', 'broker', 'audit', 'migrate', 'replay']) {
       const { code, out } = await run([command, '--help']);
       expect(code).toBe(0);
       expect(out).toContain(`Usage: runwatch ${command}`);
