@@ -301,6 +301,7 @@ const coverageOfEvents = z.object({ runs: count, runs_with_events: count, runs_w
 const latencyDifference = z.object({ run_id: text, partition: count, offset: count, derived_severity: text, stored_severity: text, difference: text });
 const missingDifference = z.object({ run_id: text, derived_missing: z.array(text), stored_missing: z.array(text), difference: text });
 const durationDifference = z.object({ run_id: text, derived_severity: text, stored_severity: text, difference: text });
+const gapDifference = z.object({ run_id: text, key: text, derived_severity: text, stored_severity: text, difference: text });
 
 /**
  * The contract compiled to SQL: its levels and types as server-side parameters of the reverify
@@ -316,9 +317,10 @@ async function reverifyReport(client: ClickHouseClient, database: string, period
   const requiredTypes = LIFECYCLE_TYPES.filter((t) => (contract.requiredMask & (1 << TYPE_CODE[t])) !== 0 && t !== contract.startType);
   const missing = await runAuditQuery(client, 'reverify_missing_events', { ...base, required_types: `[${requiredTypes.map((t) => `'${t}'`).join(',')}]` }, missingDifference);
   const duration = await runAuditQuery(client, 'reverify_run_duration', { ...base, terminal_type: contract.terminalType, duration_warning_ms: contract.thresholds.runDurationMs.warning, duration_critical_ms: contract.thresholds.runDurationMs.critical }, durationDifference);
+  const gaps = await runAuditQuery(client, 'reverify_event_gap', { ...base, terminal_type: contract.terminalType, gap_warning_ms: contract.thresholds.gapMs.warning, gap_critical_ms: contract.thresholds.gapMs.critical, run_deadline_ms: contract.runDeadlineMs }, gapDifference);
   const covered = coverage.rows[0] ?? { runs: 0, runs_with_events: 0, runs_with_all_events: 0, events: 0, contract_hashes: [] };
   const otherContracts = covered.contract_hashes.filter((h) => h !== loaded.hash);
-  const differences = latency.rows.length + missing.rows.length + duration.rows.length;
+  const differences = latency.rows.length + missing.rows.length + duration.rows.length + gaps.rows.length;
   const ok = covered.runs > 0 && covered.runs_with_all_events === covered.runs && otherContracts.length === 0 && differences === 0;
   const outcome =
     covered.runs === 0
@@ -328,17 +330,18 @@ async function reverifyReport(client: ClickHouseClient, database: string, period
         : otherContracts.length > 0
           ? `verdicts of the period were judged with contract ${otherContracts.map((h) => h.slice(0, 12)).join(', ')}…, not ${loaded.name} (${loaded.hash.slice(0, 12)}…): give that contract with --contract`
           : differences === 0
-            ? `SQL over ${covered.events} stored events agrees with the stream's verdicts of ${covered.runs} runs: delivery_latency, missing_events, run_duration`
-            : `${differences} difference(s) between SQL and the stream: delivery_latency ${latency.rows.length}, missing_events ${missing.rows.length}, run_duration ${duration.rows.length}`;
+            ? `SQL over ${covered.events} stored events agrees with the stream's verdicts of ${covered.runs} runs: delivery_latency, missing_events, run_duration, event_gap`
+            : `${differences} difference(s) between SQL and the stream: delivery_latency ${latency.rows.length}, missing_events ${missing.rows.length}, run_duration ${duration.rows.length}, event_gap ${gaps.rows.length}`;
   return {
     title: `Re-verification in SQL with contract ${loaded.name} (${loaded.hash.slice(0, 12)}…)`,
     outcome: { ok, text: outcome, ...(covered.events === 0 ? { notApplicable: true } : {}) },
-    queries: [coverage.run, latency.run, missing.run, duration.run],
+    queries: [coverage.run, latency.run, missing.run, duration.run, gaps.run],
     tables: [
       table('Coverage', coverage.rows, ['runs', 'runs_with_events', 'runs_with_all_events', 'events', 'contract_hashes']),
       table('delivery_latency: differences', latency.rows, ['run_id', 'partition', 'offset', 'derived_severity', 'stored_severity', 'difference']),
       table('missing_events: differences', missing.rows, ['run_id', 'derived_missing', 'stored_missing', 'difference']),
       table('run_duration: differences', duration.rows, ['run_id', 'derived_severity', 'stored_severity', 'difference']),
+      table('event_gap: differences', gaps.rows, ['run_id', 'key', 'derived_severity', 'stored_severity', 'difference']),
     ],
   };
 }

@@ -268,7 +268,7 @@ describe('independent producer model → Kafka → monitor → ClickHouse, judge
     expect((await pairs(`SELECT 'runs' AS k, uniqExactMerge(runs) AS n FROM ${db}.runs_daily`))[0]).toBe(`runs=${stats.runSummaries}`);
   });
 
-  it('reverify: SQL over the stored events re-derives the stream\'s delivery_latency, missing_events and run_duration verdicts, and names a verdict deleted by hand', async () => {
+  it('reverify: SQL over the stored events re-derives the stream\'s delivery_latency, missing_events, run_duration and event_gap verdicts, and names a verdict deleted by hand', async () => {
     const ch = requireClient();
     const allTime = { from: new Date(0), to: new Date('2200-01-01T00:00:00Z'), includeReplays: false };
     const agreed = await buildReport(ch, DATABASE, 'reverify', allTime);
@@ -277,7 +277,7 @@ describe('independent producer model → Kafka → monitor → ClickHouse, judge
     expect(Number(coverage?.events)).toBe(stats.lifecycleEvents);
     // The rules re-derived are not idle on this traffic.
     const storedCount = async (rule: string): Promise<number> => (await queryRows(ch, `SELECT count() AS n FROM ${DATABASE}.violations FINAL WHERE rule = '${rule}'`, z.object({ n: z.coerce.number() })))[0]?.n ?? 0;
-    for (const rule of ['delivery_latency', 'missing_events', 'run_duration']) expect(await storedCount(rule), rule).toBeGreaterThan(0);
+    for (const rule of ['delivery_latency', 'missing_events', 'run_duration', 'event_gap']) expect(await storedCount(rule), rule).toBeGreaterThan(0);
     // A stricter contract (critical latency 1 s) is not what these verdicts were judged with:
     // reverify names the verdicts' own contract and does not compare.
     const reference = REFERENCE_RUN_CONTRACT;
@@ -296,10 +296,23 @@ describe('independent producer model → Kafka → monitor → ClickHouse, judge
       expect(tableRows(tampered, 2)).toEqual([expect.objectContaining({ run_id: victim.run_id, stored_missing: '', difference: 'derived in SQL, not stored' })]);
       expect(tableRows(tampered, 1)).toEqual([]);
       expect(tableRows(tampered, 3)).toEqual([]);
+      expect(tableRows(tampered, 4)).toEqual([]);
     } finally {
       if (kept !== undefined) await ch.insert({ table: `${DATABASE}.violations`, values: [kept], format: 'JSONEachRow' });
     }
     expect((await buildReport(ch, DATABASE, 'reverify', allTime)).outcome.ok).toBe(true);
+    // And an event_gap verdict (of a completed run) deleted by hand: named in its own table.
+    const [gap] = await queryRows(ch, `SELECT v.violation_id AS violation_id, v.run_id AS run_id FROM ${DATABASE}.violations AS v FINAL INNER JOIN ${DATABASE}.run_summaries AS s FINAL ON v.run_id = s.run_id WHERE v.rule = 'event_gap' AND s.outcome = 'completed' ORDER BY v.violation_id LIMIT 1`, z.object({ violation_id: z.string(), run_id: z.string() }));
+    if (gap === undefined) throw new Error('no event_gap verdict of a completed run to delete');
+    const [keptGap] = await queryRows(ch, `SELECT * FROM ${DATABASE}.violations FINAL WHERE violation_id = '${gap.violation_id}'`, z.record(z.unknown()));
+    await ch.command({ query: `DELETE FROM ${DATABASE}.violations WHERE violation_id = '${gap.violation_id}'` });
+    try {
+      const tampered = await buildReport(ch, DATABASE, 'reverify', allTime);
+      expect(tableRows(tampered, 4)).toEqual([expect.objectContaining({ run_id: gap.run_id, stored_severity: '', difference: 'derived in SQL, not stored' })]);
+      expect(tableRows(tampered, 2)).toEqual([]);
+    } finally {
+      if (keptGap !== undefined) await ch.insert({ table: `${DATABASE}.violations`, values: [keptGap], format: 'JSONEachRow' });
+    }
   });
 
   it('--hash-user-ids: the same verdicts, every user id in the store a keyed pseudonym (columns and the ids a detail names)', async () => {
