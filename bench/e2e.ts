@@ -1,0 +1,152 @@
+/**
+ * `npm run bench:e2e` (issue 13): how fast runwatch reads a topic end to end, next to readers that
+ * do none of its work. Publishes ≥ E2E_RECORDS (default 1,000,000) simulator records to 6
+ * partitions of a broker it starts itself, once; then, in ROUNDS (default 3) interleaved rounds,
+ * reads the whole topic with each contender as a process of its own:
+ *   kcat (librdkafka, Debian's package), Kafka's ConsumerPerformance (the broker's own jars),
+ *   bare KafkaJS (eachBatch + JSON.parse, bench/e2e/bare-kafkajs.ts),
+ *   runwatch without its sink (source, normalization, detectors; bench/e2e/chain-only.ts),
+ *   runwatch replay (everything, into a fresh embedded ClickHouse).
+ * Prints per run and as medians: wall time (process start to exit), records/s, peak RSS, and each
+ * one's speed as a ratio to bare KafkaJS and to runwatch replay. Numbers, not a pass/fail: exit 0
+ * unless a run fails or reads short.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Partitioners, logLevel } from 'kafkajs';
+import { createKafka } from '../src/consumers/kafka-client.js';
+import { ensureTopic } from '../src/consumers/topics.js';
+import { ensureKafkaJars, javaBinary, projectRoot } from '../src/infra/broker-config.js';
+import { generateTraffic, trafficOptionsSchema } from '../src/simulator/generate.js';
+import { publishTraffic } from '../src/simulator/publish.js';
+import { freshDataPath, samplePeakRss } from '../test/support/crash-harness.js';
+import { startKafkaForTests } from '../test/support/kafka-broker.js';
+import { intSetting } from '../scripts/settings.js';
+
+const RECORDS = intSetting('bench:e2e', 'E2E_RECORDS', 1_000_000);
+const ROUNDS = intSetting('bench:e2e', 'ROUNDS', 3);
+const ROOT = projectRoot();
+const TSX = ['--max-old-space-size=8192', '--import', 'tsx'];
+const log = (text: string): void => void process.stderr.write(`[bench:e2e ${new Date().toISOString()}] ${text}\n`);
+
+const CONTENDERS = ['kcat', 'ConsumerPerformance', 'bare KafkaJS', 'runwatch, no sink', 'runwatch replay'] as const;
+type Contender = (typeof CONTENDERS)[number];
+
+interface Run {
+  readonly contender: Contender;
+  readonly elapsedMs: number;
+  readonly peakRssMb: number;
+  readonly records: number;
+}
+
+interface Command {
+  readonly file: string;
+  readonly args: readonly string[];
+  /** Records read, from the process's output. */
+  readonly records: (out: string) => number;
+}
+
+/** The last line of a runwatch-style JSON output, its `records`. */
+const jsonRecords = (out: string): number => Number((JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { records?: number }).records ?? 0);
+
+async function commandFor(contender: Contender, brokers: string, topic: string, expected: number, range: { from: string; to: string }): Promise<Command> {
+  switch (contender) {
+    case 'kcat':
+      // One line per record (its offset): counted as it streams.
+      return { file: 'kcat', args: ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%o\n'], records: (out) => Number(out) };
+    case 'ConsumerPerformance':
+      return {
+        file: await javaBinary(),
+        args: ['-cp', join(await ensureKafkaJars(), '*'), 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', brokers, '--topic', topic, '--messages', String(expected), '--group', `bench-perf-${randomUUID()}`, '--timeout', '60000'],
+        // It stops at --messages; its report's data line says how many it consumed (data.consumed.in.nMsg, the 5th field).
+        records: (out) => Number(out.trim().split('\n').at(-1)?.split(',')[4]?.trim() ?? 0),
+      };
+    case 'bare KafkaJS':
+      return { file: process.execPath, args: [...TSX, join(ROOT, 'bench/e2e/bare-kafkajs.ts'), brokers, topic, String(expected)], records: jsonRecords };
+    case 'runwatch, no sink':
+      return { file: process.execPath, args: [...TSX, join(ROOT, 'bench/e2e/chain-only.ts'), brokers, topic], records: jsonRecords };
+    case 'runwatch replay': {
+      const dataPath = await freshDataPath();
+      return {
+        file: process.execPath,
+        args: [...TSX, join(ROOT, 'src/cli/main.ts'), 'replay', '--brokers', brokers, '--topic', topic, '--clickhouse-path', dataPath, '--database', 'runwatch_bench', '--from', range.from, '--to', range.to, '--json'],
+        records: jsonRecords,
+      };
+    }
+  }
+}
+
+async function run(command: Command, countLines: boolean): Promise<{ code: number | null; elapsedMs: number; peakRssMb: number; records: number }> {
+  const started = performance.now();
+  const child = spawn(command.file, [...command.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUNWATCH_LOG_LEVEL: 'warn' } });
+  const rss = samplePeakRss(child);
+  let out = '';
+  let lines = 0;
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (!countLines) out += chunk.toString();
+    else for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines += 1;
+  });
+  child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4_000)));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const elapsedMs = performance.now() - started;
+  if (code !== 0) log(`exit ${code}: ${err}`);
+  return { code, elapsedMs, peakRssMb: Math.round(rss.peakBytes() / 1_048_576), records: countLines ? lines : command.records(out) };
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+const broker = await startKafkaForTests();
+let failed = false;
+try {
+  // ≈ 9 records per run in the simulator's default mix; grown once if short.
+  const options = (runs: number) => trafficOptionsSchema.parse({ seed: 13, runs, users: 2_000 });
+  let traffic = generateTraffic(options(Math.ceil(RECORDS / 9)));
+  if (traffic.records.length < RECORDS) traffic = generateTraffic(options(Math.ceil((traffic.options.runs * RECORDS * 1.02) / traffic.records.length)));
+  const total = traffic.records.length;
+  const topic = `bench-e2e-${randomUUID()}`;
+  await ensureTopic(broker.brokers, topic, 6, { keepHistoricalRecords: true });
+  log(`publishing ${total} records (${(traffic.records.reduce((sum, r) => sum + r.value.length, 0) / total).toFixed(0)} B per value on average)`);
+  const producer = createKafka({ brokers: broker.brokers }, { clientId: 'bench-e2e', logLevel: logLevel.WARN }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  await publishTraffic(producer, topic, traffic.records, { batchSize: 2_000 });
+  await producer.disconnect();
+  const timestamps = traffic.records.map((r) => r.timestampMs);
+  const range = { from: new Date(timestamps.reduce((a, b) => Math.min(a, b))).toISOString(), to: new Date(timestamps.reduce((a, b) => Math.max(a, b)) + 1).toISOString() };
+  const brokers = broker.brokers.join(',');
+  const runs: Run[] = [];
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    for (const contender of CONTENDERS) {
+      log(`round ${round}: ${contender}`);
+      const result = await run(await commandFor(contender, brokers, topic, total, range), contender === 'kcat');
+      if (result.code !== 0 || result.records < total) {
+        failed = true;
+        log(`${contender} read ${result.records} of ${total} records (exit ${result.code})`);
+      }
+      const done = { contender, elapsedMs: Math.round(result.elapsedMs), peakRssMb: result.peakRssMb, records: result.records };
+      runs.push(done);
+      log(`  ${done.elapsedMs} ms, ${Math.round((total / done.elapsedMs) * 1_000)} records/s, peak RSS ${done.peakRssMb} MB`);
+    }
+  }
+  const rows = CONTENDERS.map((contender) => {
+    const mine = runs.filter((r) => r.contender === contender);
+    const ms = median(mine.map((r) => r.elapsedMs));
+    return { contender, ms, perSecond: Math.round((total / ms) * 1_000), peakRssMb: median(mine.map((r) => r.peakRssMb)), all: mine.map((r) => r.elapsedMs) };
+  });
+  const speedOf = (contender: Contender): number => rows.find((r) => r.contender === contender)?.perSecond ?? Number.NaN;
+  const lines = [
+    `bench:e2e: ${total} records, 6 partitions, ${ROUNDS} interleaved rounds, medians (wall time from process start to exit)`,
+    '| reader | wall time | records/s | ÷ bare KafkaJS | runwatch replay ÷ it | peak RSS | all runs (ms) |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    ...rows.map((r) => `| ${r.contender} | ${(r.ms / 1_000).toFixed(1)} s | ${r.perSecond.toLocaleString('en-US')} | ${(r.perSecond / speedOf('bare KafkaJS')).toFixed(2)} | ${(speedOf('runwatch replay') / r.perSecond).toFixed(3)} | ${r.peakRssMb} MB | ${r.all.join(', ')} |`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+} finally {
+  await broker.stop();
+}
+process.exit(failed ? 1 : 0);
