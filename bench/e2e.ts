@@ -14,15 +14,11 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { Partitioners, logLevel } from 'kafkajs';
-import { createKafka } from '../src/consumers/kafka-client.js';
-import { ensureTopic } from '../src/consumers/topics.js';
 import { ensureKafkaJars, javaBinary, projectRoot } from '../src/infra/broker-config.js';
-import { generateTraffic, trafficOptionsSchema } from '../src/simulator/generate.js';
-import { publishTraffic } from '../src/simulator/publish.js';
 import { freshDataPath, samplePeakRss } from '../test/support/crash-harness.js';
 import { startKafkaForTests } from '../test/support/kafka-broker.js';
 import { intSetting } from '../scripts/settings.js';
+import { median, publishBenchTopic } from './support.js';
 
 const RECORDS = intSetting('bench:e2e', 'E2E_RECORDS', 1_000_000);
 const ROUNDS = intSetting('bench:e2e', 'ROUNDS', 3);
@@ -95,29 +91,11 @@ async function run(command: Command, countLines: boolean): Promise<{ code: numbe
   return { code, elapsedMs, peakRssMb: Math.round(rss.peakBytes() / 1_048_576), records: countLines ? lines : command.records(out) };
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
-
 const broker = await startKafkaForTests();
 let failed = false;
 try {
-  // ≈ 9 records per run in the simulator's default mix; grown once if short.
-  const options = (runs: number) => trafficOptionsSchema.parse({ seed: 13, runs, users: 2_000 });
-  let traffic = generateTraffic(options(Math.ceil(RECORDS / 9)));
-  if (traffic.records.length < RECORDS) traffic = generateTraffic(options(Math.ceil((traffic.options.runs * RECORDS * 1.02) / traffic.records.length)));
-  const total = traffic.records.length;
-  const topic = `bench-e2e-${randomUUID()}`;
-  await ensureTopic(broker.brokers, topic, 6, { keepHistoricalRecords: true });
-  log(`publishing ${total} records (${(traffic.records.reduce((sum, r) => sum + r.value.length, 0) / total).toFixed(0)} B per value on average)`);
-  const producer = createKafka({ brokers: broker.brokers }, { clientId: 'bench-e2e', logLevel: logLevel.WARN }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
-  await publishTraffic(producer, topic, traffic.records, { batchSize: 2_000 });
-  await producer.disconnect();
-  const timestamps = traffic.records.map((r) => r.timestampMs);
-  const range = { from: new Date(timestamps.reduce((a, b) => Math.min(a, b))).toISOString(), to: new Date(timestamps.reduce((a, b) => Math.max(a, b)) + 1).toISOString() };
+  const { topic, records: total, from, to } = await publishBenchTopic(broker.brokers, RECORDS, 13, 'bench-e2e', log);
+  const range = { from, to };
   const brokers = broker.brokers.join(',');
   const runs: Run[] = [];
   for (let round = 1; round <= ROUNDS; round += 1) {

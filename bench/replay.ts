@@ -9,15 +9,11 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { ensureTopic } from '../src/consumers/topics.js';
 import { projectRoot } from '../src/infra/broker-config.js';
-import { generateTraffic, trafficOptionsSchema } from '../src/simulator/generate.js';
-import { publishTraffic } from '../src/simulator/publish.js';
-import { createKafka } from '../src/consumers/kafka-client.js';
 import { freshDataPath, samplePeakRss } from '../test/support/crash-harness.js';
 import { startKafkaForTests } from '../test/support/kafka-broker.js';
 import { intSetting } from '../scripts/settings.js';
-import { Partitioners, logLevel } from 'kafkajs';
+import { median, publishBenchTopic } from './support.js';
 
 const RECORDS = intSetting('bench:replay', 'REPLAY_RECORDS', 1_000_000);
 const ROUNDS = intSetting('bench:replay', 'ROUNDS', 2);
@@ -44,29 +40,10 @@ async function runCli(args: readonly string[]): Promise<{ code: number | null; e
   return { code, elapsedMs: performance.now() - started, peakRssMb: Math.round(rss.peakBytes() / 1_048_576), out };
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
-
 const broker = await startKafkaForTests();
 let failed = false;
 try {
-  // ≈ 9 records per run in the simulator's default mix; grown once if short.
-  const options = (runs: number) => trafficOptionsSchema.parse({ seed: 11, runs, users: 2_000 });
-  let traffic = generateTraffic(options(Math.ceil(RECORDS / 9)));
-  if (traffic.records.length < RECORDS) traffic = generateTraffic(options(Math.ceil((traffic.options.runs * RECORDS * 1.02) / traffic.records.length)));
-  const topic = `bench-replay-${randomUUID()}`;
-  await ensureTopic(broker.brokers, topic, 6, { keepHistoricalRecords: true });
-  log(`publishing ${traffic.records.length} records`);
-  const producer = createKafka({ brokers: broker.brokers }, { clientId: 'bench-replay', logLevel: logLevel.WARN }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
-  await publishTraffic(producer, topic, traffic.records, { batchSize: 2_000 });
-  await producer.disconnect();
-  const timestamps = traffic.records.map((r) => r.timestampMs);
-  const from = new Date(timestamps.reduce((a, b) => Math.min(a, b))).toISOString();
-  const to = new Date(timestamps.reduce((a, b) => Math.max(a, b)) + 1).toISOString();
+  const { topic, records: total, from, to } = await publishBenchTopic(broker.brokers, RECORDS, 11, 'bench-replay', log);
   const runs: Run[] = [];
   for (let round = 1; round <= ROUNDS; round += 1) {
     for (const contender of ['monitor --replay', 'replay'] as const) {
@@ -88,7 +65,7 @@ try {
   };
   const monitor = summary('monitor --replay');
   const replay = summary('replay');
-  process.stdout.write(`${JSON.stringify({ records: traffic.records.length, rounds: ROUNDS, monitor, replay, replayOverMonitor: Number((replay.recordsPerSecond / monitor.recordsPerSecond).toFixed(3)) })}\n`);
+  process.stdout.write(`${JSON.stringify({ records: total, rounds: ROUNDS, monitor, replay, replayOverMonitor: Number((replay.recordsPerSecond / monitor.recordsPerSecond).toFixed(3)) })}\n`);
 } finally {
   await broker.stop();
 }
