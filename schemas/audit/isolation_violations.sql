@@ -18,7 +18,7 @@ SELECT
     replay_id,
     violation_id
 FROM {database:Identifier}.violations FINAL
-WHERE rule = 'cross_user_contamination'
+WHERE rule = 'cross_user_contamination' AND status = 'final'
   AND (run_id, replay_id) IN (
       SELECT run_id, replay_id FROM {database:Identifier}.run_summaries FINAL
       WHERE first_event_time >= {from:DateTime64(3, 'UTC')} AND first_event_time < {to:DateTime64(3, 'UTC')})

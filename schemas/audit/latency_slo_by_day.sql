@@ -37,7 +37,7 @@ LEFT JOIN
         countIf(v.severity = 'CRITICAL') AS criticals
     FROM {database:Identifier}.violations AS v FINAL
     INNER JOIN {database:Identifier}.run_summaries AS s FINAL ON v.run_id = s.run_id AND v.replay_id = s.replay_id
-    WHERE v.rule = 'delivery_latency'
+    WHERE v.rule = 'delivery_latency' AND v.status = 'final'
       AND s.first_event_time >= {from:DateTime64(3, 'UTC')}
       AND s.first_event_time < {to:DateTime64(3, 'UTC')}
       AND (v.replay_id = '' OR {include_replays:UInt8} = 1)

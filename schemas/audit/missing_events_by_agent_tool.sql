@@ -27,7 +27,7 @@ WITH
     missing AS
     (
         SELECT DISTINCT run_id, replay_id FROM {database:Identifier}.violations FINAL
-        WHERE rule = 'missing_events' AND (run_id, replay_id) IN period_runs
+        WHERE rule = 'missing_events' AND status = 'final' AND (run_id, replay_id) IN period_runs
           AND (violation_id, replay_id) NOT IN (
               SELECT violation_id, replay_id FROM {database:Identifier}.verdict_revisions FINAL WHERE action = 'retracted')
     ),

@@ -25,4 +25,4 @@ SELECT
           AND stored_events.placed = s.event_count
     ) AS runs_with_all_events,
     (SELECT count() FROM {database:Identifier}.events FINAL WHERE replay_id = '' AND run_id IN period_runs) AS events,
-    (SELECT arraySort(groupUniqArray(toString(contract_hash))) FROM {database:Identifier}.violations FINAL WHERE replay_id = '' AND run_id IN period_runs) AS contract_hashes
+    (SELECT arraySort(groupUniqArray(toString(contract_hash))) FROM {database:Identifier}.violations FINAL WHERE replay_id = '' AND status = 'final' AND run_id IN period_runs) AS contract_hashes

@@ -37,7 +37,7 @@ WITH
     (
         SELECT run_id, source_partitions[1] AS partition, source_offsets[1] AS offset, toString(severity) AS severity
         FROM {database:Identifier}.violations FINAL
-        WHERE replay_id = '' AND rule = 'delivery_latency' AND run_id IN period_runs
+        WHERE replay_id = '' AND rule = 'delivery_latency' AND status = 'final' AND run_id IN period_runs
     )
 SELECT
     run_id,

@@ -66,7 +66,7 @@ WITH
             toString(severity) AS severity,
             if(subject = 'silence', concat('silence:', toString(toUnixTimestamp64Milli(event_time))), concat('gap:', toString(source_partitions[1]), ':', toString(source_offsets[1]))) AS key
         FROM {database:Identifier}.violations FINAL
-        WHERE replay_id = '' AND rule = 'event_gap' AND run_id IN (SELECT run_id FROM period_runs)
+        WHERE replay_id = '' AND rule = 'event_gap' AND status = 'final' AND run_id IN (SELECT run_id FROM period_runs)
     )
 SELECT
     run_id,

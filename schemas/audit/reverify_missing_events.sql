@@ -39,7 +39,7 @@ WITH
     (
         SELECT run_id, arraySort(arrayMap(t -> toString(t), missing)) AS missing
         FROM {database:Identifier}.violations FINAL
-        WHERE replay_id = '' AND rule = 'missing_events' AND run_id IN period_runs
+        WHERE replay_id = '' AND rule = 'missing_events' AND status = 'final' AND run_id IN period_runs
     )
 SELECT
     run_id,

@@ -49,7 +49,7 @@ WITH
     (
         SELECT run_id, toString(severity) AS severity
         FROM {database:Identifier}.violations FINAL
-        WHERE replay_id = '' AND rule = 'run_duration' AND run_id IN (SELECT run_id FROM period_runs)
+        WHERE replay_id = '' AND rule = 'run_duration' AND status = 'final' AND run_id IN (SELECT run_id FROM period_runs)
     )
 SELECT
     run_id,

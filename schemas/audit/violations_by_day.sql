@@ -9,7 +9,8 @@ SELECT
     severity,
     count() AS violations
 FROM {database:Identifier}.violations FINAL
-WHERE (run_id, replay_id) IN (
+WHERE status = 'final'
+  AND (run_id, replay_id) IN (
       SELECT run_id, replay_id FROM {database:Identifier}.run_summaries FINAL
       WHERE first_event_time >= {from:DateTime64(3, 'UTC')} AND first_event_time < {to:DateTime64(3, 'UTC')})
   AND (violation_id, replay_id) NOT IN (

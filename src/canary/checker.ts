@@ -52,6 +52,8 @@ export class CanaryChecker {
     if (batch.provisionalOf !== undefined) return;
     for (const verdict of batch.verdicts) {
       if (verdict.kind === 'violation') {
+        // Early-fired rows are not verdicts yet: the final row (same rule, same id) follows.
+        if (verdict.violation.status !== undefined) continue;
         const { runId, rule } = verdict.violation;
         if (canaryPlanOf(runId) === undefined) continue;
         let rules = this.pending.get(runId);

@@ -37,7 +37,17 @@ export interface SourceOffsets {
   readonly offsets: readonly number[];
 }
 
+/**
+ * Where a stored violation stands. Final: decided where its event took its place in event time
+ * (or its run was judged). Provisional: fired early (live mode) the moment its event arrived, from
+ * the event alone; the final verdict, with the same id, replaces it when the event takes its place.
+ * Withdrawn: a provisional verdict the engine did not confirm (the event was a redelivered copy).
+ */
+export type VerdictStatus = 'provisional' | 'final' | 'withdrawn';
+
 export interface Violation {
+  /** Absent: final. */
+  readonly status?: Exclude<VerdictStatus, 'final'>;
   readonly violationId: string;
   readonly rule: RuleId;
   readonly severity: Severity;

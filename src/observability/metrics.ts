@@ -44,6 +44,7 @@ export function createMetrics(registry: Registry = new Registry()) {
     deadLetters: new Counter({ name: 'runwatch_dead_letters_total', help: 'Records that could not be normalized, by reason class', labelNames: ['reason'] as const, registers: [registry] }),
     lateEvents: new Counter({ name: 'runwatch_late_events_total', help: 'Events for runs whose verdict was already final', registers: [registry] }),
     violations: new Counter({ name: 'runwatch_violations_total', help: 'Violations emitted, by rule and severity', labelNames: ['rule', 'severity'] as const, registers: [registry] }),
+    earlyVerdicts: new Counter({ name: 'runwatch_early_verdicts_total', help: 'Violations fired early (live mode) as provisional, and provisional ones withdrawn, by rule and status; final ones count in runwatch_violations_total', labelNames: ['rule', 'status'] as const, registers: [registry] }),
     runsClosed: new Counter({ name: 'runwatch_runs_closed_total', help: 'Runs whose verdict became final, by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
     rowsWritten: new Counter({ name: 'runwatch_sink_rows_written_total', help: 'Rows acknowledged by ClickHouse, by table', labelNames: ['table'] as const, registers: [registry] }),
     sinkRetries: new Counter({ name: 'runwatch_sink_retries_total', help: 'Retried ClickHouse inserts', registers: [registry] }),

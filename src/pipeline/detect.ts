@@ -1,4 +1,4 @@
-import type { OperatorFunction } from 'rxjs';
+import { connect, merge, type OperatorFunction } from 'rxjs';
 import type { DetectionConfig } from '../config/config.js';
 import type { AgentEvent } from '../contract/event.js';
 import { compileRunContract, REFERENCE_RUN_CONTRACT, type CompiledRunContract } from '../contract/run-contract.js';
@@ -7,8 +7,10 @@ import { gradeUsers } from '../operators/gradeUsers.js';
 import type { EngineProbe } from '../operators/engine/engine-probe.js';
 import type { RuleFactory } from '../operators/engine/run-engine.js';
 import { contaminationRule, type ActiveIdSeed } from '../operators/rules/contamination.js';
-import { contentChecksFrom, contentRule } from '../operators/rules/content.js';
-import { deliveryLatencyRule } from '../operators/rules/delivery-latency.js';
+import { contentChecksFrom, contentFindings, contentRule } from '../operators/rules/content.js';
+import { deliveryLatencyFindings, deliveryLatencyRule } from '../operators/rules/delivery-latency.js';
+import type { EventCheck } from '../operators/engine/rule.js';
+import { fireEarly } from '../operators/fireEarly.js';
 import { gapRule } from '../operators/rules/event-gaps.js';
 import { missingEventsRule } from '../operators/rules/missing-events.js';
 import { partitioningRule } from '../operators/rules/partitioning.js';
@@ -16,7 +18,7 @@ import { runDurationRule } from '../operators/rules/run-duration.js';
 import { sequenceRule } from '../operators/rules/sequence.js';
 import type { StateRegistry } from '../operators/state-registry.js';
 import { orderByEventTime } from '../operators/orderByEventTime.js';
-import type { ChainInput } from '../operators/stream-item.js';
+import type { ChainInput, StreamItem } from '../operators/stream-item.js';
 import { summarizeRuns } from '../operators/summarizeRuns.js';
 import { withWatermark } from '../operators/withWatermark.js';
 
@@ -52,6 +54,7 @@ export function allRules(contract: CompiledRunContract, config: DetectionConfig,
  * interleaving across partitions (within the out-of-orderness bound).
  *
  * events → withWatermark → orderByEventTime → run engine (duplicate filter, rules, run summaries) → user grades
+ *                       ↘ fireEarly (live mode: provisional per-event verdicts at arrival)
  */
 export interface DetectOptions {
   /** Ids active before this start (restored from the store), so isolation checks are not blind at first. */
@@ -62,11 +65,34 @@ export interface DetectOptions {
   readonly probe?: EngineProbe;
   /** Emit where each event was placed (`event_placed` verdicts), for storing events. */
   readonly placements?: boolean;
+  /**
+   * Early firing (live mode): the checks that need nothing but the event also fire the moment it
+   * arrives, as provisional violations, ahead of the final ones (src/operators/fireEarly.ts).
+   */
+  readonly earlyFiring?: boolean;
+}
+
+/** The per-event checks that read nothing but the event: what early firing runs (the same functions their rules use). */
+export function earlyChecks(contract: CompiledRunContract): readonly EventCheck[] {
+  return [contentFindings(contentChecksFrom(contract.content)), deliveryLatencyFindings(contract)];
 }
 
 export function detectVerdicts(config: DetectionConfig, partitions?: readonly number[], options: DetectOptions = {}): OperatorFunction<ChainInput, Verdict> {
   const contract = contractFor(config);
   const withState = options.state === undefined ? {} : { state: options.state };
+  const early = options.earlyFiring === true ? earlyChecks(contract) : undefined;
+  const judged: OperatorFunction<StreamItem, Verdict> = (items) =>
+    items.pipe(
+      orderByEventTime(withState),
+      summarizeRuns(contract, allRules(contract, config, options.activeIds), {
+        allowedLatenessMs: config.allowedLatenessMs,
+        ...withState,
+        ...(options.probe === undefined ? {} : { probe: options.probe }),
+        ...(options.placements === true ? { placements: true } : {}),
+        ...(early === undefined ? {} : { earlyChecks: early }),
+      }),
+      gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs, bands: contract.grades.security, ...withState }),
+    );
   return (input) =>
     input.pipe(
       withWatermark({
@@ -77,8 +103,7 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
         ...(partitions === undefined ? {} : { partitions }),
         ...withState,
       }),
-      orderByEventTime(withState),
-      summarizeRuns(contract, allRules(contract, config, options.activeIds), { allowedLatenessMs: config.allowedLatenessMs, ...withState, ...(options.probe === undefined ? {} : { probe: options.probe }), ...(options.placements === true ? { placements: true } : {}) }),
-      gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs, bands: contract.grades.security, ...withState }),
+      // Early firing subscribes first: an event's provisional verdicts leave before it goes on.
+      early === undefined ? judged : connect((items) => merge(items.pipe(fireEarly(early)), items.pipe(judged))),
     );
 }

@@ -42,6 +42,11 @@ export interface MonitorJobConfig {
   readonly contract?: LoadedContract;
   /** Also store every lifecycle event with its placement (table events; `runwatch audit reverify`). */
   readonly storeEvents?: boolean;
+  /**
+   * Live mode: fire the per-event checks that need nothing but the event as provisional violations
+   * the moment it arrives (default on; false: --no-early-firing). Replays never do.
+   */
+  readonly earlyFiring?: boolean;
   /** Store user ids as keyed pseudonyms (--hash-user-ids): the key (RUNWATCH_USER_ID_KEY). */
   readonly userIdKey?: string;
   /** apply (default): migrate the store at start; check: refuse to start unless it is migrated (`runwatch migrate` by a DBA). */
@@ -207,6 +212,7 @@ function run(prepared: Prepared): MonitorJob {
     ...(framedDecoder === undefined ? {} : { framedDecoder }),
     ...(config.replay === undefined ? {} : { keepVerdicts: keepRuns(config.replay.keep) }),
     ...(config.storeEvents === true ? { storeEvents: true } : {}),
+    ...(config.mode === 'live' && config.earlyFiring !== false ? { earlyFiring: true } : {}),
     ...(activeIds === undefined ? {} : { activeIds }),
     state,
     ...(restored === undefined ? {} : { startOffsets: restored.nextOffsets }),

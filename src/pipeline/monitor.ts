@@ -66,6 +66,14 @@ export interface MonitorOptions {
   readonly idleHeartbeatMs?: number;
   /** Filters the judged verdicts before they are counted and written (a replay keeps the runs of its range: keepRuns). */
   readonly keepVerdicts?: OperatorFunction<Verdict, Verdict>;
+  /**
+   * Early firing (live mode): the per-event checks that need nothing but the event are also stored
+   * the moment it arrives, as provisional violations, flushed within `earlyFlushMs`
+   * (src/operators/fireEarly.ts). A bounded read does not: its verdicts are final when written.
+   */
+  readonly earlyFiring?: boolean;
+  /** Longest wait before a batch holding a provisional verdict is written (default 100 ms). */
+  readonly earlyFlushMs?: number;
   /** Also store every lifecycle event with where the engine placed it (the events table, for SQL re-verification). */
   readonly storeEvents?: boolean;
   /** Decodes schema-registry framed records (their schemas looked up by the source before each batch). */
@@ -140,6 +148,7 @@ export function emptyStats(): MonitorStats {
 const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000;
 const DEFAULT_MAX_PENDING_ROWS = 50_000;
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+const DEFAULT_EARLY_FLUSH_MS = 100;
 
 /**
  * The monitor: records → normalize → (dead letters | events → detectors → verdicts) → batches →
@@ -246,7 +255,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
         liveHints(options.idleHeartbeatMs === undefined ? {} : { idleMs: options.idleHeartbeatMs }),
       );
       const verdicts$ = detectorInput$.pipe(
-        detectVerdicts(options.detection, options.partitions, { state, probe, ...(options.activeIds === undefined ? {} : { activeIds: options.activeIds }), ...(options.storeEvents === true ? { placements: true } : {}) }),
+        detectVerdicts(options.detection, options.partitions, { state, probe, ...(options.activeIds === undefined ? {} : { activeIds: options.activeIds }), ...(options.storeEvents === true ? { placements: true } : {}), ...(options.earlyFiring === true ? { earlyFiring: true } : {}) }),
         options.keepVerdicts ?? identity,
         map((verdict): Output => {
           count(stats, metrics, verdict);
@@ -345,7 +354,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
         tap((o) => {
           if (o.kind !== 'checkpoint') rowEntered();
         }),
-        batchForSink(options.sinkConfig.batchRows, options.sinkConfig.flushIntervalMs),
+        batchForSink(options.sinkConfig.batchRows, options.sinkConfig.flushIntervalMs, options.earlyFlushMs ?? DEFAULT_EARLY_FLUSH_MS),
         concatMap(async (work) => {
           const rows = work.verdicts.length + work.deadLetters.length;
           if (rows > 0) {
@@ -384,22 +393,26 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
 }
 
 /**
- * Collects results into sink work: a batch is cut at `maxRows`, `flushMs` after its first row, at
+ * Collects results into sink work: a batch is cut at `maxRows`, `flushMs` after its first row
+ * (`earlyFlushMs` after its first provisional verdict: early firing is about being queryable soon), at
  * each checkpoint (which rides with the rows before it) and at the end of input. The end-of-input
  * checkpoint waits for the rows the operators flush at completion: its offsets are committed only
  * once they are written. Those rows (judged with what the input had) are provisional.
  */
-function batchForSink(maxRows: number, flushMs: number): OperatorFunction<Output | CheckpointOutput, SinkWork> {
+function batchForSink(maxRows: number, flushMs: number, earlyFlushMs: number): OperatorFunction<Output | CheckpointOutput, SinkWork> {
   return (source) =>
     new Observable<SinkWork>((subscriber) => {
       let verdicts: Verdict[] = [];
       let deadLetters: DeadLetter[] = [];
       let timer: NodeJS.Timeout | undefined;
+      /** The current timer is the short one: a provisional verdict waits in the batch. */
+      let timerIsEarly = false;
       /** Set at the end-of-input barrier: what follows is the operators' flush. */
       let endOfInput: Checkpoint | undefined;
       const cut = (checkpoint?: Checkpoint): void => {
         clearTimeout(timer);
         timer = undefined;
+        timerIsEarly = false;
         if (verdicts.length + deadLetters.length === 0 && checkpoint === undefined) return;
         subscriber.next({ verdicts, deadLetters, checkpoint, provisional: endOfInput !== undefined });
         verdicts = [];
@@ -416,7 +429,11 @@ function batchForSink(maxRows: number, flushMs: number): OperatorFunction<Output
           if (o.kind === 'verdict') verdicts.push(o.verdict);
           else deadLetters.push(o.deadLetter);
           if (verdicts.length + deadLetters.length >= maxRows) cut();
-          else timer ??= setTimeout(() => cut(), flushMs);
+          else if (o.kind === 'verdict' && o.verdict.kind === 'violation' && o.verdict.violation.status === 'provisional' && !timerIsEarly) {
+            clearTimeout(timer);
+            timer = setTimeout(() => cut(), earlyFlushMs);
+            timerIsEarly = true;
+          } else timer ??= setTimeout(() => cut(), flushMs);
         },
         error: (err: unknown) => {
           clearTimeout(timer);
@@ -435,7 +452,9 @@ function batchForSink(maxRows: number, flushMs: number): OperatorFunction<Output
 }
 
 function count(stats: MonitorStats, metrics: Metrics, verdict: Verdict): void {
-  if (verdict.kind === 'violation') {
+  if (verdict.kind === 'violation' && verdict.violation.status !== undefined) {
+    metrics.earlyVerdicts.inc({ rule: verdict.violation.rule, status: verdict.violation.status });
+  } else if (verdict.kind === 'violation') {
     stats.violations += 1;
     metrics.violations.inc({ rule: verdict.violation.rule, severity: verdict.violation.severity });
   } else if (verdict.kind === 'run_summary') {

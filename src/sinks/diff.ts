@@ -61,7 +61,7 @@ export async function diffReplays(client: ClickHouseClient, database: string, ba
   // Ids and times travel as server-side parameters, never pasted into the SQL text.
   const query = async <T>(sql: string, side: string, schema: z.ZodType<T>): Promise<T[]> =>
     z.array(schema).parse(await (await client.query({ query: sql, query_params: { side, candidate, from: fromMs ?? 0, to: toMs ?? 0 }, format: 'JSONEachRow' })).json());
-  const violations = (side: string) => query(`SELECT violation_id, run_id, rule, severity, subject, detail FROM ${database}.violations FINAL WHERE replay_id = {side:String} AND run_id IN (${runsOf}) ORDER BY run_id, rule, violation_id`, side, violationRow);
+  const violations = (side: string) => query(`SELECT violation_id, run_id, rule, severity, subject, detail FROM ${database}.violations FINAL WHERE replay_id = {side:String} AND status = 'final' AND run_id IN (${runsOf}) ORDER BY run_id, rule, violation_id`, side, violationRow);
   const summaries = (side: string) => query(`SELECT run_id, performance_grade, security_grade FROM ${database}.run_summaries FINAL WHERE replay_id = {side:String} AND run_id IN (${runsOf})`, side, summaryRow);
   const grades = (side: string) =>
     timed

@@ -86,7 +86,7 @@ export async function replayCounts(client: ClickHouseClient, database: string, r
   const result = await client.query({
     query: `SELECT
               (SELECT count() FROM ${database}.run_summaries FINAL WHERE replay_id = {replayId:String}) AS runs,
-              (SELECT count() FROM ${database}.violations FINAL WHERE replay_id = {replayId:String}) AS violations,
+              (SELECT count() FROM ${database}.violations FINAL WHERE replay_id = {replayId:String} AND status = 'final') AS violations,
               (SELECT count() FROM ${database}.run_summaries FINAL WHERE replay_id = {replayId:String} AND outcome = 'end_of_input') AS runs_cut`,
     query_params: { replayId },
     format: 'JSONEachRow',

@@ -13,6 +13,7 @@ export function violationRow(v: Violation, detectedAtMs: number, provisionalOf =
   return {
     provisional_of: provisionalOf,
     violation_id: v.violationId,
+    status: v.status ?? 'final',
     rule: v.rule,
     category: RULES[v.rule],
     severity: v.severity,

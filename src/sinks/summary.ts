@@ -35,7 +35,7 @@ export async function readSummary(client: ClickHouseClient, database: string): P
   const users = `WHERE ${live} AND ${notCanarySql('run_id')}`;
   const [runs] = await rows(client, `SELECT count() AS n FROM ${database}.run_summaries FINAL ${users}`, countRow);
   const runsByOutcome = await rows(client, `SELECT outcome, count() AS runs FROM ${database}.run_summaries FINAL ${users} GROUP BY outcome ORDER BY outcome`, outcomeRow);
-  const violationsByRule = await rows(client, `SELECT rule, severity, count() AS violations FROM ${database}.violations FINAL ${users} GROUP BY rule, severity ORDER BY rule, severity`, ruleRow);
+  const violationsByRule = await rows(client, `SELECT rule, severity, count() AS violations FROM ${database}.violations FINAL ${users} AND status = 'final' GROUP BY rule, severity ORDER BY rule, severity`, ruleRow);
   const deadLettersByReason = await rows(
     client,
     `SELECT splitByChar(':', reason)[1] AS reason, count() AS records FROM ${database}.dead_letters FINAL WHERE ${live} GROUP BY reason ORDER BY reason`,
@@ -63,7 +63,7 @@ export async function storedRevisions(client: ClickHouseClient, database: string
     client,
     `SELECT r.run_id AS run_id, r.action AS action, v.rule AS rule
        FROM ${database}.verdict_revisions AS r FINAL
-       LEFT JOIN (SELECT violation_id, rule FROM ${database}.violations FINAL WHERE replay_id = '') AS v ON v.violation_id = r.violation_id
+       LEFT JOIN (SELECT violation_id, rule FROM ${database}.violations FINAL WHERE replay_id = '' AND status = 'final') AS v ON v.violation_id = r.violation_id
       WHERE r.replay_id = ''
       ORDER BY run_id, action`,
     z.object({ run_id: z.string(), action: z.enum(['confirmed', 'retracted']), rule: z.string() }),
@@ -76,7 +76,7 @@ export async function storedRevisions(client: ClickHouseClient, database: string
 export async function storedViolations(client: ClickHouseClient, database: string): Promise<Array<{ runId: string; rule: string; severity: string; subject: string }>> {
   const found = await rows(
     client,
-    `SELECT run_id, rule, severity, subject FROM ${database}.violations FINAL WHERE replay_id = '' ORDER BY run_id, rule, subject`,
+    `SELECT run_id, rule, severity, subject FROM ${database}.violations FINAL WHERE replay_id = '' AND status = 'final' ORDER BY run_id, rule, subject`,
     z.object({ run_id: z.string(), rule: z.string(), severity: z.string(), subject: z.string() }),
   );
   return found.map((r) => ({ runId: r.run_id, rule: r.rule, severity: r.severity, subject: r.subject }));

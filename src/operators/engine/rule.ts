@@ -75,6 +75,18 @@ export interface ViolationSpec {
   readonly namedUserIds?: readonly string[];
 }
 
+/**
+ * A per-event check that reads nothing but the event (content, delivery latency): its findings are
+ * known the moment the event arrives, before it takes its place in event time. Its rule's
+ * `onArrival` reports them, final, when the event takes its place; live mode also fires them early,
+ * as provisional verdicts (src/operators/fireEarly.ts). `trusted` is false for an event whose
+ * timestamp cannot be trusted (a `suspicious` arrival).
+ */
+export type EventCheck = (event: AgentEvent, trusted: boolean) => readonly ViolationSpec[];
+
+/** What an event check returns when it finds nothing: shared, so the common case allocates nothing. */
+export const NO_FINDINGS: readonly ViolationSpec[] = Object.freeze([]);
+
 export interface RuleOutput {
   violation(slot: number, spec: ViolationSpec): void;
 }

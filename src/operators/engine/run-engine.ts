@@ -7,11 +7,12 @@ import type { StreamItem } from '../stream-item.js';
 import type { EngineProbe } from './engine-probe.js';
 import { identityOf, isSameEvent, RunEventLog, type EventIdentity } from './event-log.js';
 import { performanceGrade, securityGrade } from './grade-policy.js';
-import { type Arrival, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts } from './rule.js';
+import { earlyViolation } from '../fireEarly.js';
+import { type Arrival, type EventCheck, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts } from './rule.js';
 import { RunFacts } from './run-facts.js';
 import { RunTable } from './run-table.js';
 import { TimerHeap } from './timer-heap.js';
-import { verdictId } from './verdict-id.js';
+import { verdictId, violationKey } from './verdict-id.js';
 
 export type { Arrival, EventRef, FinalRun, RuleContext, RuleFactory, RuleOutput, RunRule, SummaryParts, ViolationSpec } from './rule.js';
 export { performanceGrade, securityGrade } from './grade-policy.js';
@@ -43,6 +44,11 @@ export interface RunEngineOptions {
   readonly probe?: EngineProbe;
   /** Emit where each event was placed (`event_placed`), for storing events (--store-events). */
   readonly placements?: boolean;
+  /**
+   * The checks fired early upstream (live mode, src/operators/fireEarly.ts): a redelivered copy,
+   * dropped here, has what they found on it withdrawn.
+   */
+  readonly earlyChecks?: readonly EventCheck[];
 }
 
 /** The engine's state root (see state-registry.ts). */
@@ -133,7 +139,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         violation: (slot, spec) => {
           facts.countViolation(slot, RULES[spec.rule], spec.severity === 'CRITICAL');
           const position = spec.event?.source;
-          const key = position === undefined ? (spec.key ?? '') : spec.key === undefined ? `${position.partition}:${position.offset}` : `${position.partition}:${position.offset}:${spec.key}`;
+          const key = violationKey(position, spec.key);
           const runId = facts.runIdOf(slot);
           const violationId = verdictId(spec.rule, runId, key);
           if (spec.retractedBy !== undefined) {
@@ -280,6 +286,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       /** The engine's duplicate filter: a copy is reported once and reaches no rule. */
       const reportDuplicate = (slot: number, event: AgentEvent): void => {
         placed(event, 'duplicate');
+        withdrawEarly(event);
         facts.duplicateCount.add(slot);
         out.violation(slot, {
           rule: 'duplicate_delivery',
@@ -289,6 +296,12 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
           eventTimeMs: event.emittedAtMs,
           event,
         });
+      };
+
+      /** What early firing found on a copy the engine drops: never confirmed, so withdrawn. */
+      const earlyChecks = options.earlyChecks ?? [];
+      const withdrawEarly = (event: AgentEvent): void => {
+        for (const check of earlyChecks) for (const spec of check(event, true)) emit({ kind: 'violation', violation: earlyViolation(spec, event, e.nowMs, 'withdrawn') });
       };
 
       /** A stand-in slot for verdicts about a judged run (its counts feed no summary), released by the caller. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { LIFECYCLE_TYPES, type AgentEvent, type LifecycleType } from '../../contract/event.js';
 import { REFERENCE_RUN_CONTRACT, type ContentCheckSpec, type RunContract } from '../../contract/run-contract.js';
 import { lookupField } from '../../contract/wire.js';
-import type { RuleFactory, RuleOutput } from '../engine/rule.js';
+import { NO_FINDINGS, type EventCheck, type RuleFactory, type RuleOutput, type ViolationSpec } from '../engine/rule.js';
 
 const text = z.string({ required_error: 'required', invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty');
 const present = z.unknown().refine((v) => v !== undefined && v !== null, 'required');
@@ -59,17 +59,18 @@ function rawValue(event: AgentEvent, name: string): unknown {
 }
 
 /**
- * Rule `content_invalid` (per event, every arrival): each event carries the content its type
- * requires. One CRITICAL verdict per failing field, naming the field path and what was wrong.
+ * The content check of one event, from the event alone (an EventCheck: live mode fires it early).
+ * One CRITICAL finding per failing field, naming the field path and what was wrong.
  */
-export function contentRule(checks: Readonly<Record<LifecycleType, readonly FieldCheck[]>> = CONTENT_CHECKS): RuleFactory {
-  const check = (slot: number, event: AgentEvent, out: RuleOutput): void => {
+export function contentFindings(checks: Readonly<Record<LifecycleType, readonly FieldCheck[]>> = CONTENT_CHECKS): EventCheck {
+  return (event) => {
+    let found: ViolationSpec[] | undefined;
     for (const fieldCheck of checks[event.type]) {
       const value = read(event, fieldCheck);
       if (fieldCheck.accepts(value)) continue;
       const result = fieldCheck.schema.safeParse(value);
       if (result.success) continue;
-      out.violation(slot, {
+      (found ??= []).push({
         rule: 'content_invalid',
         severity: 'CRITICAL',
         subject: fieldCheck.path,
@@ -79,6 +80,18 @@ export function contentRule(checks: Readonly<Record<LifecycleType, readonly Fiel
         key: fieldCheck.path,
       });
     }
+    return found ?? NO_FINDINGS;
+  };
+}
+
+/**
+ * Rule `content_invalid` (per event, every arrival, trusted or not): each event carries the
+ * content its type requires (contentFindings).
+ */
+export function contentRule(checks: Readonly<Record<LifecycleType, readonly FieldCheck[]>> = CONTENT_CHECKS): RuleFactory {
+  const findings = contentFindings(checks);
+  const check = (slot: number, event: AgentEvent, out: RuleOutput): void => {
+    for (const spec of findings(event, true)) out.violation(slot, spec);
   };
   return () => ({ name: 'content_invalid', onArrival: check });
 }
