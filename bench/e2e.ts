@@ -15,7 +15,8 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ensureKafkaJars, javaBinary, projectRoot } from '../src/infra/broker-config.js';
-import { freshDataPath, samplePeakRss } from '../test/support/crash-harness.js';
+import { freshDataPath, samplePeakRss, startSharedStore } from '../test/support/crash-harness.js';
+import { measureLiveFreshness, type LiveFreshnessResult } from './e2e/live-freshness.js';
 import { startKafkaForTests } from '../test/support/kafka-broker.js';
 import { intSetting } from '../scripts/settings.js';
 import { median, publishBenchTopic } from './support.js';
@@ -89,6 +90,44 @@ async function run(command: Command, countLines: boolean): Promise<{ code: numbe
   const elapsedMs = performance.now() - started;
   if (code !== 0) log(`exit ${code}: ${err}`);
   return { code, elapsedMs, peakRssMb: Math.round(rss.peakBytes() / 1_048_576), records: countLines ? lines : command.records(out) };
+}
+
+if (process.argv.includes('--live')) {
+  await liveFreshness();
+  process.exit(0);
+}
+
+/** `--live`: verdict freshness of a live monitor, with and without early firing, alternating (bench/e2e/live-freshness.ts). */
+async function liveFreshness(): Promise<void> {
+  const rate = intSetting('bench:e2e --live', 'LIVE_RATE', 2_000);
+  const seconds = intSetting('bench:e2e --live', 'LIVE_SECONDS', 40);
+  const liveBroker = await startKafkaForTests();
+  const store = await startSharedStore(await freshDataPath());
+  const results: LiveFreshnessResult[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const earlyFiring of [true, false]) {
+        log(`round ${round}`);
+        results.push(await measureLiveFreshness({ brokers: liveBroker.brokers, storeUrl: store.url, ratePerSecond: rate, seconds, earlyFiring, log }));
+        const r = results.at(-1);
+        if (r !== undefined) log(`  ${JSON.stringify(r)}`);
+      }
+    }
+  } finally {
+    await store.stop();
+    await liveBroker.stop();
+  }
+  const ms = (v: number): string => (Number.isFinite(v) ? `${Math.round(v)} ms` : '—');
+  const lines = [
+    `bench:e2e --live: ${rate} records/s for ${seconds} s per run, ${ROUNDS} rounds each, every run listed; times from Kafka's acknowledgement of the record to the first poll (every 50 ms) that sees the row`,
+    '| early firing | published/s | faults | violation queryable p50 / p99 / max | final p50 / p99 / max | completed run summary p50 / p99 / max | monitor peak RSS |',
+    '|---|---:|---:|---|---|---|---:|',
+    ...results.map((r) => {
+      const d = (x: { n: number; p50: number; p99: number; max: number }): string => `${ms(x.p50)} / ${ms(x.p99)} / ${ms(x.max)} (n ${x.n})`;
+      return `| ${r.earlyFiring ? 'on' : 'off'} | ${r.publishedPerSecond.toLocaleString('en-US')} | ${r.faultsExpected} | ${d(r.anyStatus)} | ${d(r.final)} | ${d(r.runSummary)} | ${r.peakRssMb} MB |`;
+    }),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 const broker = await startKafkaForTests();
