@@ -117,6 +117,7 @@ export class ClickHouseSink {
         }
       }
     }
+    if (batch.verdicts.some((v) => v.kind === 'violation' && v.violation.status !== undefined)) rows.violations = lastOfEachId(rows.violations);
     for (const d of batch.deadLetters) rows.dead_letters.push(deadLetterRow(d, at));
     const tags = this.rowTags();
     if (tags !== undefined) for (const table of TABLES) rows[table] = rows[table].map((row) => ({ ...row, ...tags }));
@@ -255,4 +256,19 @@ export async function removeProvisionalRows(client: ClickHouseClient, database: 
     removed += n;
   }
   return removed;
+}
+
+/**
+ * One row per violation id, the last one given (early firing: a provisional row and its final or
+ * withdrawn row in one batch). Across inserts the table keeps the last row written; within one
+ * insert that order is not what the engine promises to keep, so the batch carries one row.
+ */
+function lastOfEachId(rows: readonly object[]): object[] {
+  const last = new Map<unknown, object>();
+  for (const row of rows) {
+    const id = (row as { violation_id?: unknown }).violation_id;
+    last.delete(id); // re-inserted: keeps the order of last occurrences
+    last.set(id, row);
+  }
+  return [...last.values()];
 }

@@ -276,6 +276,22 @@ export function trailer(records: readonly WireRecord[], partitions: number): Wir
   return out;
 }
 
+/**
+ * A live store without its withdrawn early findings (a replay has none), and the withdrawn rows that
+ * no duplicate_delivery verdict of the same record explains (must be none): early firing withdraws
+ * only what it fired on a redelivered copy.
+ */
+export function settleEarlyFiring(dump: Record<string, string[]>): { readonly dump: Record<string, string[]>; readonly unexplainedWithdrawals: string[]; readonly withdrawn: number } {
+  const place = (line: string): string => {
+    const row = z.object({ source_partitions: z.array(z.number()), source_offsets: z.array(z.union([z.number(), z.string()])) }).passthrough().parse(JSON.parse(line));
+    return `${row.source_partitions[0]}:${row.source_offsets[0]}`;
+  };
+  const copies = new Set((dump['violations'] ?? []).filter((line) => line.includes('"rule":"duplicate_delivery"')).map(place));
+  const withdrawn = dump['violations withdrawn'] ?? [];
+  const { ['violations withdrawn']: _left, ...rest } = dump;
+  return { dump: rest, unexplainedWithdrawals: withdrawn.filter((line) => !copies.has(place(line))), withdrawn: withdrawn.length };
+}
+
 export const withoutTrailer = (dump: Record<string, string[]>): Record<string, string[]> =>
   Object.fromEntries(Object.entries(dump).map(([table, rows]) => [table, rows.filter((row) => !row.includes('trailer-'))]));
 

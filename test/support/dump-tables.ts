@@ -1,6 +1,7 @@
 /**
  * Prints every result table of an embedded ClickHouse data directory as JSON (one object: table →
  * rows, each row one canonical JSON line, sorted), read with FINAL: what a report counts. The
+ * violations are split by status (final, provisional, withdrawn: early firing). The
  * wall-clock stamps (detected_at, recorded_at) are left out: they say when a row was written, and
  * a row written again after a restore is otherwise identical (docs/architecture.md).
  *
@@ -34,7 +35,17 @@ try {
     // Which group wrote a provisional row differs between runs compared; that it is provisional does not.
     const select = columns.map((c) => (c === 'provisional_of' ? "provisional_of != '' AS provisional" : `\`${c}\``));
     const rows = await client.query({ query: `SELECT ${select.join(', ')} FROM ${database}.${table} FINAL`, format: 'JSONEachRow' });
-    dump[table] = z.array(z.record(z.unknown())).parse(await rows.json()).map((row) => JSON.stringify(row)).sort();
+    const lines = z.array(z.record(z.unknown())).parse(await rows.json());
+    if (table !== 'violations') {
+      dump[table] = lines.map((row) => JSON.stringify(row)).sort();
+      continue;
+    }
+    // Early firing (live mode): final rows are what a report counts; rows still provisional, and
+    // withdrawn ones (a redelivered copy's findings), each under a key of their own.
+    const withStatus = (status: string) => lines.filter((row) => (row['status'] ?? 'final') === status).map((row) => JSON.stringify(row)).sort();
+    dump['violations'] = withStatus('final');
+    dump['violations provisional'] = withStatus('provisional');
+    dump['violations withdrawn'] = withStatus('withdrawn');
   }
 } finally {
   await client.close();
