@@ -1,6 +1,6 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { ClickHouseConfig } from '../config/config.js';
 
@@ -16,12 +16,20 @@ export function createClickHouseClient(config: ClickHouseConfig): ClickHouseClie
     mkdirSync(path, { recursive: true });
     // chdb types its connection against the (now bundled) client-common package: same shape,
     // distinct declarations, so the compiler needs the cast; runtime behaviour is the client's own.
-    const connection = createChdbConnection({ path }) as unknown as ClientConnection;
+    const connection = loadChdb().createChdbConnection({ path }) as unknown as ClientConnection;
     return createClient({ connection });
   }
   // The client's own logger would print every failed attempt to the console; the sink reports
   // failures itself (structured, rate-limited, with what fails).
   return createClient({ url: config.url, username: config.username, password: config.password, log: { level: ClickHouseLogLevel.OFF }, ...tlsOptions(config.tls) });
+}
+
+/**
+ * The embedded engine's bindings, loaded on first use only: the library is large (about 150 MB of
+ * resident memory once loaded), and a deployment that writes to a server never needs it.
+ */
+function loadChdb(): typeof import('chdb/connection') {
+  return createRequire(import.meta.url)('chdb/connection') as typeof import('chdb/connection');
 }
 
 type ServerTls = Extract<ClickHouseConfig, { mode: 'server' }>['tls'];

@@ -31,7 +31,7 @@ const ledger = async (database: string): Promise<Array<{ version: number; name: 
 describe('schema migrations (embedded engine)', () => {
   it('apply once, in order, recorded with their checksums; again: nothing to do', async () => {
     const files = migrationsIn();
-    expect(files.map((m) => m.name)).toEqual(['001_tables.sql', '002_checkpoints.sql', '003_provisional.sql', '004_replays.sql', '005_provenance.sql', '006_completeness_ledger.sql', '007_retention_rollups.sql', '008_events.sql']);
+    expect(files.map((m) => m.name)).toEqual(['001_tables.sql', '002_checkpoints.sql', '003_provisional.sql', '004_replays.sql', '005_provenance.sql', '006_completeness_ledger.sql', '007_retention_rollups.sql', '008_events.sql', '009_early_firing.sql']);
     const first = await migrate(client, 'mig_fresh');
     expect(first.appliedNow.map((m) => m.name)).toEqual(files.map((m) => m.name));
     expect((await ledger('mig_fresh')).map((r) => [r.name, r.checksum])).toEqual(files.map((m) => [m.name, m.checksum]));
@@ -55,6 +55,24 @@ describe('schema migrations (embedded engine)', () => {
     expect([...parseRetention('500').values()]).toEqual(Object.keys(RETAINED_TABLES).map(() => 500));
   });
 
+  it('009: rows written before it are final; the daily rollup counts final rows only (early firing)', async () => {
+    // A store at 008 with a verdict in it, then 009.
+    for (const query of migrationsIn().filter((m) => m.version <= 8).flatMap((m) => m.statements('mig_early'))) await client.command({ query });
+    const insert = (id: string, extra: Record<string, string>) =>
+      client.insert({ table: 'mig_early.violations', format: 'JSONEachRow', values: [{ violation_id: id, rule: 'delivery_latency', category: 'performance', severity: 'CRITICAL', run_id: `run_${id}`, subject: 's', detail: 'd', event_time: 1_764_000_000_000, decided_at_watermark: 1_764_000_000_000, detected_at: 1_764_000_000_000, source_topic: 't', source_partitions: [0], source_offsets: [1], ...extra }] });
+    await insert('before', {});
+    await migrate(client, 'mig_early');
+    await insert('fired', { status: 'provisional' });
+    await insert('fired', { status: 'final' });
+    await insert('copy', { status: 'provisional' });
+    await insert('copy', { status: 'withdrawn' });
+    const statuses = await (await client.query({ query: 'SELECT violation_id, status FROM mig_early.violations FINAL ORDER BY violation_id', format: 'CSV' })).text();
+    expect(statuses).toBe('"before","final"\n"copy","withdrawn"\n"fired","final"\n');
+    // 'before' was counted by 007's view when it was written; 009's view counts 'fired' once (final) and never 'copy'.
+    const rollup = await (await client.query({ query: 'SELECT uniqExactMerge(violations) FROM mig_early.violations_daily', format: 'CSV' })).text();
+    expect(rollup.trim()).toBe('2');
+  });
+
   it('a database from before the ledger (tables, no schema_migrations) is brought under it', async () => {
     for (const query of migrationsIn().flatMap((m) => m.statements('mig_legacy'))) await client.command({ query });
     const status = await migrate(client, 'mig_legacy');
@@ -76,7 +94,7 @@ describe('schema migrations (embedded engine)', () => {
   });
 
   it('check-only refuses an unmigrated database and passes a migrated one', async () => {
-    await expect(migrate(client, 'mig_check', { checkOnly: true })).rejects.toThrow(/database mig_check is not migrated: 001_tables\.sql, 002_checkpoints\.sql, 003_provisional\.sql, 004_replays\.sql, 005_provenance\.sql, 006_completeness_ledger\.sql, 007_retention_rollups\.sql, 008_events\.sql pending; run `runwatch migrate`/);
+    await expect(migrate(client, 'mig_check', { checkOnly: true })).rejects.toThrow(/database mig_check is not migrated: 001_tables\.sql, 002_checkpoints\.sql, 003_provisional\.sql, 004_replays\.sql, 005_provenance\.sql, 006_completeness_ledger\.sql, 007_retention_rollups\.sql, 008_events\.sql, 009_early_firing\.sql pending; run `runwatch migrate`/);
     await migrate(client, 'mig_check');
     expect((await migrate(client, 'mig_check', { checkOnly: true })).appliedNow).toEqual([]);
   });
