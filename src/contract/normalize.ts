@@ -8,6 +8,7 @@ import type {
   AgentEvent,
   LifecycleType,
   NormalizeResult,
+  RecordHeaders,
   SourcePosition,
   SourceRecord,
   WireShape,
@@ -165,9 +166,22 @@ function deadLetter(record: SourceRecord, reason: string): NormalizeResult {
       key: record.key,
       raw: rawText(record.value),
       recordTimestampMs: record.timestampMs,
-      original: { value: record.value, ...(record.headers === undefined ? {} : { headers: record.headers }) },
+      original: { value: ownBytes(record.value), ...(record.headers === undefined ? {} : { headers: ownHeaders(record.headers) }) },
     },
   };
+}
+
+/**
+ * A copy of bytes the Kafka client handed over. Its buffers are views into the whole fetch
+ * response (megabytes): a dead letter waiting to be written would keep all of it alive.
+ */
+function ownBytes(value: Buffer | null): Buffer | null {
+  return value === null ? null : Buffer.from(value);
+}
+
+function ownHeaders(headers: RecordHeaders): RecordHeaders {
+  const copy = (v: Buffer | string): Buffer | string => (typeof v === 'string' ? v : Buffer.from(v));
+  return Object.fromEntries(Object.entries(headers).map(([name, v]) => [name, v === undefined ? undefined : Array.isArray(v) ? v.map(copy) : copy(v as Buffer | string)]));
 }
 
 /** The raw value as text, cut to MAX_RAW_BYTES (invalid UTF-8 shows as U+FFFD). */

@@ -470,3 +470,22 @@ describe('normalizeRecord: schema-registry framed records', () => {
     expect(registrySchemaIdOf(framed(0x01020304, ''))).toBe(0x01020304);
   });
 });
+
+describe('normalizeRecord: dead letters own their bytes', () => {
+  it('copies the value and headers it keeps: the client hands over views into a whole fetch response', () => {
+    // Not from Node's small-buffer pool, as a fetch response is not: its own ArrayBuffer.
+    const response = Buffer.alloc(2_015);
+    response.write(`${'x'.repeat(1_000)}not json at all${'y'.repeat(1_000)}`);
+    const value = response.subarray(1_000, 1_015);
+    const header = response.subarray(0, 4);
+    const result = normalizeRecord({ topic: 't', partition: 0, offset: 1, key: null, value, timestampMs: 1, headers: { h: header, many: [header, 'text'] } });
+    if (result.kind !== 'dead_letter') throw new Error(`expected a dead letter, got ${result.kind}`);
+    const original = result.deadLetter.original;
+    expect(original?.value?.toString()).toBe('not json at all');
+    expect(original?.value?.buffer).not.toBe(response.buffer);
+    const headers = original?.headers ?? {};
+    expect(String(headers['h'])).toBe('xxxx');
+    expect((headers['h'] as Buffer).buffer).not.toBe(response.buffer);
+    expect((headers['many'] as ReadonlyArray<Buffer | string>).map(String)).toEqual(['xxxx', 'text']);
+  });
+});
