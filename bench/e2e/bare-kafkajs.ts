@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { fixKafkaJsIdleLoop } from '../../src/consumers/kafkajs-idle-fix.js';
 
 const [brokers, topic, expectedText] = process.argv.slice(2);
 const expected = Number(expectedText);
@@ -14,6 +15,8 @@ if (brokers === undefined || topic === undefined || !(expected > 0)) {
   process.stderr.write('usage: bare-kafkajs.ts <brokers> <topic> <expected records>\n');
   process.exit(2);
 }
+// The library as runwatch runs it: with the fix for its idle timer loop (src/consumers/kafkajs-idle-fix.ts).
+fixKafkaJsIdleLoop();
 const consumer = new Kafka({ clientId: 'bench-bare', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).consumer({ groupId: `bench-bare-${randomUUID()}` });
 let records = 0;
 let parsedFields = 0;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Kafka, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../config/config.js';
 import { RunwatchError } from '../errors.js';
+import { fixKafkaJsIdleLoop } from './kafkajs-idle-fix.js';
 
 /** Where and how to reach Kafka: every client runwatch creates (source, admin, producers) is built from this. */
 export interface KafkaConnection {
@@ -15,6 +16,7 @@ export interface KafkaConnection {
  * server name) and SASL (PLAIN, SCRAM-SHA-256/512). Certificate files are read here, at start.
  */
 export function createKafka(connection: KafkaConnection, options: Omit<KafkaJsConfig, 'brokers' | 'ssl' | 'sasl'>): Kafka {
+  fixKafkaJsIdleLoop();
   return new Kafka({ ...options, brokers: [...connection.brokers], ...securityOptions(connection) });
 }
 

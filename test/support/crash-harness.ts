@@ -207,6 +207,8 @@ export async function committedTotal(brokers: readonly string[], topic: string, 
 export interface SharedStore {
   readonly url: string;
   readonly port: number;
+  /** The store's process (benchmarks read its CPU time). */
+  readonly pid: number | undefined;
   /** SIGTERM, then waits for the process to end. */
   stop(): Promise<void>;
   /** SIGKILL: the server dies as a crashed host's would. */
@@ -231,7 +233,7 @@ export async function startSharedStore(dataPath: string, options: { readonly por
     child.kill(signal);
     await exited;
   };
-  return { url: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, port, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+  return { url: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, port, pid: child.pid, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
 }
 
 /** Peak resident set size of a process, sampled from /proc every `everyMs` until it ends (Linux). */

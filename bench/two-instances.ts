@@ -1,0 +1,100 @@
+/**
+ * `npm run bench:two-instances` (issue 13): CPU-seconds per event of one runwatch instance against
+ * two instances of one consumer group on the same machine (docs/architecture.md, "Several
+ * instances": one holds every partition, the other stands by). Publishes ≥ TWO_RECORDS (default
+ * 300,000) simulator records to 6 partitions of a broker it starts itself; then, in ROUNDS
+ * (default 3) interleaved rounds, replays the topic (`monitor --replay`) with one instance and
+ * with two, each round into a fresh shared store (the engine behind ClickHouse's HTTP interface,
+ * test/support/chdb-http-server.ts: two processes cannot share an embedded store). CPU is user +
+ * system time from /proc of every runwatch process and of the store, read until each exits.
+ * Numbers, not a pass/fail.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../src/infra/broker-config.js';
+import { freshDataPath, startSharedStore } from '../test/support/crash-harness.js';
+import { startKafkaForTests } from '../test/support/kafka-broker.js';
+import { intSetting } from '../scripts/settings.js';
+import { median, publishBenchTopic } from './support.js';
+
+const RECORDS = intSetting('bench:two-instances', 'TWO_RECORDS', 300_000);
+const ROUNDS = intSetting('bench:two-instances', 'ROUNDS', 3);
+const ROOT = projectRoot();
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+const log = (text: string): void => void process.stderr.write(`[bench:two-instances ${new Date().toISOString()}] ${text}\n`);
+
+/** User + system CPU seconds of a process, sampled from /proc until it is gone (the last sample counts). */
+function cpuOf(pid: number | undefined): { readonly seconds: () => number } {
+  let ticks = 0;
+  const timer = setInterval(() => {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks = Number(fields[11]) + Number(fields[12]);
+    } catch {
+      clearInterval(timer); // gone: the last sample stands
+    }
+  }, 50);
+  return { seconds: () => ticks / TICKS_PER_SECOND };
+}
+
+async function replay(instances: number, brokers: string, topic: string): Promise<{ cpuSeconds: number; elapsedMs: number; records: number }> {
+  const store = await startSharedStore(await freshDataPath());
+  const storeCpu = cpuOf(store.pid);
+  const group = `two-${randomUUID()}`;
+  const started = performance.now();
+  const members = Array.from({ length: instances }, () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'monitor', '--replay', '--brokers', brokers, '--topic', topic, '--group', group, '--clickhouse-url', store.url, '--database', 'runwatch_two', '--json'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, RUNWATCH_LOG_LEVEL: 'warn' },
+    });
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    return { child, cpu: cpuOf(child.pid), exited: new Promise<number | null>((resolve) => child.once('exit', resolve)), out: () => out };
+  });
+  const codes = await Promise.all(members.map((m) => m.exited));
+  const elapsedMs = performance.now() - started;
+  if (codes.some((code) => code !== 0)) throw new Error(`a member exited ${codes.join(', ')}`);
+  const cpuSeconds = members.reduce((sum, m) => sum + m.cpu.seconds(), 0) + storeCpu.seconds();
+  await store.stop();
+  // Each member prints its counts: the active one read everything, a standby nothing.
+  const records = members.reduce((sum, m) => sum + Number((JSON.parse(m.out().trim().split('\n').at(-1) ?? '{}') as { records?: number }).records ?? 0), 0);
+  return { cpuSeconds, elapsedMs, records };
+}
+
+const broker = await startKafkaForTests();
+try {
+  const { topic, records: total } = await publishBenchTopic(broker.brokers, RECORDS, 29, 'bench-two', log);
+  const brokers = broker.brokers.join(',');
+  const runs: Array<{ instances: number; cpuSeconds: number; elapsedMs: number }> = [];
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    for (const instances of [1, 2]) {
+      log(`round ${round}: ${instances} instance${instances === 1 ? '' : 's'}`);
+      const result = await replay(instances, brokers, topic);
+      if (result.records !== total) throw new Error(`read ${result.records} of ${total} records`);
+      runs.push({ instances, cpuSeconds: result.cpuSeconds, elapsedMs: result.elapsedMs });
+      log(`  ${Math.round(result.elapsedMs)} ms, ${result.cpuSeconds.toFixed(1)} CPU-s, ${((result.cpuSeconds / total) * 1e6).toFixed(1)} CPU-µs per record`);
+    }
+  }
+  const row = (instances: number) => {
+    const mine = runs.filter((r) => r.instances === instances);
+    return { cpu: median(mine.map((r) => r.cpuSeconds)), ms: median(mine.map((r) => r.elapsedMs)), all: mine.map((r) => r.cpuSeconds.toFixed(1)).join(', ') };
+  };
+  const one = row(1);
+  const two = row(2);
+  process.stdout.write(
+    [
+      `bench:two-instances: ${total} records, 6 partitions, ${ROUNDS} interleaved rounds, medians; CPU = user + system of every runwatch process and of the store`,
+      '| instances | wall time | CPU-s | CPU-µs per record | ÷ one instance | all rounds (CPU-s) |',
+      '|---|---:|---:|---:|---:|---|',
+      `| 1 | ${(one.ms / 1_000).toFixed(1)} s | ${one.cpu.toFixed(1)} | ${((one.cpu / total) * 1e6).toFixed(1)} | 1.00 | ${one.all} |`,
+      `| 2 (one active, one standing by) | ${(two.ms / 1_000).toFixed(1)} s | ${two.cpu.toFixed(1)} | ${((two.cpu / total) * 1e6).toFixed(1)} | ${(two.cpu / one.cpu).toFixed(2)} | ${two.all} |`,
+    ].join('\n') + '\n',
+  );
+} finally {
+  await broker.stop();
+}
