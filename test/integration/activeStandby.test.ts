@@ -14,18 +14,10 @@ import { describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { generateTraffic } from '../oracle/producers.js';
 import { auditCli, auditRows } from '../support/audit-cli.js';
-import { activeProcess, committedTotal, diffDumps, dumpTables, freshDataPath, inDeliveryOrder, publish, settleEarlyFiring, startMonitorProcess, startSharedStore, trailer, withoutTrailer, type MonitorProcess, type MonitorProcessOptions } from '../support/crash-harness.js';
+import { activeProcess, committedTotal, diffDumps, dumpTables, freshDataPath, inDeliveryOrder, publish, settleEarlyFiring, startMonitorProcess, startSharedStore, trailer, waitFor, withoutTrailer, type MonitorProcess, type MonitorProcessOptions } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
 const DATABASE = 'runwatch_scale';
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /**
  * Starts three members of one group: the first with `faults[0]` alone until it is active, then the

@@ -15,18 +15,10 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { ensureTopic } from '../../src/consumers/topics.js';
-import { freshDataPath, startMonitorProcess, startSharedStore, type MonitorProcess } from '../support/crash-harness.js';
+import { freshDataPath, startMonitorProcess, startSharedStore, waitFor, type MonitorProcess } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
 const DATABASE = 'runwatch_early';
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Publishes lines to one partition with kcat; Kafka stamps each record with the time it was sent. */
 async function kcatPublish(topic: string, partition: number, values: readonly string[]): Promise<void> {

@@ -359,3 +359,12 @@ export function inDeliveryOrder(records: readonly WireRecord[]): WireRecord[] {
     .sort((a, b) => a.record.timestampMs - b.record.timestampMs || a.index - b.index)
     .map(({ record }) => record);
 }
+
+/** Polls `condition` every 50 ms until it holds; fails naming `what` after `ms`. */
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
