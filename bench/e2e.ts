@@ -101,6 +101,7 @@ if (process.argv.includes('--live')) {
 async function liveFreshness(): Promise<void> {
   const rate = intSetting('bench:e2e --live', 'LIVE_RATE', 2_000);
   const seconds = intSetting('bench:e2e --live', 'LIVE_SECONDS', 40);
+  const monitorArgs = (process.env['LIVE_MONITOR_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const liveBroker = await startKafkaForTests();
   const store = await startSharedStore(await freshDataPath());
   const results: LiveFreshnessResult[] = [];
@@ -108,7 +109,7 @@ async function liveFreshness(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round += 1) {
       for (const earlyFiring of [true, false]) {
         log(`round ${round}`);
-        results.push(await measureLiveFreshness({ brokers: liveBroker.brokers, storeUrl: store.url, ratePerSecond: rate, seconds, earlyFiring, log }));
+        results.push(await measureLiveFreshness({ brokers: liveBroker.brokers, storeUrl: store.url, ratePerSecond: rate, seconds, earlyFiring, monitorArgs, log }));
         const r = results.at(-1);
         if (r !== undefined) log(`  ${JSON.stringify(r)}`);
       }

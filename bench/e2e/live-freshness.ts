@@ -42,6 +42,8 @@ export interface LiveFreshnessOptions {
   readonly ratePerSecond: number;
   readonly seconds: number;
   readonly earlyFiring: boolean;
+  /** More monitor flags, e.g. a checkpoint interval (LIVE_MONITOR_ARGS). */
+  readonly monitorArgs: readonly string[];
   readonly log: (text: string) => void;
 }
 
@@ -179,7 +181,7 @@ class Poller {
 
 function startMonitor(options: LiveFreshnessOptions, topic: string, database: string): ChildProcess {
   const root = projectRoot();
-  const args = ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'monitor', '--brokers', options.brokers.join(','), '--topic', topic, '--group', `fresh-${randomUUID()}`, '--clickhouse-url', options.storeUrl, '--database', database, ...(options.earlyFiring ? [] : ['--no-early-firing'])];
+  const args = ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'monitor', '--brokers', options.brokers.join(','), '--topic', topic, '--group', `fresh-${randomUUID()}`, '--clickhouse-url', options.storeUrl, '--database', database, ...(options.earlyFiring ? [] : ['--no-early-firing']), ...options.monitorArgs];
   return spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RUNWATCH_LOG_LEVEL: 'warn' } });
 }
 
