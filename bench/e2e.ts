@@ -121,11 +121,11 @@ async function liveFreshness(): Promise<void> {
   const ms = (v: number): string => (Number.isFinite(v) ? `${Math.round(v)} ms` : '—');
   const lines = [
     `bench:e2e --live: ${rate} records/s for ${seconds} s per run, ${ROUNDS} rounds each, every run listed; times from Kafka's acknowledgement of the record to the first poll (every 50 ms) that sees the row`,
-    '| early firing | published/s | faults | violation queryable p50 / p99 / max | final p50 / p99 / max | completed run summary p50 / p99 / max | monitor peak RSS |',
-    '|---|---:|---:|---|---|---|---:|',
+    '| early firing | published/s | faults | violation queryable p50 / p99 / max | final p50 / p99 / max | runs missing a type | missing_events queryable p50 / p99 / max | final p50 / p99 / max | completed run summary p50 / p99 / max | monitor peak RSS |',
+    '|---|---:|---:|---|---|---:|---|---|---|---:|',
     ...results.map((r) => {
       const d = (x: { n: number; p50: number; p99: number; max: number }): string => `${ms(x.p50)} / ${ms(x.p99)} / ${ms(x.max)} (n ${x.n})`;
-      return `| ${r.earlyFiring ? 'on' : 'off'} | ${r.publishedPerSecond.toLocaleString('en-US')} | ${r.faultsExpected} | ${d(r.anyStatus)} | ${d(r.final)} | ${d(r.runSummary)} | ${r.peakRssMb} MB |`;
+      return `| ${r.earlyFiring ? 'on' : 'off'} | ${r.publishedPerSecond.toLocaleString('en-US')} | ${r.faultsExpected} | ${d(r.anyStatus)} | ${d(r.final)} | ${r.runFaultsExpected} | ${d(r.missingAnyStatus)} | ${d(r.missingFinal)} | ${d(r.runSummary)} | ${r.peakRssMb} MB |`;
     }),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

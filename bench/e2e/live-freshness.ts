@@ -9,6 +9,8 @@
  * the acknowledgement of the record to the first poll that sees the row:
  *   - a delivery-latency or content violation (any status: provisional counts, it is queryable);
  *   - the same violation once final;
+ *   - a run's missing_events (a run without tool_completed), any status and final, from the ack of
+ *     its agent_completed;
  *   - the summary of a completed run (from the ack of its agent_completed).
  * Run with and without early firing (--no-early-firing), alternating, same traffic shape: the
  * baseline is in the same run. Numbers, not a pass/fail.
@@ -62,6 +64,10 @@ export interface LiveFreshnessResult {
   readonly anyStatus: Distribution;
   readonly final: Distribution;
   readonly runSummary: Distribution;
+  /** Runs without tool_completed, and their missing_events from the ack of their agent_completed. */
+  readonly runFaultsExpected: number;
+  readonly missingAnyStatus: Distribution;
+  readonly missingFinal: Distribution;
   readonly peakRssMb: number;
 }
 
@@ -71,24 +77,27 @@ interface Planned {
   readonly value: string;
   readonly runId: string;
   readonly faulty: boolean;
+  /** The record that reveals its run's missing_events (the run's agent_completed, the run lacking tool_completed). */
+  readonly runFault: boolean;
   readonly last: boolean;
 }
 
-/** One run's five events, flat wire shape, keyed (partition) by thread; `fault` 1: late start, 2: blank reasoning. */
+/** One run's events, flat wire shape, keyed (partition) by thread; `fault` 1: late start, 2: blank reasoning, 3: no tool_completed. */
 function plannedRun(index: number, startMs: number): Planned[] {
   const runId = `fresh_run_${index}`;
   const user = `fresh_user_${index % 500}`;
   const thread = `fresh_thread_${index % 2_000}`;
   const partition = (index % 2_000) % PARTITIONS;
-  const fault = index % FAULT_EVERY === 0 ? 1 : index % FAULT_EVERY === FAULT_EVERY / 2 ? 2 : 0;
-  return TYPES.map((type, i) => {
+  const fault = index % FAULT_EVERY === 0 ? 1 : index % FAULT_EVERY === FAULT_EVERY / 2 ? 2 : index % FAULT_EVERY === FAULT_EVERY / 4 ? 3 : 0;
+  return TYPES.filter((type) => !(fault === 3 && type === 'tool_completed')).map((type) => {
+    const i = TYPES.indexOf(type);
     const atMs = startMs + i * STEP_MS;
     const emittedMs = fault === 1 && i === 0 ? atMs - LATE_BY_MS : atMs;
     const body: Record<string, unknown> = { type, run_id: runId, thread_id: thread, user_id: user, agent_name: 'fresh_agent', timestamp: new Date(emittedMs).toISOString(), critical: true };
     if (type === 'agent_thinking') body['reasoning'] = fault === 2 ? '   ' : 'looking at the request';
     if (type === 'tool_executing' || type === 'tool_completed') Object.assign(body, { tool_name: 'search', execution_id: `${runId}_x1` });
     if (type === 'tool_completed') body['result'] = 'ok';
-    return { atMs, partition, value: JSON.stringify(body), runId, faulty: (fault === 1 && i === 0) || (fault === 2 && type === 'agent_thinking'), last: type === 'agent_completed' };
+    return { atMs, partition, value: JSON.stringify(body), runId, faulty: (fault === 1 && i === 0) || (fault === 2 && type === 'agent_thinking'), runFault: fault === 3 && type === 'agent_completed', last: type === 'agent_completed' };
   });
 }
 
@@ -98,8 +107,18 @@ function distribution(values: readonly number[]): Distribution {
   return { n: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? Number.NaN };
 }
 
+/** Kafka's acknowledgement times of the records that reveal something. */
+interface Acks {
+  /** Per-event findings, by "partition:offset". */
+  readonly faults: Map<string, number>;
+  /** A run's missing_events, by run id (its agent_completed). */
+  readonly runFaults: Map<string, number>;
+  /** Each run's agent_completed, by run id. */
+  readonly lastOfRun: Map<string, number>;
+}
+
 /** Publishes what is due each tick, one acknowledged send at a time; returns ack times by "partition:offset". */
-async function publishSteadily(producer: Producer, topic: string, options: LiveFreshnessOptions, acks: { faults: Map<string, number>; lastOfRun: Map<string, number> }): Promise<{ published: number; elapsedMs: number }> {
+async function publishSteadily(producer: Producer, topic: string, options: LiveFreshnessOptions, acks: Acks): Promise<{ published: number; elapsedMs: number }> {
   const runsPerSecond = options.ratePerSecond / TYPES.length;
   const startedAt = Date.now();
   const endAt = startedAt + options.seconds * 1_000;
@@ -125,6 +144,7 @@ async function publishSteadily(producer: Producer, topic: string, options: LiveF
         next.set(p.partition, (next.get(p.partition) ?? 0) + 1);
         if (p.faulty) acks.faults.set(`${p.partition}:${offset}`, ackedAt);
         if (p.last) acks.lastOfRun.set(p.runId, ackedAt);
+        if (p.runFault) acks.runFaults.set(p.runId, ackedAt);
       }
       published += batch.length;
     }
@@ -139,6 +159,8 @@ class Poller {
   readonly firstAny = new Map<string, number>();
   readonly firstFinal = new Map<string, number>();
   readonly summaries = new Map<string, number>();
+  readonly missingAny = new Map<string, number>();
+  readonly missingFinal = new Map<string, number>();
   private stopped = false;
   private done: Promise<void> | undefined;
 
@@ -173,6 +195,12 @@ class Poller {
       if (!this.firstAny.has(key)) this.firstAny.set(key, seenAt);
       if (row.status === 'final' && !this.firstFinal.has(key)) this.firstFinal.set(key, seenAt);
     }
+    const missing = await this.client.query({ query: `SELECT status, run_id FROM ${this.database}.violations WHERE rule = 'missing_events' AND detected_at >= now64(3) - INTERVAL 30 SECOND`, format: 'JSONEachRow' });
+    const missingSeenAt = Date.now();
+    for (const row of z.array(z.object({ status: z.string(), run_id: z.string() })).parse(await missing.json())) {
+      if (!this.missingAny.has(row.run_id)) this.missingAny.set(row.run_id, missingSeenAt);
+      if (row.status === 'final' && !this.missingFinal.has(row.run_id)) this.missingFinal.set(row.run_id, missingSeenAt);
+    }
     const runs = await this.client.query({ query: `SELECT run_id FROM ${this.database}.run_summaries WHERE outcome = 'completed' AND recorded_at >= now64(3) - INTERVAL 30 SECOND`, format: 'JSONEachRow' });
     const runsSeenAt = Date.now();
     for (const row of z.array(z.object({ run_id: z.string() })).parse(await runs.json())) if (!this.summaries.has(row.run_id)) this.summaries.set(row.run_id, runsSeenAt);
@@ -202,7 +230,7 @@ export async function measureLiveFreshness(options: LiveFreshnessOptions): Promi
     // Warm-up: runs until one summary is queryable (the monitor has started, joined and written).
     options.log(`${options.earlyFiring ? 'early firing' : 'no early firing'}: waiting for the monitor to store a first run`);
     poller.start();
-    const warmUp = { faults: new Map<string, number>(), lastOfRun: new Map<string, number>() };
+    const warmUp: Acks = { faults: new Map(), runFaults: new Map(), lastOfRun: new Map() };
     for (let i = 0; poller.summaries.size === 0; i += 1) {
       if (i > 120) throw new Error('the monitor stored nothing within 60 s');
       await publishSteadily(producer, topic, { ...options, ratePerSecond: 50, seconds: 0.5 }, warmUp);
@@ -210,7 +238,7 @@ export async function measureLiveFreshness(options: LiveFreshnessOptions): Promi
     await poller.stop();
     const measuring = new Poller(client, database);
     measuring.start();
-    const acks = { faults: new Map<string, number>(), lastOfRun: new Map<string, number>() };
+    const acks: Acks = { faults: new Map(), runFaults: new Map(), lastOfRun: new Map() };
     options.log(`publishing ${options.ratePerSecond} records/s for ${options.seconds} s`);
     const { published, elapsedMs } = await publishSteadily(producer, topic, options, acks);
     // Runs become final about 8 s after their completion (3 s out-of-orderness, 5 s allowed lateness).
@@ -225,6 +253,9 @@ export async function measureLiveFreshness(options: LiveFreshnessOptions): Promi
       anyStatus: distribution(since(measuring.firstAny, acks.faults)),
       final: distribution(since(measuring.firstFinal, acks.faults)),
       runSummary: distribution(since(measuring.summaries, acks.lastOfRun)),
+      runFaultsExpected: acks.runFaults.size,
+      missingAnyStatus: distribution(since(measuring.missingAny, acks.runFaults)),
+      missingFinal: distribution(since(measuring.missingFinal, acks.runFaults)),
       peakRssMb: 0,
     };
     monitor.kill('SIGTERM');

@@ -20,16 +20,14 @@ import type { StreamItem } from './stream-item.js';
 export function fireEarly(checks: readonly EventCheck[]): OperatorFunction<StreamItem, Verdict> {
   return (source) =>
     new Observable<Verdict>((subscriber) => {
-      let watermarkMs = Number.NEGATIVE_INFINITY;
       return source.subscribe({
         next: (item) => {
-          if (item.kind === 'watermark') {
-            watermarkMs = item.watermarkMs;
-            return;
-          }
+          if (item.kind === 'watermark') return;
           const trusted = item.kind !== 'suspicious';
+          // Nothing is decided in event time yet: the row carries the event's own time (no
+          // watermark is kept here, so a restored chain fires exactly the same rows).
           for (const check of checks) {
-            for (const spec of check(item.event, trusted)) subscriber.next({ kind: 'violation', violation: earlyViolation(spec, item.event, watermarkMs, 'provisional') });
+            for (const spec of check(item.event, trusted)) subscriber.next({ kind: 'violation', violation: earlyViolation(spec, item.event, Number.NEGATIVE_INFINITY, 'provisional') });
           }
         },
         error: (err: unknown) => subscriber.error(err),

@@ -28,11 +28,29 @@ export class StateRegistry {
 
   /** Registers an operator's state root; on a restore, fills it with the snapshot's data first. */
   attach(name: string, root: object): void {
+    this.attachRoot(name, root, false);
+  }
+
+  /**
+   * A root that a checkpoint of an older build may lack: restoring such a checkpoint leaves it
+   * fresh (its layout is still checked when the checkpoint has it). For state whose absence only
+   * means "nothing recorded yet".
+   */
+  attachOptional(name: string, root: object): void {
+    this.attachRoot(name, root, true);
+  }
+
+  private attachRoot(name: string, root: object, optional: boolean): void {
     if (this.roots.has(name)) throw new RunwatchError('INTERNAL', `operator state "${name}" attached twice: one registry serves one subscription of the chain`);
     const layout = layoutOf(root);
     if (this.restored !== undefined) {
       const data = this.restored.roots[name];
       const expected = this.restored.layouts[name];
+      if ((data === undefined || expected === undefined) && optional) {
+        this.roots.set(name, root);
+        this.layouts.set(name, layout);
+        return;
+      }
       if (data === undefined || expected === undefined) {
         throw new RunwatchError('CHECKPOINT_INCOMPATIBLE', `the checkpoint has no state for operator "${name}": it was written by a build with other operators`);
       }

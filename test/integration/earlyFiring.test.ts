@@ -66,7 +66,7 @@ async function liveRun(earlyFiring: boolean): Promise<{ observed: Observed; summ
   const poll = (async () => {
     while (polling) {
       try {
-        const result = await client.query({ query: `SELECT violation_id, status, rule, toString(source_offsets[1]) AS offset FROM ${DATABASE}.violations FINAL WHERE rule IN ('delivery_latency', 'content_invalid')`, format: 'JSONEachRow' });
+        const result = await client.query({ query: `SELECT violation_id, status, rule, toString(source_offsets[1]) AS offset FROM ${DATABASE}.violations FINAL WHERE rule IN ('delivery_latency', 'content_invalid', 'missing_events')`, format: 'JSONEachRow' });
         for (const row of z.array(z.object({ violation_id: z.string(), status: z.string(), rule: z.string(), offset: z.string() })).parse(await result.json())) {
           const seen = observed.statuses.get(row.violation_id) ?? [];
           if (seen.at(-1) !== row.status) seen.push(row.status);
@@ -84,18 +84,20 @@ async function liveRun(earlyFiring: boolean): Promise<{ observed: Observed; summ
     await waitFor('the monitor to join its group', () => monitor.logLines.some((l) => l.includes('Kafka consumer joined its group')), 60_000);
     const now = Date.now();
     const late = runEvents('run_late', now, { startLateByMs: 2_500 });
-    // Offsets 0-4: the late run; 5-9: a run with a blank reasoning; 10: a copy of the late agent_started (redelivered).
-    await kcatPublish(topic, 0, [...late, ...runEvents('run_blank', now + 100, { blankReasoning: true })]);
+    // Offsets 0-4: the late run; 5-9: a run with a blank reasoning; 10-13: a run without its
+    // tool_completed; 14: a copy of the late agent_started (redelivered).
+    const noCompletion = runEvents('run_missing', now + 200).filter((line) => !line.includes('"tool_completed"'));
+    await kcatPublish(topic, 0, [...late, ...runEvents('run_blank', now + 100, { blankReasoning: true }), ...noCompletion]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await kcatPublish(topic, 0, [late[0] ?? '']);
     // Final: each event takes its place once event time passes it (the idle partition's clock).
     await waitFor(
       'every finding to be final or withdrawn',
       // The copy's finding exists only when fired early (the engine drops the copy).
-      () => observed.statuses.size >= (earlyFiring ? 3 : 2) && [...observed.statuses.values()].every((s) => s.at(-1) !== 'provisional'),
+      () => observed.statuses.size >= (earlyFiring ? 4 : 3) && [...observed.statuses.values()].every((s) => s.at(-1) !== 'provisional'),
       60_000,
     );
-    const counts = await client.query({ query: `SELECT rule, count() AS n FROM ${DATABASE}.violations FINAL WHERE status = 'final' AND rule IN ('delivery_latency', 'content_invalid') GROUP BY rule ORDER BY rule`, format: 'CSV' });
+    const counts = await client.query({ query: `SELECT rule, count() AS n FROM ${DATABASE}.violations FINAL WHERE status = 'final' AND rule IN ('delivery_latency', 'content_invalid', 'missing_events') GROUP BY rule ORDER BY rule`, format: 'CSV' });
     return { observed, summary: (await counts.text()).trim(), monitor };
   } finally {
     polling = false;
@@ -114,14 +116,17 @@ describe('early firing, live, on real parts', () => {
     const story = `${JSON.stringify([...observed.statuses].map(([id, s]) => [observed.rules.get(id), observed.offsets.get(id), s]))}\n${monitor.logLines.slice(-5).join('\n')}`;
     expect(byOffset('0', 'delivery_latency'), story).toEqual(['provisional', 'final']);
     expect(byOffset('6', 'content_invalid'), story).toEqual(['provisional', 'final']);
-    expect(byOffset('10', 'delivery_latency'), story).toEqual(['provisional', 'withdrawn']);
-    expect(observed.statuses.size, story).toBe(3);
-    expect(summary).toBe('"content_invalid",1\n"delivery_latency",1');
+    expect(byOffset('14', 'delivery_latency'), story).toEqual(['provisional', 'withdrawn']);
+    // A run's finding fires when its completion takes its place, final when the run is.
+    const missing = [...observed.statuses].find(([id]) => observed.rules.get(id) === 'missing_events')?.[1];
+    expect(missing, story).toEqual(['provisional', 'final']);
+    expect(observed.statuses.size, story).toBe(4);
+    expect(summary).toBe('"content_invalid",1\n"delivery_latency",1\n"missing_events",1');
   }, 120_000);
 
   it('with --no-early-firing, the same findings are only ever stored final', async () => {
     const { observed, summary } = await liveRun(false);
-    expect([...observed.statuses.values()]).toEqual([['final'], ['final']]);
-    expect(summary).toBe('"content_invalid",1\n"delivery_latency",1');
+    expect([...observed.statuses.values()]).toEqual([['final'], ['final'], ['final']]);
+    expect(summary).toBe('"content_invalid",1\n"delivery_latency",1\n"missing_events",1');
   }, 120_000);
 });

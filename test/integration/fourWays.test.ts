@@ -106,7 +106,7 @@ async function untilJudged(job: MonitorJob, way: Way, timeoutMs: number): Promis
 interface Stored {
   /** Final and still provisional (none once every run is final), with the status: what reports count. */
   violations: string[];
-  /** Early firing (live): withdrawn findings that no duplicate_delivery verdict of the same record explains (must be none). */
+  /** Early firing (live): withdrawn per-event findings that no duplicate_delivery verdict of the same record explains (must be none). */
   unexplainedWithdrawals: string[];
   withdrawn: number;
   summaries: string[];
@@ -123,7 +123,7 @@ async function readStored(way: Way): Promise<Stored> {
     return {
       violations: await lines(`SELECT concat(violation_id, ' ', status, ' ', rule, ' ', severity, ' ', subject, ' ', run_id, ' ', user_id) AS line FROM ${db}.violations FINAL WHERE run_id NOT LIKE 'trailer%' AND status != 'withdrawn' ORDER BY line`),
       unexplainedWithdrawals: await lines(
-        `SELECT concat(violation_id, ' ', rule, ' ', toString(source_offsets)) AS line FROM ${db}.violations FINAL WHERE status = 'withdrawn' AND (source_partitions, source_offsets) NOT IN (SELECT source_partitions, source_offsets FROM ${db}.violations FINAL WHERE rule = 'duplicate_delivery' AND status = 'final') ORDER BY line`,
+        `SELECT concat(violation_id, ' ', rule, ' ', toString(source_offsets)) AS line FROM ${db}.violations FINAL WHERE status = 'withdrawn' AND rule IN ('content_invalid', 'delivery_latency') AND (source_partitions, source_offsets) NOT IN (SELECT source_partitions, source_offsets FROM ${db}.violations FINAL WHERE rule = 'duplicate_delivery' AND status = 'final') ORDER BY line`,
       ),
       withdrawn: (await lines(`SELECT toString(count()) AS line FROM ${db}.violations FINAL WHERE status = 'withdrawn'`)).map(Number)[0] ?? 0,
       summaries: await lines(

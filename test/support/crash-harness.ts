@@ -279,9 +279,9 @@ export function trailer(records: readonly WireRecord[], partitions: number): Wir
 }
 
 /**
- * A live store without its withdrawn early findings (a replay has none), and the withdrawn rows that
- * no duplicate_delivery verdict of the same record explains (must be none): early firing withdraws
- * only what it fired on a redelivered copy.
+ * A live store without its withdrawn early findings (a replay has none), and the withdrawn per-event
+ * findings that no duplicate_delivery verdict of the same record explains (must be none): early
+ * firing withdraws a per-event finding only when it was fired on a redelivered copy.
  */
 export function settleEarlyFiring(dump: Record<string, string[]>): { readonly dump: Record<string, string[]>; readonly unexplainedWithdrawals: string[]; readonly withdrawn: number } {
   const place = (line: string): string => {
@@ -291,7 +291,10 @@ export function settleEarlyFiring(dump: Record<string, string[]>): { readonly du
   const copies = new Set((dump['violations'] ?? []).filter((line) => line.includes('"rule":"duplicate_delivery"')).map(place));
   const withdrawn = dump['violations withdrawn'] ?? [];
   const { ['violations withdrawn']: _left, ...rest } = dump;
-  return { dump: rest, unexplainedWithdrawals: withdrawn.filter((line) => !copies.has(place(line))), withdrawn: withdrawn.length };
+  // A per-event finding (content, latency) is withdrawn only on a copy; a run's (fired when its
+  // completion took its place) whenever its final judgement differs, which a replay cannot show.
+  const perEvent = (line: string): boolean => line.includes('"rule":"content_invalid"') || line.includes('"rule":"delivery_latency"');
+  return { dump: rest, unexplainedWithdrawals: withdrawn.filter((line) => perEvent(line) && !copies.has(place(line))), withdrawn: withdrawn.length };
 }
 
 export const withoutTrailer = (dump: Record<string, string[]>): Record<string, string[]> =>

@@ -111,6 +111,12 @@ export interface RunRule {
   open?(slot: number, first: AgentEvent): void;
   onArrival?(slot: number, event: AgentEvent, out: RuleOutput, arrival: Arrival): void;
   judge?(run: FinalRun, out: RuleOutput, summary: SummaryParts): void;
+  /**
+   * Its `judge` only reads the run and reports findings (no state of its own changes): live mode may
+   * also run it early, when the run's completion takes its place, as a provisional judgement
+   * (run-engine.ts). The final judgement runs it again.
+   */
+  readonly judgesPurely?: true;
   onTime?(nowMs: number): void;
   /**
    * What this rule needs to remember of a judged run for its late events (one number), read when

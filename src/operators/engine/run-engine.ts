@@ -1,14 +1,14 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/event.js';
 import type { CompiledRunContract } from '../../contract/run-contract.js';
-import { RULES, type EventPlacement, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict } from '../../contract/verdict.js';
+import { RULES, type EventPlacement, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict, type Violation } from '../../contract/verdict.js';
 import type { StateRegistry } from '../state-registry.js';
 import type { StreamItem } from '../stream-item.js';
 import type { EngineProbe } from './engine-probe.js';
 import { identityOf, isSameEvent, RunEventLog, type EventIdentity } from './event-log.js';
 import { performanceGrade, securityGrade } from './grade-policy.js';
 import { earlyViolation } from '../fireEarly.js';
-import { type Arrival, type EventCheck, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts } from './rule.js';
+import { type Arrival, type EventCheck, type FinalRun, type RuleFactory, type RuleOutput, type RunRule, type SummaryParts, type ViolationSpec } from './rule.js';
 import { RunFacts } from './run-facts.js';
 import { RunTable } from './run-table.js';
 import { TimerHeap } from './timer-heap.js';
@@ -49,6 +49,11 @@ export interface RunEngineOptions {
    * dropped here, has what they found on it withdrawn.
    */
   readonly earlyChecks?: readonly EventCheck[];
+}
+
+/** Per-run findings fired early and not yet settled by the run's final judgement, by run id (a state root). */
+interface EarlyFiredRuns {
+  readonly fired: Map<string, Violation[]>;
 }
 
 /** The engine's state root (see state-registry.ts). */
@@ -135,38 +140,75 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
       const emit = (verdict: Verdict): void => subscriber.next(verdict);
       const placed = options.placements === true ? (event: AgentEvent, placement: EventPlacement): void => emit({ kind: 'event_placed', event, placement }) : (): void => undefined;
 
+      /** A rule's finding as a violation of the run in `slot`: ids, owner and offsets filled in. */
+      const violationOf = (slot: number, spec: ViolationSpec): Violation => {
+        const position = spec.event?.source;
+        const runId = facts.runIdOf(slot);
+        return {
+          violationId: verdictId(spec.rule, runId, violationKey(position, spec.key)),
+          rule: spec.rule,
+          severity: spec.severity,
+          runId,
+          threadId: facts.threadIdOf(slot),
+          userId: facts.ownerOf(slot),
+          missing: spec.missing ?? [],
+          ...(spec.namedUserIds === undefined ? {} : { namedUserIds: spec.namedUserIds }),
+          subject: spec.subject ?? '',
+          detail: spec.detail,
+          eventTimeMs: spec.eventTimeMs,
+          decidedAtWatermarkMs: Math.max(e.nowMs, spec.eventTimeMs),
+          source: position === undefined ? facts.sourceOffsets(slot) : single(position),
+        };
+      };
+      /** Ids the final judgement of a run gives, collected while it runs when the run was fired early. */
+      let judgedIds: Set<string> | undefined;
+
       const out: RuleOutput = {
         violation: (slot, spec) => {
           facts.countViolation(slot, RULES[spec.rule], spec.severity === 'CRITICAL');
-          const position = spec.event?.source;
-          const key = violationKey(position, spec.key);
-          const runId = facts.runIdOf(slot);
-          const violationId = verdictId(spec.rule, runId, key);
+          const violation = violationOf(slot, spec);
           if (spec.retractedBy !== undefined) {
-            const entry: RevisableVerdict = { id: violationId, stillMissing: new Set(spec.retractedBy) };
+            const entry: RevisableVerdict = { id: violation.violationId, stillMissing: new Set(spec.retractedBy) };
             const list = revisable.get(slot);
             if (list === undefined) revisable.set(slot, [entry]);
             else list.push(entry);
           }
-          emit({
-            kind: 'violation',
-            violation: {
-              violationId,
-              rule: spec.rule,
-              severity: spec.severity,
-              runId,
-              threadId: facts.threadIdOf(slot),
-              userId: facts.ownerOf(slot),
-              missing: spec.missing ?? [],
-              ...(spec.namedUserIds === undefined ? {} : { namedUserIds: spec.namedUserIds }),
-              subject: spec.subject ?? '',
-              detail: spec.detail,
-              eventTimeMs: spec.eventTimeMs,
-              decidedAtWatermarkMs: Math.max(e.nowMs, spec.eventTimeMs),
-              source: position === undefined ? facts.sourceOffsets(slot) : single(position),
-            },
-          });
+          judgedIds?.add(violation.violationId);
+          emit({ kind: 'violation', violation });
         },
+      };
+
+      // Early firing of per-run findings (live mode): when a run's completion takes its place, the
+      // rules whose judgement only reads the run judge it provisionally; what they find is emitted as
+      // provisional and kept here (checkpointed) until the run is final, when the final judgement
+      // replaces it (same ids) or it is withdrawn. A checkpoint of an older build has no such root.
+      const early: EarlyFiredRuns = { fired: new Map<string, Violation[]>() };
+      options.state?.attachOptional('early-runs', early);
+      const pureJudges = options.earlyChecks === undefined ? [] : judges.filter((rule) => rule.judgesPurely === true);
+      let firing: Violation[] = [];
+      const earlyOut: RuleOutput = {
+        violation: (slot, spec) => {
+          const violation: Violation = { ...violationOf(slot, spec), status: 'provisional' };
+          firing.push(violation);
+          emit({ kind: 'violation', violation });
+        },
+      };
+      const fireRunEarly = (runId: string, slot: number): void => {
+        firing = [];
+        const run: FinalRun = { slot, events: log.sorted(slot), outcome: 'completed', endMs: endOf(slot) };
+        const parts: SummaryParts = { maxGapMs: 0 };
+        for (const rule of pureJudges) (rule.judge as NonNullable<RunRule['judge']>)(run, earlyOut, parts);
+        if (firing.length === 0) return;
+        const byId = new Map((early.fired.get(runId) ?? []).map((v) => [v.violationId, v]));
+        for (const v of firing) byId.set(v.violationId, v);
+        early.fired.set(runId, [...byId.values()]);
+      };
+      /** After the final judgement: what was fired early and not judged again is withdrawn. */
+      const settleEarly = (runId: string): void => {
+        const fired = early.fired.get(runId);
+        if (fired === undefined) return;
+        early.fired.delete(runId);
+        for (const v of fired) if (judgedIds?.has(v.violationId) !== true) emit({ kind: 'violation', violation: { ...v, status: 'withdrawn', decidedAtWatermarkMs: e.nowMs } });
       };
 
       /** Where the run ends: its completion, else its deadline, whichever is first. */
@@ -209,7 +251,10 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         timerVersion.set(slot, e.nextVersion = (e.nextVersion + 1) | 0); // any heap entry left is stale
         const run: FinalRun = { slot, events: log.sorted(slot), outcome, endMs };
         const parts: SummaryParts = { maxGapMs: 0 };
+        judgedIds = early.fired.has(runId) ? new Set() : undefined;
         for (const rule of judges) (rule.judge as NonNullable<RunRule['judge']>)(run, out, parts);
+        settleEarly(runId);
+        judgedIds = undefined;
         if (withSummaries) emit({ kind: 'run_summary', summary: summaryOf(facts, slot, outcome, parts, e.nowMs, contract.grades) });
         e.finalRuns.delete(runId); // a reused id goes to the back: the map stays in finalization order
         if (e.finalRuns.size === 0) e.oldestFinalAtMs = e.nowMs;
@@ -281,6 +326,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         log.add(slot, event, arrivedLate);
         runArrivalRules(slot, event, 'in_run');
         schedule(slot);
+        if (pureJudges.length > 0 && event.type === contract.terminalType) fireRunEarly(runId, slot);
       };
 
       /** The engine's duplicate filter: a copy is reported once and reaches no rule. */

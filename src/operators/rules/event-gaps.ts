@@ -12,6 +12,7 @@ export function gapRule(contract: CompiledRunContract): RuleFactory {
   const levels = contract.thresholds.gapMs;
   return () => ({
     name: 'event_gap',
+    judgesPurely: true,
     judge: ({ slot, events, outcome, endMs }, out, summary) => {
       let previous: EventRef | undefined;
       let completed = false;

@@ -11,6 +11,7 @@ export function missingEventsRule(contract: CompiledRunContract): RuleFactory {
   const checked = LIFECYCLE_TYPES.filter((t) => (contract.requiredMask & (1 << TYPE_CODE[t])) !== 0 && t !== contract.startType);
   return ({ facts }) => ({
     name: 'missing_events',
+    judgesPurely: true,
     judge: ({ slot, outcome }, out) => {
       const missing = checked.filter((t) => !facts.hasSeen(slot, t));
       if (missing.length === 0) return;

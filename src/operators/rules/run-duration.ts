@@ -11,6 +11,7 @@ export function runDurationRule(contract: CompiledRunContract): RuleFactory {
   const levels = contract.thresholds.runDurationMs;
   return ({ facts }) => ({
     name: 'run_duration',
+    judgesPurely: true,
     judge: ({ slot, events, outcome }, out, summary) => {
       const start = facts.startedAtMs(slot) ?? facts.firstEventAt(slot);
       const completion = events.find((e) => e.type === contract.terminalType);

@@ -163,6 +163,6 @@ export function sequenceRule(contract: CompiledRunContract): RuleFactory {
         }
       }
     };
-    return { name: 'sequence', judge: ({ slot, events }, out) => judgeOrder(slot, events, out) };
+    return { name: 'sequence', judgesPurely: true, judge: ({ slot, events }, out) => judgeOrder(slot, events, out) };
   };
 }

@@ -20,8 +20,8 @@ import { background, consume, run } from '../../support/traffic.js';
 
 const config = detectionConfigSchema.parse({});
 
-function uninterrupted(events: readonly AgentEvent[], partitions: number[]): Promise<Verdict[]> {
-  return lastValueFrom(from(events).pipe(detectVerdicts(config, partitions), toArray()));
+function uninterrupted(events: readonly AgentEvent[], partitions: number[], earlyFiring = false): Promise<Verdict[]> {
+  return lastValueFrom(from(events).pipe(detectVerdicts(config, partitions, { earlyFiring }), toArray()));
 }
 
 /**
@@ -29,7 +29,7 @@ function uninterrupted(events: readonly AgentEvent[], partitions: number[]): Pro
  * subscription dropped without completing, a fresh chain restored from the bytes. Returns every
  * verdict emitted, and the snapshot sizes.
  */
-function withRestores(events: readonly AgentEvent[], partitions: number[], cuts: readonly number[]): { verdicts: Verdict[]; snapshotBytes: number[] } {
+function withRestores(events: readonly AgentEvent[], partitions: number[], cuts: readonly number[], earlyFiring = false): { verdicts: Verdict[]; snapshotBytes: number[] } {
   const verdicts: Verdict[] = [];
   const snapshotBytes: number[] = [];
   let registry = new StateRegistry();
@@ -37,7 +37,7 @@ function withRestores(events: readonly AgentEvent[], partitions: number[], cuts:
   for (const cut of [...cuts, events.length]) {
     const input = new Subject<AgentEvent>();
     let completed = false;
-    const subscription = input.pipe(detectVerdicts(config, partitions, { state: registry })).subscribe({ next: (v) => verdicts.push(v), complete: () => (completed = true) });
+    const subscription = input.pipe(detectVerdicts(config, partitions, { state: registry, earlyFiring })).subscribe({ next: (v) => verdicts.push(v), complete: () => (completed = true) });
     for (; position < cut; position += 1) input.next(events[position] as AgentEvent);
     if (cut === events.length) {
       input.complete();
@@ -78,6 +78,49 @@ describe('checkpoint and restore of the detector chain', () => {
     );
   }, 120_000);
 
+  it('with early firing (live mode), provisional and withdrawn verdicts included: the same, wherever it is cut', async () => {
+    let firedPerRun = 0;
+    await fc.assert(
+      fc.asyncProperty(trafficCase, async (c) => {
+        const traffic = generateTraffic({ seed: c.seed, runs: c.runs, partitions: c.partitions, meanRunSpacingMs: 400, faultFraction: 0.5 });
+        const events = normalizeLifecycle(consumeLikeKafka(traffic, { seed: c.readSeed, maxChunk: c.maxChunk }));
+        const partitions = Array.from({ length: traffic.partitions }, (_, p) => p);
+        const cuts = [...new Set(c.cutFractions.map((f) => Math.floor(f * events.length)))].sort((a, b) => a - b);
+        const expected = await uninterrupted(events, partitions, true);
+        const perRun = expected.filter((v) => v.kind === 'violation' && v.violation.status !== undefined && v.violation.rule !== 'content_invalid' && v.violation.rule !== 'delivery_latency');
+        firedPerRun += perRun.length;
+        expect(withRestores(events, partitions, cuts, true).verdicts).toEqual(expected);
+      }),
+      { numRuns: 15 },
+    );
+    // Per-run findings fired early (and settled) crossed the cuts: the state root was exercised.
+    expect(firedPerRun).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('with early firing, cut after every other event: per-run findings fired before a cut are withdrawn after it', async () => {
+    const faultKinds = ['drop_event_type', 'drop_one_tool_completed', 'late_recovery_replay', 'duplicate_record', 'gap_critical', 'required_field_broken'] as const;
+    const traffic = generateTraffic({ seed: 91, runs: 40, partitions: 3, meanRunSpacingMs: 300, faultFraction: 0.8, faultKinds, tailMs: 45_000 });
+    const events = normalizeLifecycle(consumeLikeKafka(traffic, { seed: 9, maxChunk: 5 }));
+    const expected = await uninterrupted(events, [0, 1, 2], true);
+    const withdrawnPerRun = expected.filter((v) => v.kind === 'violation' && v.violation.status === 'withdrawn' && v.violation.rule !== 'content_invalid' && v.violation.rule !== 'delivery_latency');
+    expect(withdrawnPerRun.length).toBeGreaterThan(0);
+    const { verdicts } = withRestores(events, [0, 1, 2], events.map((_, i) => i).filter((i) => i % 2 === 1), true);
+    expect(verdicts).toEqual(expected);
+  }, 120_000);
+
+  it('restores a checkpoint of a build without early firing state: that root starts empty', () => {
+    const registry = new StateRegistry();
+    const input = new Subject<AgentEvent>();
+    const subscription = input.pipe(detectVerdicts(config, [0], { state: registry })).subscribe();
+    const decoded = StateRegistry.decode(registry.snapshot());
+    subscription.unsubscribe();
+    const { ['early-runs']: _root, ...roots } = decoded.roots;
+    const { ['early-runs']: _layout, ...layouts } = decoded.layouts;
+    const older = new StateRegistry({ roots, layouts });
+    expect(() => input.pipe(detectVerdicts(config, [0], { state: older, earlyFiring: true })).subscribe().unsubscribe()).not.toThrow();
+    expect(older.names).toContain('early-runs');
+  });
+
   it('cut after every other event of faulty traffic: still the same verdicts', async () => {
     // Duplicates and late replays need the memory of judged runs; every fault straddles some cut here.
     const faultKinds = ['run_on_other_users_thread', 'content_mentions_other_user', 'addressed_to_other_user', 'duplicate_record', 'late_recovery_replay', 'event_after_completion'] as const;
@@ -111,7 +154,7 @@ describe('checkpoint and restore of the detector chain', () => {
     const registry = new StateRegistry();
     const input = new Subject<AgentEvent>();
     const subscription = input.pipe(detectVerdicts(config, [0], { state: registry })).subscribe();
-    expect([...registry.names].sort()).toEqual(['engine', 'order', 'user-grades', 'watermark']);
+    expect([...registry.names].sort()).toEqual(['early-runs', 'engine', 'order', 'user-grades', 'watermark']);
     const bytes = registry.snapshot();
     subscription.unsubscribe();
 
