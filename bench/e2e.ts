@@ -120,7 +120,7 @@ async function liveFreshness(): Promise<void> {
   }
   const ms = (v: number): string => (Number.isFinite(v) ? `${Math.round(v)} ms` : '—');
   const lines = [
-    `bench:e2e --live: ${rate} records/s for ${seconds} s per run, ${ROUNDS} rounds each, every run listed; times from Kafka's acknowledgement of the record to the first poll (every 50 ms) that sees the row`,
+    `bench:e2e --live: ${rate} records/s for ${seconds} s per run, ${ROUNDS} rounds each, every run listed; times from Kafka's acknowledgement of the record to the first poll (every 100 ms) that sees the row`,
     '| early firing | published/s | faults | violation queryable p50 / p99 / max | final p50 / p99 / max | runs missing a type | missing_events queryable p50 / p99 / max | final p50 / p99 / max | completed run summary p50 / p99 / max | monitor peak RSS |',
     '|---|---:|---:|---|---|---:|---|---|---|---:|',
     ...results.map((r) => {

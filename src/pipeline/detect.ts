@@ -67,7 +67,8 @@ export interface DetectOptions {
   readonly placements?: boolean;
   /**
    * Early firing (live mode): the checks that need nothing but the event also fire the moment it
-   * arrives, as provisional violations, ahead of the final ones (src/operators/fireEarly.ts).
+   * arrives (src/operators/fireEarly.ts), and the per-run rules that judge purely fire when a run's
+   * completion takes its place (the engine), as provisional violations ahead of the final ones.
    */
   readonly earlyFiring?: boolean;
 }

@@ -43,8 +43,8 @@ export interface MonitorJobConfig {
   /** Also store every lifecycle event with its placement (table events; `runwatch audit reverify`). */
   readonly storeEvents?: boolean;
   /**
-   * Live mode: fire the per-event checks that need nothing but the event as provisional violations
-   * the moment it arrives (default on; false: --no-early-firing). Replays never do.
+   * Live mode: store findings as provisional violations before they are final (early firing,
+   * default on; false: --no-early-firing). Replays never do.
    */
   readonly earlyFiring?: boolean;
   /** Store user ids as keyed pseudonyms (--hash-user-ids): the key (RUNWATCH_USER_ID_KEY). */

@@ -67,9 +67,9 @@ export interface MonitorOptions {
   /** Filters the judged verdicts before they are counted and written (a replay keeps the runs of its range: keepRuns). */
   readonly keepVerdicts?: OperatorFunction<Verdict, Verdict>;
   /**
-   * Early firing (live mode): the per-event checks that need nothing but the event are also stored
-   * the moment it arrives, as provisional violations, flushed within `earlyFlushMs`
-   * (src/operators/fireEarly.ts). A bounded read does not: its verdicts are final when written.
+   * Early firing (live mode): findings are also stored before they are final, as provisional
+   * violations flushed within `earlyFlushMs` (docs/detection.md, "Early firing"). A bounded read
+   * does not: its verdicts are final when written.
    */
   readonly earlyFiring?: boolean;
   /** Longest wait before a batch holding a provisional verdict is written (default 100 ms). */

@@ -45,8 +45,9 @@ export interface RunEngineOptions {
   /** Emit where each event was placed (`event_placed`), for storing events (--store-events). */
   readonly placements?: boolean;
   /**
-   * The checks fired early upstream (live mode, src/operators/fireEarly.ts): a redelivered copy,
-   * dropped here, has what they found on it withdrawn.
+   * Early firing (live mode) is on: the checks fired early upstream (src/operators/fireEarly.ts),
+   * whose findings on a redelivered copy, dropped here, are withdrawn; and the engine fires the
+   * rules that judge purely when a run's completion takes its place.
    */
   readonly earlyChecks?: readonly EventCheck[];
 }
