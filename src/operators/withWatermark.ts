@@ -151,15 +151,17 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
         const idleSince = s.idle.size === 0 ? undefined : s.idle.get(partition);
         return idleSince === undefined ? state.max : Math.max(state.max, idleSince.fromMs + (s.idleAtMs - idleSince.sinceMs));
       };
-      /** The lowest progress over the partitions that count, but `except`; +∞ if none. */
-      const lowestProgress = (except?: number): number => {
+      /** Idle since before the stream had any event time: it has nothing to count from yet. */
+      const idleWithoutBase = (partition: number): boolean => s.idle.get(partition)?.fromMs === Number.NEGATIVE_INFINITY;
+      /** The lowest progress over the partitions that count, but `except` (and, for a base, those idle without one); +∞ if none. */
+      const lowestProgress = (except?: number, forBase = false): number => {
         let lowest = Number.POSITIVE_INFINITY;
         if (except === undefined && s.assigned === undefined && s.idle.size === 0) {
           for (const state of s.states.values()) if (state.max < lowest) lowest = state.max;
           return lowest;
         }
         for (const [partition, state] of s.states) {
-          if (partition === except || !counts(partition)) continue;
+          if (partition === except || !counts(partition) || (forBase && idleWithoutBase(partition))) continue;
           const progress = progressOf(partition, state);
           if (progress < lowest) lowest = progress;
         }
@@ -279,12 +281,15 @@ export function withWatermark(options: WithWatermarkOptions): OperatorFunction<C
             const named = new Set(hint.partitions);
             for (const partition of [...s.idle.keys()]) if (!named.has(partition)) s.idle.delete(partition);
             if (hint.atMs > s.idleAtMs) s.idleAtMs = hint.atMs;
-            const entering = [...named].filter((partition) => !s.idle.has(partition) && counts(partition)).sort((a, b) => a - b);
+            // A partition that went idle before the stream had any event time (a monitor started on
+            // an empty topic) is based again at each hint until the others have some: else one that
+            // never delivers would hold event time at −∞ for good.
+            const entering = [...named].filter((partition) => (!s.idle.has(partition) || idleWithoutBase(partition)) && counts(partition)).sort((a, b) => a - b);
             // An idle partition's next event may come much later: decide on its candidate now.
             decideByProgress(entering, false);
             for (const partition of entering) {
               const own = stateOf(partition).max;
-              const others = lowestProgress(partition);
+              const others = lowestProgress(partition, true);
               s.idle.set(partition, { sinceMs: s.idleAtMs, fromMs: others === Number.POSITIVE_INFINITY ? own : Math.max(own, others) });
             }
             return emitIfAdvanced();

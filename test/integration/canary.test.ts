@@ -73,7 +73,9 @@ describe('canary: monitoring the monitor (live, real broker)', () => {
       // Generous: under a loaded CI machine event time advances only as fast as the broker answers.
       await waitFor('three canaries to pass', async () => ((await passed('clean')) === 1 && (await passed('late_delivery')) === 1 && (await passed('bad_content')) === 1 ? true : undefined), 150_000).catch(async (err: unknown) => {
         const canaryLines = (await metrics()).split('\n').filter((l) => /^runwatch_(canary|late_events|watermark_lag|records_consumed)/.test(l));
-        throw new Error(`${String(err)}\n${canaryLines.join('\n')}\n${monitor.logLines.slice(-5).join('\n')}`);
+        // The source's own account of where it stands (caught up or not, broker answers) says why event time waits.
+        const sourceLines = monitor.logLines.filter((l) => /Kafka source|"level":[45]0/.test(l)).slice(-20);
+        throw new Error(`${String(err)}\n${canaryLines.join('\n')}\n${sourceLines.join('\n')}\n${monitor.logLines.slice(-5).join('\n')}`);
       });
       const text = await metrics();
       expect(sample(text, 'runwatch_canary_runs_total', { outcome: 'failed' })).toBe(0);

@@ -183,6 +183,22 @@ describe('withWatermark (live mode: assignment, idle partitions)', () => {
     });
   });
 
+  it('gives a partition idle since before the stream had any event time the stream\'s progress once there is some', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      // A live monitor started on an empty topic: all three partitions are idle before any event;
+      // then only partition 0 ever delivers. Partitions 1 and 2 must not hold event time at −∞.
+      const [a, b] = [on(0, 10), on(0, 30)];
+      const source = hot<ChainInput>('-s-----i-----a-----j-----b-----k-----|', { s: assignment(0, 1, 2), i: idle(1_000, 0, 1, 2), a, j: idle(1_002, 1, 2), b, k: idle(1_010, 0, 1, 2) });
+      const expected = '              -------------a-----x-----b-----y-----|';
+      expectObservable(source.pipe(withWatermark({ maxOutOfOrdernessMs: 0 }))).toBe(expected, {
+        a: ev(a), // partitions 1 and 2 idle from −∞: nothing to count from yet
+        x: wm(10), // they take partition 0's progress (10) at the next idle hint
+        b: ev(b), // partitions 1 and 2 count with 10 + 0 ms of clock: the watermark stays
+        y: wm(18), // all idle: partition 0 from max(30, 10 + 8), the others at 10 + 8
+      });
+    });
+  });
+
   it('cannot be run ahead by a burst of old records from one partition while the others, idle a moment ago, have theirs still to deliver', () => {
     scheduler().run(({ hot, expectObservable }) => {
       // After an outage: every partition was caught up (idle); then the backlog arrives, partition 0's first.
