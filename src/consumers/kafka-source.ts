@@ -388,10 +388,11 @@ export class KafkaSource {
     };
     const startConsumer = async (): Promise<void> => {
       if (mode === 'live') {
-        liveProgress = new LiveProgress(this.kafka.admin(), config, logger, tracker, out, progressEveryMs);
-        // A monitor deployed before its topic is created waits for it (a replay of a missing topic fails).
+        // A monitor deployed before its topic is created waits for it (a replay of a missing topic
+        // fails); where the consumer stands is asked only once there is a topic to ask about.
         await this.untilTopicExists(config.topic, () => closing);
         if (closing) return;
+        liveProgress = new LiveProgress(this.kafka.admin(), config, logger, tracker, out, progressEveryMs);
       }
       await consumer.connect();
       if (closing) return;
