@@ -120,6 +120,9 @@ class Downstream<T> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** Live mode, topic not created yet: how often it is looked for, and every how many looks a warning is logged. */
+const TOPIC_CHECK_MS = 2_000;
+const TOPIC_WAIT_WARN_EVERY = 15;
 
 /**
  * The only file that knows KafkaJS: Kafka records as an Observable<SourceRecord>.
@@ -384,7 +387,13 @@ export class KafkaSource {
       }
     };
     const startConsumer = async (): Promise<void> => {
-      if (mode === 'live') liveProgress = new LiveProgress(this.kafka.admin(), config, logger, tracker, out, progressEveryMs);
+      if (mode === 'live') {
+        // A monitor deployed before its topic is created waits for it (a replay of a missing topic
+        // fails); where the consumer stands is asked only once there is a topic to ask about.
+        await this.untilTopicExists(config.topic, () => closing);
+        if (closing) return;
+        liveProgress = new LiveProgress(this.kafka.admin(), config, logger, tracker, out, progressEveryMs);
+      }
       await consumer.connect();
       if (closing) return;
       await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
@@ -561,6 +570,24 @@ export class KafkaSource {
   async close(): Promise<void> {
     this.stopConsumer();
     await this.consumer?.disconnect();
+  }
+
+  /** Live mode: returns once the topic exists (checked every 2 s; a warning now and then), or when `stopped()`. */
+  private async untilTopicExists(topic: string, stopped: () => boolean): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      for (let check = 0; !stopped(); check += 1) {
+        if ((await admin.listTopics()).includes(topic)) {
+          if (check > 0) this.options.logger.info({ topic }, 'live read: the topic exists now; joining the group');
+          return;
+        }
+        if (check % TOPIC_WAIT_WARN_EVERY === 0) this.options.logger.warn({ topic, checkEveryMs: TOPIC_CHECK_MS }, 'live read: the topic does not exist yet; waiting for it to be created');
+        await sleep(TOPIC_CHECK_MS);
+      }
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   /**

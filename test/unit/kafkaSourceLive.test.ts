@@ -80,6 +80,10 @@ class FakeAdmin {
     if (!this.reachable) throw new Error('Connection error: connect ECONNREFUSED');
     return [...this.offsets].map(([partition, [low, high]]) => ({ partition, offset: String(high), high: String(high), low: String(low) }));
   }
+  async listTopics(): Promise<string[]> {
+    if (!this.reachable) throw new Error('Connection error: connect ECONNREFUSED');
+    return [TOPIC];
+  }
   async fetchTopicMetadata(): Promise<{ topics: Array<{ name: string; partitions: Array<{ partitionId: number }> }> }> {
     return { topics: [{ name: TOPIC, partitions: [...this.offsets.keys()].map((partitionId) => ({ partitionId })) }] };
   }
