@@ -7,19 +7,22 @@
  *   bare KafkaJS (eachBatch + JSON.parse, bench/e2e/bare-kafkajs.ts),
  *   runwatch without its sink (source, normalization, detectors; bench/e2e/chain-only.ts),
  *   runwatch replay (everything, into a fresh embedded ClickHouse).
- * Prints per run and as medians: wall time (process start to exit), records/s, peak RSS, and each
- * one's speed as a ratio to bare KafkaJS and to runwatch replay. Numbers, not a pass/fail: exit 0
- * unless a run fails or reads short.
+ * Prints per run and as medians: wall time (process start to exit), records/s, peak RSS, CPU
+ * (user + system, every thread, from /proc) per record, and each one's speed as a ratio to bare
+ * KafkaJS and to runwatch replay; then what runwatch's CPU per record allows at best on this
+ * machine's cores. E2E_CONTENDERS picks contenders by name (bare KafkaJS always runs). Numbers,
+ * not a pass/fail: exit 0 unless a run fails or reads short.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { ensureKafkaJars, javaBinary, projectRoot } from '../src/infra/broker-config.js';
 import { freshDataPath, samplePeakRss, startSharedStore } from '../test/support/crash-harness.js';
 import { measureLiveFreshness, type LiveFreshnessResult } from './e2e/live-freshness.js';
 import { startKafkaForTests } from '../test/support/kafka-broker.js';
 import { intSetting } from '../scripts/settings.js';
-import { median, publishBenchTopic } from './support.js';
+import { cpuOf, median, publishBenchTopic } from './support.js';
 
 const RECORDS = intSetting('bench:e2e', 'E2E_RECORDS', 1_000_000);
 const ROUNDS = intSetting('bench:e2e', 'ROUNDS', 3);
@@ -27,13 +30,23 @@ const ROOT = projectRoot();
 const TSX = ['--max-old-space-size=8192', '--import', 'tsx'];
 const log = (text: string): void => void process.stderr.write(`[bench:e2e ${new Date().toISOString()}] ${text}\n`);
 
-const CONTENDERS = ['kcat', 'ConsumerPerformance', 'bare KafkaJS', 'runwatch, no sink', 'runwatch replay'] as const;
-type Contender = (typeof CONTENDERS)[number];
+const ALL_CONTENDERS = ['kcat', 'ConsumerPerformance', 'bare KafkaJS', 'runwatch, no sink', 'runwatch replay'] as const;
+type Contender = (typeof ALL_CONTENDERS)[number];
+/** E2E_CONTENDERS (comma-separated names) runs only those; bare KafkaJS always runs, as the baseline. */
+const CONTENDERS: readonly Contender[] = ((): readonly Contender[] => {
+  const named = process.env['E2E_CONTENDERS']?.split(',').map((name) => name.trim());
+  if (named === undefined) return ALL_CONTENDERS;
+  const unknown = named.filter((name) => !(ALL_CONTENDERS as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`E2E_CONTENDERS: unknown ${JSON.stringify(unknown)}; known: ${ALL_CONTENDERS.join(', ')}`);
+  return ALL_CONTENDERS.filter((c) => c === 'bare KafkaJS' || named.includes(c));
+})();
 
 interface Run {
   readonly contender: Contender;
   readonly elapsedMs: number;
   readonly peakRssMb: number;
+  /** User + system CPU of the process, every thread (the embedded engine's included). */
+  readonly cpuSeconds: number;
   readonly records: number;
 }
 
@@ -74,10 +87,11 @@ async function commandFor(contender: Contender, brokers: string, topic: string, 
   }
 }
 
-async function run(command: Command, countLines: boolean): Promise<{ code: number | null; elapsedMs: number; peakRssMb: number; records: number }> {
+async function run(command: Command, countLines: boolean): Promise<{ code: number | null; elapsedMs: number; peakRssMb: number; cpuSeconds: number; records: number }> {
   const started = performance.now();
   const child = spawn(command.file, [...command.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUNWATCH_LOG_LEVEL: 'warn' } });
   const rss = samplePeakRss(child);
+  const cpu = cpuOf(child.pid);
   let out = '';
   let lines = 0;
   let err = '';
@@ -89,7 +103,7 @@ async function run(command: Command, countLines: boolean): Promise<{ code: numbe
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   const elapsedMs = performance.now() - started;
   if (code !== 0) log(`exit ${code}: ${err}`);
-  return { code, elapsedMs, peakRssMb: Math.round(rss.peakBytes() / 1_048_576), records: countLines ? lines : command.records(out) };
+  return { code, elapsedMs, peakRssMb: Math.round(rss.peakBytes() / 1_048_576), cpuSeconds: cpu.seconds(), records: countLines ? lines : command.records(out) };
 }
 
 if (process.argv.includes('--live')) {
@@ -146,22 +160,25 @@ try {
         failed = true;
         log(`${contender} read ${result.records} of ${total} records (exit ${result.code})`);
       }
-      const done = { contender, elapsedMs: Math.round(result.elapsedMs), peakRssMb: result.peakRssMb, records: result.records };
+      const done = { contender, elapsedMs: Math.round(result.elapsedMs), peakRssMb: result.peakRssMb, cpuSeconds: result.cpuSeconds, records: result.records };
       runs.push(done);
-      log(`  ${done.elapsedMs} ms, ${Math.round((total / done.elapsedMs) * 1_000)} records/s, peak RSS ${done.peakRssMb} MB`);
+      log(`  ${done.elapsedMs} ms, ${Math.round((total / done.elapsedMs) * 1_000)} records/s, peak RSS ${done.peakRssMb} MB, CPU ${done.cpuSeconds.toFixed(1)} s`);
     }
   }
   const rows = CONTENDERS.map((contender) => {
     const mine = runs.filter((r) => r.contender === contender);
     const ms = median(mine.map((r) => r.elapsedMs));
-    return { contender, ms, perSecond: Math.round((total / ms) * 1_000), peakRssMb: median(mine.map((r) => r.peakRssMb)), all: mine.map((r) => r.elapsedMs) };
+    const cpuUsPerRecord = (median(mine.map((r) => r.cpuSeconds)) / total) * 1e6;
+    return { contender, ms, perSecond: Math.round((total / ms) * 1_000), peakRssMb: median(mine.map((r) => r.peakRssMb)), cpuUsPerRecord, all: mine.map((r) => r.elapsedMs) };
   });
   const speedOf = (contender: Contender): number => rows.find((r) => r.contender === contender)?.perSecond ?? Number.NaN;
   const lines = [
     `bench:e2e: ${total} records, 6 partitions, ${ROUNDS} interleaved rounds, medians (wall time from process start to exit)`,
-    '| reader | wall time | records/s | ÷ bare KafkaJS | runwatch replay ÷ it | peak RSS | all runs (ms) |',
-    '|---|---:|---:|---:|---:|---:|---|',
-    ...rows.map((r) => `| ${r.contender} | ${(r.ms / 1_000).toFixed(1)} s | ${r.perSecond.toLocaleString('en-US')} | ${(r.perSecond / speedOf('bare KafkaJS')).toFixed(2)} | ${(speedOf('runwatch replay') / r.perSecond).toFixed(3)} | ${r.peakRssMb} MB | ${r.all.join(', ')} |`),
+    '| reader | wall time | records/s | ÷ bare KafkaJS | runwatch replay ÷ it | peak RSS | CPU-µs per record | cores busy | all runs (ms) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows.map((r) => `| ${r.contender} | ${(r.ms / 1_000).toFixed(1)} s | ${r.perSecond.toLocaleString('en-US')} | ${(r.perSecond / speedOf('bare KafkaJS')).toFixed(2)} | ${(speedOf('runwatch replay') / r.perSecond).toFixed(3)} | ${r.peakRssMb} MB | ${r.cpuUsPerRecord.toFixed(1)} | ${((r.cpuUsPerRecord * r.perSecond) / 1e6).toFixed(2)} | ${r.all.join(', ')} |`),
+    // What both cores could do at best: a reader that kept every core busy with its own CPU cost per record.
+    `cores: ${cpus().length}; at ${cpus().length} busy cores runwatch replay's CPU per record would allow at most ${Math.round((cpus().length * 1e6) / (rows.find((r) => r.contender === 'runwatch replay')?.cpuUsPerRecord ?? Number.NaN)).toLocaleString('en-US')} records/s, ${((cpus().length * 1e6) / (rows.find((r) => r.contender === 'runwatch replay')?.cpuUsPerRecord ?? Number.NaN) / speedOf('bare KafkaJS')).toFixed(2)}× bare KafkaJS`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {

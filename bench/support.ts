@@ -1,5 +1,6 @@
 /** What the replay and end-to-end benchmarks share: the topic they read, and how they summarize runs. */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Partitioners, logLevel } from 'kafkajs';
 import { createKafka } from '../src/consumers/kafka-client.js';
 import { ensureTopic } from '../src/consumers/topics.js';
@@ -42,4 +43,22 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** User + system CPU seconds of a process, sampled from /proc until it is gone (the last sample counts). */
+export function cpuOf(pid: number | undefined): { readonly seconds: () => number } {
+  let ticks = 0;
+  const timer = setInterval(() => {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks = Number(fields[11]) + Number(fields[12]);
+    } catch {
+      clearInterval(timer); // gone: the last sample stands
+    }
+  }, 50);
+  return { seconds: () => ticks / TICKS_PER_SECOND };
 }

@@ -11,35 +11,17 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../src/infra/broker-config.js';
 import { freshDataPath, startSharedStore } from '../test/support/crash-harness.js';
 import { startKafkaForTests } from '../test/support/kafka-broker.js';
 import { intSetting } from '../scripts/settings.js';
-import { median, publishBenchTopic } from './support.js';
+import { cpuOf, median, publishBenchTopic } from './support.js';
 
 const RECORDS = intSetting('bench:two-instances', 'TWO_RECORDS', 300_000);
 const ROUNDS = intSetting('bench:two-instances', 'ROUNDS', 3);
 const ROOT = projectRoot();
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 const log = (text: string): void => void process.stderr.write(`[bench:two-instances ${new Date().toISOString()}] ${text}\n`);
-
-/** User + system CPU seconds of a process, sampled from /proc until it is gone (the last sample counts). */
-function cpuOf(pid: number | undefined): { readonly seconds: () => number } {
-  let ticks = 0;
-  const timer = setInterval(() => {
-    try {
-      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks = Number(fields[11]) + Number(fields[12]);
-    } catch {
-      clearInterval(timer); // gone: the last sample stands
-    }
-  }, 50);
-  return { seconds: () => ticks / TICKS_PER_SECOND };
-}
 
 async function replay(instances: number, brokers: string, topic: string): Promise<{ cpuSeconds: number; elapsedMs: number; records: number }> {
   const store = await startSharedStore(await freshDataPath());

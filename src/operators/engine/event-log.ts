@@ -54,12 +54,18 @@ export class RunEventLog {
     const ordinal = this.times.length(slot);
     this.times.push(slot, event.emittedAtMs, TYPE_CODE[event.type]);
     let ids = this.callIds.get(slot);
-    if (ids === undefined) {
-      if (event.toolName === undefined && event.executionId === undefined && event.eventId === undefined) return;
-      ids = new Array<string | undefined>(ordinal * IDS_PER_EVENT).fill(undefined);
-      this.callIds.set(slot, ids);
+    if (ids === undefined && event.toolName === undefined && event.executionId === undefined && event.eventId === undefined) return;
+    const base = ordinal * IDS_PER_EVENT;
+    if (ids === undefined || ids.length < base + IDS_PER_EVENT) {
+      // Sized here, not by push: V8 grows a pushed array to 1.5 × its length + 16 slots, which for
+      // the few events of a typical run is more than twice what it holds, in every open run.
+      const grown = new Array<string | undefined>(base + IDS_PER_EVENT * (1 + (ordinal >> 2))).fill(undefined);
+      if (ids !== undefined) for (let i = 0; i < ids.length; i += 1) grown[i] = ids[i];
+      this.callIds.set(slot, (ids = grown));
     }
-    ids.push(event.toolName, event.executionId, event.eventId);
+    ids[base] = event.toolName;
+    ids[base + 1] = event.executionId;
+    ids[base + 2] = event.eventId;
   }
 
   /** Whether the run already holds this event (same type, time and call ids): a redelivered copy. */
