@@ -8,8 +8,12 @@
  * test/support/chdb-http-server.ts: two processes cannot share an embedded store). CPU is user +
  * system time from /proc of every runwatch process and of the store, read until each exits.
  * Numbers, not a pass/fail.
+ *
+ * TWO_CLI (default `dist,tsx`) says how runwatch is started, each measured in the same rounds:
+ * `dist` is the compiled build (`node dist/cli/main.js`, as deployed; built once here with
+ * `npm run build`), `tsx` compiles the TypeScript sources at start-up (development).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { projectRoot } from '../src/infra/broker-config.js';
@@ -21,15 +25,20 @@ import { cpuOf, median, publishBenchTopic } from './support.js';
 const RECORDS = intSetting('bench:two-instances', 'TWO_RECORDS', 300_000);
 const ROUNDS = intSetting('bench:two-instances', 'ROUNDS', 3);
 const ROOT = projectRoot();
+const LAUNCHES = { dist: ['dist/cli/main.js'], tsx: ['--import', 'tsx', 'src/cli/main.ts'] } as const;
+type Launch = keyof typeof LAUNCHES;
+const CLIS = (process.env['TWO_CLI'] ?? 'dist,tsx').split(',').map((name) => name.trim());
+for (const name of CLIS) if (!(name in LAUNCHES)) throw new Error(`bench:two-instances: TWO_CLI takes dist and/or tsx, not "${name}"`);
+const launches = CLIS as Launch[];
 const log = (text: string): void => void process.stderr.write(`[bench:two-instances ${new Date().toISOString()}] ${text}\n`);
 
-async function replay(instances: number, brokers: string, topic: string): Promise<{ cpuSeconds: number; elapsedMs: number; records: number }> {
+async function replay(launch: Launch, instances: number, brokers: string, topic: string): Promise<{ cpuSeconds: number; elapsedMs: number; records: number }> {
   const store = await startSharedStore(await freshDataPath());
   const storeCpu = cpuOf(store.pid);
   const group = `two-${randomUUID()}`;
   const started = performance.now();
   const members = Array.from({ length: instances }, () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'monitor', '--replay', '--brokers', brokers, '--topic', topic, '--group', group, '--clickhouse-url', store.url, '--database', 'runwatch_two', '--json'], {
+    const child = spawn(process.execPath, [...LAUNCHES[launch].map((arg) => (arg.endsWith('.js') || arg.endsWith('.ts') ? join(ROOT, arg) : arg)), 'monitor', '--replay', '--brokers', brokers, '--topic', topic, '--group', group, '--clickhouse-url', store.url, '--database', 'runwatch_two', '--json'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'ignore'],
       env: { ...process.env, RUNWATCH_LOG_LEVEL: 'warn' },
@@ -48,35 +57,45 @@ async function replay(instances: number, brokers: string, topic: string): Promis
   return { cpuSeconds, elapsedMs, records };
 }
 
+if (launches.includes('dist')) {
+  log('npm run build');
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
+}
 const broker = await startKafkaForTests();
 try {
   const { topic, records: total } = await publishBenchTopic(broker.brokers, RECORDS, 29, 'bench-two', log);
   const brokers = broker.brokers.join(',');
-  const runs: Array<{ instances: number; cpuSeconds: number; elapsedMs: number }> = [];
+  const runs: Array<{ launch: Launch; instances: number; cpuSeconds: number; elapsedMs: number }> = [];
   for (let round = 1; round <= ROUNDS; round += 1) {
-    for (const instances of [1, 2]) {
-      log(`round ${round}: ${instances} instance${instances === 1 ? '' : 's'}`);
-      const result = await replay(instances, brokers, topic);
-      if (result.records !== total) throw new Error(`read ${result.records} of ${total} records`);
-      runs.push({ instances, cpuSeconds: result.cpuSeconds, elapsedMs: result.elapsedMs });
-      log(`  ${Math.round(result.elapsedMs)} ms, ${result.cpuSeconds.toFixed(1)} CPU-s, ${((result.cpuSeconds / total) * 1e6).toFixed(1)} CPU-µs per record`);
+    for (const launch of launches) {
+      for (const instances of [1, 2]) {
+        log(`round ${round}, ${launch}: ${instances} instance${instances === 1 ? '' : 's'}`);
+        const result = await replay(launch, instances, brokers, topic);
+        if (result.records !== total) throw new Error(`read ${result.records} of ${total} records`);
+        runs.push({ launch, instances, cpuSeconds: result.cpuSeconds, elapsedMs: result.elapsedMs });
+        log(`  ${Math.round(result.elapsedMs)} ms, ${result.cpuSeconds.toFixed(1)} CPU-s, ${((result.cpuSeconds / total) * 1e6).toFixed(1)} CPU-µs per record`);
+      }
     }
   }
-  const row = (instances: number) => {
-    const mine = runs.filter((r) => r.instances === instances);
+  const row = (launch: Launch, instances: number) => {
+    const mine = runs.filter((r) => r.launch === launch && r.instances === instances);
     return { cpu: median(mine.map((r) => r.cpuSeconds)), ms: median(mine.map((r) => r.elapsedMs)), all: mine.map((r) => r.cpuSeconds.toFixed(1)).join(', ') };
   };
-  const one = row(1);
-  const two = row(2);
-  process.stdout.write(
-    [
-      `bench:two-instances: ${total} records, 6 partitions, ${ROUNDS} interleaved rounds, medians; CPU = user + system of every runwatch process and of the store`,
-      '| instances | wall time | CPU-s | CPU-µs per record | ÷ one instance | all rounds (CPU-s) |',
-      '|---|---:|---:|---:|---:|---|',
-      `| 1 | ${(one.ms / 1_000).toFixed(1)} s | ${one.cpu.toFixed(1)} | ${((one.cpu / total) * 1e6).toFixed(1)} | 1.00 | ${one.all} |`,
-      `| 2 (one active, one standing by) | ${(two.ms / 1_000).toFixed(1)} s | ${two.cpu.toFixed(1)} | ${((two.cpu / total) * 1e6).toFixed(1)} | ${(two.cpu / one.cpu).toFixed(2)} | ${two.all} |`,
-    ].join('\n') + '\n',
-  );
+  const lines = [
+    `bench:two-instances: ${total} records, 6 partitions, ${ROUNDS} interleaved rounds, medians; CPU = user + system of every runwatch process and of the store`,
+    '| runwatch started as | instances | wall time | CPU-s | CPU-µs per record | ÷ one instance | all rounds (CPU-s) |',
+    '|---|---|---:|---:|---:|---:|---|',
+  ];
+  for (const launch of launches) {
+    const one = row(launch, 1);
+    const two = row(launch, 2);
+    const started = launch === 'dist' ? '`node dist/cli/main.js`' : '`node --import tsx src/cli/main.ts`';
+    lines.push(
+      `| ${started} | 1 | ${(one.ms / 1_000).toFixed(1)} s | ${one.cpu.toFixed(1)} | ${((one.cpu / total) * 1e6).toFixed(1)} | 1.00 | ${one.all} |`,
+      `| ${started} | 2 (one active, one standing by) | ${(two.ms / 1_000).toFixed(1)} s | ${two.cpu.toFixed(1)} | ${((two.cpu / total) * 1e6).toFixed(1)} | ${(two.cpu / one.cpu).toFixed(2)} | ${two.all} |`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
 } finally {
   await broker.stop();
 }

@@ -9,7 +9,6 @@ import { isDeepStrictEqual } from 'node:util';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { frameWithSchemaId, withoutNulls } from '../contract/framing.js';
 import { lifecycleTypeOf } from '../contract/wire.js';
-import { registerEventSchemas } from '../consumers/schema-registry.js';
 
 export const FRAMINGS = ['plain', 'avro', 'json-schema'] as const;
 export type Framing = (typeof FRAMINGS)[number];
@@ -30,6 +29,8 @@ interface AvroType {
 
 /** Registers the event schemas for `topic` and returns a framer for `framing`. */
 export async function createValueFramer(registry: SchemaRegistry, topic: string, framing: Exclude<Framing, 'plain'>): Promise<ValueFramer> {
+  // Imported here, not at the top: the registry's modules load only for a framed simulation.
+  const { registerEventSchemas } = await import('../consumers/schema-registry.js');
   const subjects = await registerEventSchemas(registry, topic, [framing]);
   if (framing === 'json-schema') {
     const idByType = new Map(subjects.map((s) => [s.type, s.id]));

@@ -1,5 +1,4 @@
 import { Command, Option } from 'commander';
-import { createSchemaRegistryClient, registerEventSchemas } from '../../consumers/schema-registry.js';
 import { RunwatchError } from '../../errors.js';
 import { addSchemaRegistryOptions, parsers, schemaRegistryConfigFrom, type RawOptions } from '../options.js';
 
@@ -15,6 +14,8 @@ export function schemasCommand(): Command {
     const config = schemaRegistryConfigFrom(raw);
     if (config === undefined) throw new RunwatchError('CONFIG_INVALID', 'invalid schema registry configuration: --schema-registry-url is required');
     const formats = raw.format === 'all' ? (['avro', 'json-schema'] as const) : ([raw.format] as ['avro' | 'json-schema']);
+    // Imported when the command runs: every other command starts without the registry's libraries.
+    const { createSchemaRegistryClient, registerEventSchemas } = await import('../../consumers/schema-registry.js');
     const registered = await registerEventSchemas(createSchemaRegistryClient(config), String(raw.topic), formats);
     const width = Math.max(...registered.map((r) => r.subject.length));
     for (const r of registered) process.stdout.write(`${r.subject.padEnd(width)}  ${r.format.padEnd(11)}  id ${r.id}\n`);

@@ -5,7 +5,6 @@ import { createLogger } from '../../observability/logger.js';
 import { trafficOptionsSchema } from '../../simulator/generate.js';
 import { simulate } from '../../simulator/simulate.js';
 import { parseConfig } from '../../config/config.js';
-import { createSchemaRegistryClient } from '../../consumers/schema-registry.js';
 import { RunwatchError } from '../../errors.js';
 import { FRAMINGS, createValueFramer } from '../../simulator/registry-framing.js';
 import { addKafkaOptions, addSchemaRegistryOptions, kafkaConfigFrom, parsers, schemaRegistryConfigFrom, type RawOptions } from '../options.js';
@@ -51,7 +50,7 @@ export function simulateCommand(): Command {
     const registry = schemaRegistryConfigFrom(raw);
     const framing = raw.framing === 'avro' || raw.framing === 'json-schema' ? raw.framing : undefined;
     if (framing !== undefined && registry === undefined) throw new RunwatchError('CONFIG_INVALID', `invalid simulator configuration: --framing ${framing} needs --schema-registry-url`);
-    const framer = framing === undefined || registry === undefined ? undefined : await createValueFramer(createSchemaRegistryClient(registry), kafka.topic, framing);
+    const framer = framing === undefined || registry === undefined ? undefined : await createValueFramer((await import('../../consumers/schema-registry.js')).createSchemaRegistryClient(registry), kafka.topic, framing);
     await ensureTopic(kafka, kafka.topic, Number(raw.partitions), { keepHistoricalRecords: true });
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
