@@ -15,28 +15,43 @@ export interface BenchTopic {
   readonly to: string;
 }
 
+/** Above this many records a bench topic is generated and published in chunks of CHUNK_RECORDS. */
+const SINGLE_CHUNK_MAX_RECORDS = 2_000_000;
+const CHUNK_RECORDS = 1_000_000;
+/** Between chunks: longer than any run, and than the simulator's active-id horizon (5 min). */
+const CHUNK_SEPARATION_MS = 3_600_000;
+
 /**
  * Publishes at least `records` simulator records (every wire shape, injected faults) to a new topic
  * of 6 partitions. About 9 records per run in the simulator's default mix; grown once if short.
+ * Above 2M records (a 10M-record replay) the traffic is generated and published a million at a
+ * time, so the bench's own memory stays bounded: each chunk has its own seed and starts an hour
+ * after the previous one's last record, so no run or active id spans two chunks.
  */
 export async function publishBenchTopic(brokers: readonly string[], records: number, seed: number, label: string, log: (text: string) => void): Promise<BenchTopic> {
-  const options = (runs: number) => trafficOptionsSchema.parse({ seed, runs, users: 2_000 });
-  let traffic = generateTraffic(options(Math.ceil(records / 9)));
-  if (traffic.records.length < records) traffic = generateTraffic(options(Math.ceil((traffic.options.runs * records * 1.02) / traffic.records.length)));
   const topic = `${label}-${randomUUID()}`;
   await ensureTopic([...brokers], topic, 6, { keepHistoricalRecords: true });
-  log(`publishing ${traffic.records.length} records (${(traffic.records.reduce((sum, r) => sum + r.value.length, 0) / traffic.records.length).toFixed(0)} B per value on average)`);
   const producer = createKafka({ brokers: [...brokers] }, { clientId: label, logLevel: logLevel.WARN }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  await publishTraffic(producer, topic, traffic.records, { batchSize: 2_000 });
+  const chunks = records <= SINGLE_CHUNK_MAX_RECORDS ? [records] : Array.from({ length: Math.ceil(records / CHUNK_RECORDS) }, (_, i) => Math.min(CHUNK_RECORDS, records - i * CHUNK_RECORDS));
+  let published = 0;
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const [index, chunkRecords] of chunks.entries()) {
+    const startTimeMs = index === 0 ? undefined : to + CHUNK_SEPARATION_MS;
+    const options = (runs: number) => trafficOptionsSchema.parse({ seed: seed + index, runs, users: 2_000, ...(startTimeMs === undefined ? {} : { startTimeMs }) });
+    let traffic = generateTraffic(options(Math.ceil(chunkRecords / 9)));
+    if (traffic.records.length < chunkRecords) traffic = generateTraffic(options(Math.ceil((traffic.options.runs * chunkRecords * 1.02) / traffic.records.length)));
+    log(`publishing ${traffic.records.length} records (${(traffic.records.reduce((sum, r) => sum + r.value.length, 0) / traffic.records.length).toFixed(0)} B per value on average)${chunks.length > 1 ? `: chunk ${index + 1} of ${chunks.length}, ${published} published so far` : ''}`);
+    await publishTraffic(producer, topic, traffic.records, { batchSize: 2_000 });
+    published += traffic.records.length;
+    for (const r of traffic.records) {
+      if (r.timestampMs < from) from = r.timestampMs;
+      if (r.timestampMs > to) to = r.timestampMs;
+    }
+  }
   await producer.disconnect();
-  const timestamps = traffic.records.map((r) => r.timestampMs);
-  return {
-    topic,
-    records: traffic.records.length,
-    from: new Date(timestamps.reduce((a, b) => Math.min(a, b))).toISOString(),
-    to: new Date(timestamps.reduce((a, b) => Math.max(a, b)) + 1).toISOString(),
-  };
+  return { topic, records: published, from: new Date(from).toISOString(), to: new Date(to + 1).toISOString() };
 }
 
 export function median(values: readonly number[]): number {

@@ -32,7 +32,7 @@ for (const name of CLIS) if (!(name in LAUNCHES)) throw new Error(`bench:two-ins
 const launches = CLIS as Launch[];
 const log = (text: string): void => void process.stderr.write(`[bench:two-instances ${new Date().toISOString()}] ${text}\n`);
 
-async function replay(launch: Launch, instances: number, brokers: string, topic: string): Promise<{ cpuSeconds: number; elapsedMs: number; records: number }> {
+async function replay(launch: Launch, instances: number, brokers: string, topic: string): Promise<{ cpuSeconds: number; standbyCpuSeconds: number; elapsedMs: number; records: number }> {
   const store = await startSharedStore(await freshDataPath());
   const storeCpu = cpuOf(store.pid);
   const group = `two-${randomUUID()}`;
@@ -53,8 +53,11 @@ async function replay(launch: Launch, instances: number, brokers: string, topic:
   const cpuSeconds = members.reduce((sum, m) => sum + m.cpu.seconds(), 0) + storeCpu.seconds();
   await store.stop();
   // Each member prints its counts: the active one read everything, a standby nothing.
-  const records = members.reduce((sum, m) => sum + Number((JSON.parse(m.out().trim().split('\n').at(-1) ?? '{}') as { records?: number }).records ?? 0), 0);
-  return { cpuSeconds, elapsedMs, records };
+  const readBy = members.map((m) => Number((JSON.parse(m.out().trim().split('\n').at(-1) ?? '{}') as { records?: number }).records ?? 0));
+  const records = readBy.reduce((sum, n) => sum + n, 0);
+  // The standby's own CPU: what a second instance costs directly, without the round-to-round noise.
+  const standbyCpuSeconds = instances === 1 ? 0 : members.reduce((sum, m, i) => sum + (readBy[i] === 0 ? m.cpu.seconds() : 0), 0);
+  return { cpuSeconds, standbyCpuSeconds, elapsedMs, records };
 }
 
 if (launches.includes('dist')) {
@@ -65,34 +68,37 @@ const broker = await startKafkaForTests();
 try {
   const { topic, records: total } = await publishBenchTopic(broker.brokers, RECORDS, 29, 'bench-two', log);
   const brokers = broker.brokers.join(',');
-  const runs: Array<{ launch: Launch; instances: number; cpuSeconds: number; elapsedMs: number }> = [];
+  const runs: Array<{ launch: Launch; round: number; instances: number; cpuSeconds: number; standbyCpuSeconds: number; elapsedMs: number }> = [];
   for (let round = 1; round <= ROUNDS; round += 1) {
     for (const launch of launches) {
-      for (const instances of [1, 2]) {
+      // The order flips every round, so a machine that speeds up or slows down favours neither.
+      for (const instances of round % 2 === 1 ? [1, 2] : [2, 1]) {
         log(`round ${round}, ${launch}: ${instances} instance${instances === 1 ? '' : 's'}`);
         const result = await replay(launch, instances, brokers, topic);
         if (result.records !== total) throw new Error(`read ${result.records} of ${total} records`);
-        runs.push({ launch, instances, cpuSeconds: result.cpuSeconds, elapsedMs: result.elapsedMs });
-        log(`  ${Math.round(result.elapsedMs)} ms, ${result.cpuSeconds.toFixed(1)} CPU-s, ${((result.cpuSeconds / total) * 1e6).toFixed(1)} CPU-µs per record`);
+        runs.push({ launch, round, instances, cpuSeconds: result.cpuSeconds, standbyCpuSeconds: result.standbyCpuSeconds, elapsedMs: result.elapsedMs });
+        log(`  ${Math.round(result.elapsedMs)} ms, ${result.cpuSeconds.toFixed(1)} CPU-s${instances > 1 ? ` (standby ${result.standbyCpuSeconds.toFixed(2)})` : ''}, ${((result.cpuSeconds / total) * 1e6).toFixed(1)} CPU-µs per record`);
       }
     }
   }
   const row = (launch: Launch, instances: number) => {
     const mine = runs.filter((r) => r.launch === launch && r.instances === instances);
-    return { cpu: median(mine.map((r) => r.cpuSeconds)), ms: median(mine.map((r) => r.elapsedMs)), all: mine.map((r) => r.cpuSeconds.toFixed(1)).join(', ') };
+    return { cpu: median(mine.map((r) => r.cpuSeconds)), standby: median(mine.map((r) => r.standbyCpuSeconds)), ms: median(mine.map((r) => r.elapsedMs)), all: mine.map((r) => r.cpuSeconds.toFixed(1)).join(', ') };
   };
   const lines = [
     `bench:two-instances: ${total} records, 6 partitions, ${ROUNDS} interleaved rounds, medians; CPU = user + system of every runwatch process and of the store`,
-    '| runwatch started as | instances | wall time | CPU-s | CPU-µs per record | ÷ one instance | all rounds (CPU-s) |',
-    '|---|---|---:|---:|---:|---:|---|',
+    '| runwatch started as | instances | wall time | CPU-s | CPU-µs per record | ÷ one instance | per-round ratio, median | the standby\'s own CPU-s | all rounds (CPU-s) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const launch of launches) {
     const one = row(launch, 1);
     const two = row(launch, 2);
+    // Rounds alternate, so each two-instance replay has a one-instance replay of the same round beside it.
+    const perRound = runs.filter((r) => r.launch === launch && r.instances === 2).map((r) => r.cpuSeconds / (runs.find((o) => o.launch === launch && o.round === r.round && o.instances === 1)?.cpuSeconds ?? Number.NaN));
     const started = launch === 'dist' ? '`node dist/cli/main.js`' : '`node --import tsx src/cli/main.ts`';
     lines.push(
-      `| ${started} | 1 | ${(one.ms / 1_000).toFixed(1)} s | ${one.cpu.toFixed(1)} | ${((one.cpu / total) * 1e6).toFixed(1)} | 1.00 | ${one.all} |`,
-      `| ${started} | 2 (one active, one standing by) | ${(two.ms / 1_000).toFixed(1)} s | ${two.cpu.toFixed(1)} | ${((two.cpu / total) * 1e6).toFixed(1)} | ${(two.cpu / one.cpu).toFixed(2)} | ${two.all} |`,
+      `| ${started} | 1 | ${(one.ms / 1_000).toFixed(1)} s | ${one.cpu.toFixed(1)} | ${((one.cpu / total) * 1e6).toFixed(1)} | 1.00 | 1.00 | | ${one.all} |`,
+      `| ${started} | 2 (one active, one standing by) | ${(two.ms / 1_000).toFixed(1)} s | ${two.cpu.toFixed(1)} | ${((two.cpu / total) * 1e6).toFixed(1)} | ${(two.cpu / one.cpu).toFixed(2)} | ${median(perRound).toFixed(2)} | ${two.standby.toFixed(2)} | ${two.all} |`,
     );
   }
   process.stdout.write(lines.join('\n') + '\n');
