@@ -14,6 +14,8 @@
  * - baseline:    the hand-written Map-based detector of the same rules (bench/baseline-detector.ts);
  * - chain:       detectVerdicts(config) over the pre-normalized AgentEvent[] (detectors only:
  *                withWatermark → orderByEventTime → run engine with all rules → user grades);
+ * - live:        the same chain as live mode runs it (early firing: provisional verdicts at arrival
+ *                and when a run's completion arrives), for what early firing costs;
  * - end-to-end:  normalizeRecord + detectVerdicts from Buffers (information: one run over the first
  *                BENCH_E2E_PERCENT, default 25, of the records);
  * - normalizeRecord alone is timed while the data set is prepared (information).
@@ -25,7 +27,7 @@
  * Env: BENCH_EVENTS (1000000), BENCH_REPS (max rounds, 3), BENCH_BUDGET_S (150: no new round is
  * started when it would end after this many seconds of timed rounds; the first always runs),
  * BENCH_E2E_PERCENT (25), BENCH_OPEN_RUNS (100000), BENCH_MEMORY_DETAIL=1, BENCH_SKIP_MEMORY=1,
- * BENCH_ONLY=parse|baseline|chain (for profiling:
+ * BENCH_ONLY=parse|baseline|chain|live, or several comma-separated (for profiling:
  * BENCH_ONLY=chain node --cpu-prof --expose-gc --max-old-space-size=8192 --import tsx bench/detectors.ts).
  * Results and their reading: docs/performance.md.
  */
@@ -53,8 +55,8 @@ const OPEN_RUNS = intEnv('BENCH_OPEN_RUNS', 100_000);
 const PARTITIONS = 6;
 const USERS = 2_000;
 const THREADS_PER_USER = 3;
-const ONLY = process.env['BENCH_ONLY'] || undefined;
-if (ONLY !== undefined && !['parse', 'baseline', 'chain'].includes(ONLY)) throw new Error(`BENCH_ONLY must be parse, baseline or chain, got ${ONLY}`);
+const ONLY = process.env['BENCH_ONLY'] ? process.env['BENCH_ONLY'].split(',') : undefined;
+if (ONLY !== undefined && !ONLY.every((name) => ['parse', 'baseline', 'chain', 'live'].includes(name))) throw new Error(`BENCH_ONLY must list some of parse, baseline, chain, live (comma-separated), got ${ONLY.join(',')}`);
 /** Share of the records the end-to-end run (information only) goes through, to keep the bench short. */
 const E2E_PERCENT = intEnv('BENCH_E2E_PERCENT', 25);
 const SKIP_MEMORY = process.env['BENCH_SKIP_MEMORY'] === '1' || ONLY !== undefined;
@@ -206,9 +208,9 @@ function baseline(events: readonly AgentEvent[], config: DetectionConfig): Count
 
 const countVerdicts = (counts: Counts) => (v: Verdict) => add(counts, v.kind === 'violation' ? v.violation.rule : v.kind);
 
-function chain(events: readonly AgentEvent[], config: DetectionConfig): Counts {
+function chain(events: readonly AgentEvent[], config: DetectionConfig, earlyFiring = false): Counts {
   const counts: Counts = new Map();
-  from(events).pipe(detectVerdicts(config)).subscribe(countVerdicts(counts));
+  from(events).pipe(detectVerdicts(config, undefined, { earlyFiring })).subscribe(countVerdicts(counts));
   return counts;
 }
 
@@ -300,7 +302,8 @@ async function main(): Promise<void> {
     { name: 'parse', label: 'JSON.parse only (raw record strings)', run: () => parseOnly(data.raw) },
     { name: 'baseline', label: 'hand-written Map baseline', run: () => baseline(data.events, config) },
     { name: 'chain', label: 'detector chain `detectVerdicts(config)`', run: () => chain(data.events, config) },
-  ].filter((c) => ONLY === undefined || c.name === ONLY);
+    { name: 'live', label: 'the same, live mode: early firing (provisional rows at arrival)', run: () => chain(data.events, config, true) },
+  ].filter((c) => ONLY === undefined || ONLY.includes(c.name));
   const results = new Map<string, Measured>(contenders.map((c) => [c.name, { samples: [], counts: undefined }]));
   // Settle: the heap just grew by gigabytes (first timed run after it was consistently ~2× slower,
   // half of it GC); one untimed parse pass lets the GC and the JIT reach their steady state.

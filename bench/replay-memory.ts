@@ -5,7 +5,8 @@
  * (`node dist/cli/main.js monitor --replay`, into a fresh embedded store) once per variant.
  *
  * MEMORY_VARIANTS (JSON) lists the variants: `[{"name": "heap 512", "node": ["--max-old-space-size=512"],
- * "env": {"JE_MALLOC_CONF": "dirty_decay_ms:0"}}]`. The default compares Node's default heap limit
+ * "args": ["--max-pending-rows", "5000"], "env": {"JE_MALLOC_CONF": "dirty_decay_ms:0"}}]` (`node`:
+ * options of node, `args`: of the monitor). The default compares Node's default heap limit
  * with a 512 MB cap. Every variant runs with `--trace-gc`, so V8's heap after each full GC is known.
  *
  * Per variant it prints: wall time, peak RSS with its anonymous and file-backed parts and threads
@@ -25,7 +26,7 @@ import { publishBenchTopic } from './support.js';
 const RECORDS = intSetting('bench:replay-memory', 'MEMORY_RECORDS', 1_000_000);
 const ROUNDS = intSetting('bench:replay-memory', 'ROUNDS', 1);
 const ROOT = projectRoot();
-const variantsSchema = z.array(z.object({ name: z.string().min(1), node: z.array(z.string()).default([]), env: z.record(z.string()).default({}) }).strict()).min(1);
+const variantsSchema = z.array(z.object({ name: z.string().min(1), node: z.array(z.string()).default([]), args: z.array(z.string()).default([]), env: z.record(z.string()).default({}) }).strict()).min(1);
 const DEFAULT_VARIANTS = [{ name: "Node's default heap limit" }, { name: 'heap capped at 512 MB', node: ['--max-old-space-size=512'] }];
 const parsedVariants = variantsSchema.safeParse(process.env['MEMORY_VARIANTS'] === undefined ? DEFAULT_VARIANTS : (JSON.parse(process.env['MEMORY_VARIANTS']) as unknown));
 if (!parsedVariants.success) {
@@ -66,7 +67,7 @@ try {
     for (const variant of variants) {
       log(`round ${round}: ${variant.name}`);
       const started = performance.now();
-      const args = [...variant.node, '--trace-gc', join(ROOT, 'dist/cli/main.js'), 'monitor', '--replay', '--brokers', broker.brokers.join(','), '--topic', topic, '--group', `bench-memory-${round}-${Date.now()}`, '--clickhouse-path', await freshDataPath(), '--json'];
+      const args = [...variant.node, '--trace-gc', join(ROOT, 'dist/cli/main.js'), 'monitor', '--replay', '--brokers', broker.brokers.join(','), '--topic', topic, '--group', `bench-memory-${round}-${Date.now()}`, '--clickhouse-path', await freshDataPath(), '--json', ...variant.args];
       const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUNWATCH_LOG_LEVEL: 'warn', ...variant.env } });
       let peak = { rssKb: 0, anonKb: 0, fileKb: 0, threads: 0 };
       const timeline: string[] = [];

@@ -67,6 +67,9 @@ export class RunTable {
       this.capacity *= 2;
       for (const column of this.columns) column.grow(this.capacity);
     }
+    // A released slot's lists are empty already; a new one's heads read 0, a node another list may
+    // use: releasing the slot without an open hook's reset would hand that node to the free list.
+    for (const lists of this.listColumns) lists.reset(slot);
     return slot;
   }
 

@@ -68,6 +68,21 @@ describe('RunTable', () => {
   });
 });
 
+describe('RunTable slots', () => {
+  it('gives a slot never used before empty lists (its heads do not point at node 0, which another list uses)', () => {
+    const table = new RunTable();
+    const lists = table.lists();
+    const first = table.allocate();
+    lists.push(first, 1);
+    const fresh = table.allocate(); // never reset by an open hook
+    expect(lists.length(fresh)).toBe(0);
+    table.release(fresh);
+    const again = table.allocate();
+    lists.push(again, 2);
+    expect(lists.values(first)).toEqual([1]);
+  });
+});
+
 describe('TimerHeap', () => {
   it('pops timers in due order, whatever the push order (property)', () => {
     fc.assert(
