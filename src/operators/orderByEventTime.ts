@@ -1,7 +1,17 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { AgentEvent } from '../contract/event.js';
+import type { AgentEvent, LifecycleType } from '../contract/event.js';
 import type { StateRegistry } from './state-registry.js';
-import type { StreamItem } from './stream-item.js';
+import type { PendingEvent, StreamItem } from './stream-item.js';
+
+export interface OrderByEventTimeOptions {
+  readonly state?: StateRegistry;
+  /**
+   * Early firing (live mode): when an event of this type (the contract's terminal type) arrives,
+   * announce it at once with the events of its run still waiting here (`completion_arrived`,
+   * stream-item.ts), so the engine can judge the run provisionally before it takes its place.
+   */
+  readonly announceArrivalsOf?: LifecycleType;
+}
 
 /**
  * Releases events in event-time order: buffers them until the watermark passes their time, then
@@ -25,7 +35,7 @@ import type { StreamItem } from './stream-item.js';
  * output:  -----------(e1,W2)------(e2,e3,W5)-|     e2 at the watermark waits for the next one
  * ```
  */
-export function orderByEventTime(options: { readonly state?: StateRegistry } = {}): OperatorFunction<StreamItem, StreamItem> {
+export function orderByEventTime(options: OrderByEventTimeOptions = {}): OperatorFunction<StreamItem, StreamItem> {
   return (source) =>
     new Observable<StreamItem>((subscriber) => {
       const s = {
@@ -36,6 +46,16 @@ export function orderByEventTime(options: { readonly state?: StateRegistry } = {
       };
       options.state?.attach('order', s);
       const { buffer, heldLate } = s; // class instances: a restore fills them in place
+      const announced = options.announceArrivalsOf;
+      // Derived from the buffers, so never checkpointed: rebuilt here after a restore.
+      const pending = announced === undefined ? undefined : new PendingByRun(() => s.watermarkMs);
+      if (pending !== undefined) {
+        for (const item of buffer.values()) pending.add(item);
+        for (const item of heldLate.values()) if (item.kind === 'late') pending.add(item);
+      }
+      const announce = (event: AgentEvent): void => {
+        if (pending !== undefined && event.type === announced) subscriber.next({ kind: 'completion_arrived', event, pending: pending.of(event.runId) });
+      };
       /** Releases every item placed strictly before `limit`, in order (+Infinity: everything). */
       const releaseBefore = (limit: number): void => {
         for (;;) {
@@ -55,15 +75,24 @@ export function orderByEventTime(options: { readonly state?: StateRegistry } = {
           if (item.kind === 'event') {
             // Below the watermark (live mode only, after an idle hint): late, placed at the watermark, at once.
             if (item.event.emittedAtMs < s.watermarkMs) subscriber.next({ kind: 'late', event: item.event, watermarkMs: s.watermarkMs });
-            else buffer.push(item, item.event.emittedAtMs); // the item itself is re-emitted: no allocation per event
+            else {
+              buffer.push(item, item.event.emittedAtMs); // the item itself is re-emitted: no allocation per event
+              pending?.add(item);
+            }
+            announce(item.event);
           } else if (item.kind === 'watermark') {
             s.watermarkMs = item.watermarkMs;
             releaseBefore(s.watermarkMs);
             subscriber.next(item);
           } else if ((item.kind === 'late' || item.kind === 'suspicious') && placeOf(item) >= s.watermarkMs) {
             heldLate.push(item, placeOf(item));
+            if (item.kind === 'late') {
+              pending?.add(item);
+              announce(item.event);
+            }
           } else {
             subscriber.next(item);
+            if (item.kind === 'late') announce(item.event);
           }
         },
         error: (err: unknown) => subscriber.error(err),
@@ -76,6 +105,51 @@ export function orderByEventTime(options: { readonly state?: StateRegistry } = {
 }
 
 type EventItem = Extract<StreamItem, { kind: 'event' }>;
+
+/**
+ * The events each run has waiting in the buffers (a suspicious one never joins its run): what a
+ * `completion_arrived` notice carries. Nothing is done when an item leaves: an item still waits
+ * exactly while its place is at or after the watermark (everything placed before it was
+ * released), so lists are filtered when read and swept of runs with nothing waiting once the map
+ * has doubled. Per event that is one map lookup.
+ */
+class PendingByRun {
+  private readonly byRun = new Map<string, PendingEvent[]>();
+  private sweepAt = 1_024;
+
+  constructor(private readonly watermarkMs: () => number) {}
+
+  add(item: PendingEvent): void {
+    const list = this.byRun.get(item.event.runId);
+    if (list !== undefined) {
+      list.push(item);
+      return;
+    }
+    this.byRun.set(item.event.runId, [item]);
+    if (this.byRun.size >= this.sweepAt) this.sweep();
+  }
+
+  /** What of the run still waits (a new array: the notice may be kept by whoever reads it). */
+  of(runId: string): readonly PendingEvent[] {
+    const watermark = this.watermarkMs();
+    return this.byRun.get(runId)?.filter((item) => placeOfPending(item) >= watermark) ?? [];
+  }
+
+  private sweep(): void {
+    const watermark = this.watermarkMs();
+    for (const [runId, list] of this.byRun) {
+      const waiting = list.filter((item) => placeOfPending(item) >= watermark);
+      if (waiting.length === 0) this.byRun.delete(runId);
+      else if (waiting.length < list.length) this.byRun.set(runId, waiting);
+    }
+    this.sweepAt = Math.max(1_024, 2 * this.byRun.size);
+  }
+}
+
+/** Where a waiting item is placed: an event at its own time, a late one at its partition's watermark when it arrived. */
+function placeOfPending(item: PendingEvent): number {
+  return item.kind === 'late' ? item.watermarkMs : item.event.emittedAtMs;
+}
 type PlacedItem = Extract<StreamItem, { kind: 'late' } | { kind: 'suspicious' }>;
 
 /** Where a late or suspicious item belongs on the event-time line: its partition's watermark when it arrived. */
@@ -94,6 +168,11 @@ class EventHeap<T extends Positioned> {
 
   get size(): number {
     return this.items.length;
+  }
+
+  /** Every item held, in heap order (not sorted). */
+  values(): readonly T[] {
+    return this.items;
   }
 
   peekTime(): number {

@@ -78,7 +78,25 @@ export type StreamItem =
   | { readonly kind: 'event'; readonly event: AgentEvent }
   | { readonly kind: 'watermark'; readonly watermarkMs: number }
   | { readonly kind: 'late'; readonly event: AgentEvent; readonly watermarkMs: number }
-  | { readonly kind: 'suspicious'; readonly event: AgentEvent; readonly watermarkMs: number };
+  | { readonly kind: 'suspicious'; readonly event: AgentEvent; readonly watermarkMs: number }
+  | CompletionArrived;
+
+/**
+ * Processing-time notice (live mode, early firing), from orderByEventTime: a run's completion (the
+ * contract's terminal type) has just arrived, before it takes its place in event time. `pending` is
+ * every event of that run still waiting for its place (in no promised order: the engine sorts), the
+ * completion included unless it was passed on at once as late: with what the engine already placed, that is all of the
+ * run that has arrived. The engine judges that provisionally (run-engine.ts); it is not an event
+ * and moves no time.
+ */
+export interface CompletionArrived {
+  readonly kind: 'completion_arrived';
+  readonly event: AgentEvent;
+  readonly pending: readonly PendingEvent[];
+}
+
+/** An event waiting in orderByEventTime for its place: in order, or late (behind its partition's watermark). */
+export type PendingEvent = Extract<StreamItem, { kind: 'event' } | { kind: 'late' }>;
 
 export function isProcessingTimeHint(input: ChainInput): input is ProcessingTimeHint {
   const kind = (input as { readonly kind?: unknown }).kind;

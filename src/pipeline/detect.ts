@@ -55,6 +55,8 @@ export function allRules(contract: CompiledRunContract, config: DetectionConfig,
  *
  * events → withWatermark → orderByEventTime → run engine (duplicate filter, rules, run summaries) → user grades
  *                       ↘ fireEarly (live mode: provisional per-event verdicts at arrival)
+ * In live mode orderByEventTime also tells the engine when a run's completion arrives, with the
+ * run's events still waiting for their place: the engine then judges the run provisionally.
  */
 export interface DetectOptions {
   /** Ids active before this start (restored from the store), so isolation checks are not blind at first. */
@@ -68,7 +70,8 @@ export interface DetectOptions {
   /**
    * Early firing (live mode): the checks that need nothing but the event also fire the moment it
    * arrives (src/operators/fireEarly.ts), and the per-run rules that judge purely fire when a run's
-   * completion takes its place (the engine), as provisional violations ahead of the final ones.
+   * completion arrives (the engine, told by orderByEventTime), as provisional violations ahead of
+   * the final ones.
    */
   readonly earlyFiring?: boolean;
 }
@@ -84,13 +87,13 @@ export function detectVerdicts(config: DetectionConfig, partitions?: readonly nu
   const early = options.earlyFiring === true ? earlyChecks(contract) : undefined;
   const judged: OperatorFunction<StreamItem, Verdict> = (items) =>
     items.pipe(
-      orderByEventTime(withState),
+      orderByEventTime({ ...withState, ...(early === undefined ? {} : { announceArrivalsOf: contract.terminalType }) }),
       summarizeRuns(contract, allRules(contract, config, options.activeIds), {
         allowedLatenessMs: config.allowedLatenessMs,
         ...withState,
         ...(options.probe === undefined ? {} : { probe: options.probe }),
         ...(options.placements === true ? { placements: true } : {}),
-        ...(early === undefined ? {} : { earlyChecks: early }),
+        ...(early === undefined ? {} : { earlyChecks: early, completionNotices: true }),
       }),
       gradeUsers({ windowMs: config.userGradeWindowMs, runFinalWithinMs: contract.runDeadlineMs + config.allowedLatenessMs, bands: contract.grades.security, ...withState }),
     );

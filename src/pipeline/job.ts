@@ -15,7 +15,7 @@ import { CheckpointStore, describe, type Checkpoint } from '../sinks/checkpoint-
 import { CompletenessLedger } from '../sinks/completeness-ledger.js';
 import { DeadLetterTopic } from '../sinks/dead-letter-topic.js';
 import { createClickHouseClient } from '../sinks/clickhouse-client.js';
-import { ClickHouseSink, removeProvisionalRows } from '../sinks/clickhouse-sink.js';
+import { ClickHouseSink, removeProvisionalRows, withdrawProvisionalRows } from '../sinks/clickhouse-sink.js';
 import { migrate } from '../sinks/migrations.js';
 import { UserIdPseudonyms } from '../sinks/pseudonyms.js';
 import { retryThroughOutage } from '../sinks/store-outage.js';
@@ -132,6 +132,10 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     step(await retryThroughOutage('restoring the completeness ledger', () => ledger.restore(restored?.ledgerPending), whileStoreIsDown));
     const removed = step(await retryThroughOutage('removing provisional rows', () => removeProvisionalRows(client, config.clickhouse.database, config.kafka.groupId), whileStoreIsDown));
     if (removed > 0) logger.info({ rows: removed, groupId: config.kafka.groupId }, 'reading on after a bounded read: its provisional rows (runs cut by the end of its input) removed; they are judged again when final');
+    if (earlyFiringOn(config)) {
+      const withdrawn = step(await retryThroughOutage('settling early-fired rows', () => withdrawProvisionalRows(client, config.clickhouse.database, config.kafka.topic), whileStoreIsDown));
+      if (withdrawn > 0) logger.info({ rows: withdrawn, topic: config.kafka.topic }, 'early-fired rows left provisional by an earlier start withdrawn; what is fired again, or final, replaces them');
+    }
     const partitions = config.mode === 'bounded' ? step(await kafkaSource.boundedPartitions()) : undefined;
     if (config.deadLetterTopic !== undefined) step(await ensureTopic(config.kafka, config.deadLetterTopic, 1));
     return run({ config, logger, metrics, client, source: kafkaSource, checkpoints, ledger, committed, state, restored, activeIds, partitions, sinkConfig, checkpointConfig, outagePolicy, framedDecoder, canary: options.canary });
@@ -140,6 +144,11 @@ export async function startMonitorJob(config: MonitorJobConfig, logger: Logger, 
     await client.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** Early firing runs in live mode unless turned off (--no-early-firing). */
+function earlyFiringOn(config: MonitorJobConfig): boolean {
+  return config.mode === 'live' && config.earlyFiring !== false;
 }
 
 /** Resolves as `work` does, or rejects with StopRequested as soon as `signal` is aborted. */
@@ -214,7 +223,7 @@ function run(prepared: Prepared): MonitorJob {
     ...(framedDecoder === undefined ? {} : { framedDecoder }),
     ...(config.replay === undefined ? {} : { keepVerdicts: keepRuns(config.replay.keep) }),
     ...(config.storeEvents === true ? { storeEvents: true } : {}),
-    ...(config.mode === 'live' && config.earlyFiring !== false ? { earlyFiring: true } : {}),
+    ...(earlyFiringOn(config) ? { earlyFiring: true } : {}),
     ...(activeIds === undefined ? {} : { activeIds }),
     state,
     ...(restored === undefined ? {} : { startOffsets: restored.nextOffsets }),

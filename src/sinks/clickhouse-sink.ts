@@ -259,6 +259,27 @@ export async function removeProvisionalRows(client: ClickHouseClient, database: 
 }
 
 /**
+ * Withdraws the early-fired rows of `topic` still provisional (live mode, before the monitor reads
+ * anything). Early firing of a run's findings depends on what had arrived when its completion did
+ * (processing time): a row fired after the restored checkpoint (or by an incarnation that left no
+ * checkpoint) may never be fired again from the records read again, and the restored state does not
+ * know it, so nothing would ever settle it. Withdrawing every one is safe: a finding fired again is
+ * stored provisional again, and each run's final judgement stores its final rows (same ids) over
+ * whatever is there. Rows of bounded reads (`provisional_of`) are not early-fired ones.
+ */
+export async function withdrawProvisionalRows(client: ClickHouseClient, database: string, topic: string): Promise<number> {
+  const where = `status = 'provisional' AND provisional_of = '' AND source_topic = {topic:String}`;
+  const counted = await client.query({ query: `SELECT count() AS n FROM ${database}.violations FINAL WHERE ${where}`, query_params: { topic }, format: 'JSONEachRow' });
+  const n = Number(z.array(z.object({ n: z.coerce.number() })).parse(await counted.json())[0]?.n ?? 0);
+  if (n === 0) return 0;
+  // A new part: ReplacingMergeTree keeps the row inserted last, so these replace the provisional ones.
+  // The rows are chosen in a subquery: in ClickHouse an alias in the SELECT list (`'withdrawn' AS
+  // status`) shadows the column of that name in the same query's WHERE.
+  await client.command({ query: `INSERT INTO ${database}.violations SELECT * REPLACE ('withdrawn' AS status, now64(3) AS detected_at) FROM (SELECT * FROM ${database}.violations FINAL WHERE ${where})`, query_params: { topic } });
+  return n;
+}
+
+/**
  * One row per violation id, the last one given (early firing: a provisional row and its final or
  * withdrawn row in one batch). Across inserts the table keeps the last row written; within one
  * insert that order is not what the engine promises to keep, so the batch carries one row.

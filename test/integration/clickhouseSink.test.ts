@@ -6,7 +6,7 @@ import type { Verdict } from '../../src/contract/verdict.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createClickHouseClient } from '../../src/sinks/clickhouse-client.js';
-import { ClickHouseSink } from '../../src/sinks/clickhouse-sink.js';
+import { ClickHouseSink, withdrawProvisionalRows } from '../../src/sinks/clickhouse-sink.js';
 import { migrate } from '../../src/sinks/migrations.js';
 import { readSummary } from '../../src/sinks/summary.js';
 import { embeddedClickHouse, queryRows } from '../support/monitor-run.js';
@@ -127,5 +127,20 @@ describe('ClickHouseSink (embedded engine)', () => {
     expect(dead[0]).toMatchObject({ source_topic: 'iso', source_partition: 3 });
     expect(JSON.parse(dead[0]?.raw ?? '{}')).toMatchObject({ violation_id: 'v-iso-4', source_offsets: [-1] });
     expect((await metrics.registry.getSingleMetricAsString('runwatch_sink_rejected_rows_total'))).toMatch(/table="violations"} 1/);
+  });
+
+  it('withdraws the early-fired rows of its topic left provisional (a live start), and nothing else; what is fired again replaces the withdrawal', async () => {
+    const base = (verdicts[0] as Extract<Verdict, { kind: 'violation' }>).violation;
+    const row = (id: string, status: 'provisional' | 'final', topic: string): Verdict => ({ kind: 'violation', violation: { ...base, violationId: id, ...(status === 'final' ? {} : { status }), source: { topic, partitions: [0], offsets: [1] } } });
+    await sink.write({ verdicts: [row('w-p1', 'provisional', 'live'), row('w-p2', 'provisional', 'live'), row('w-f1', 'final', 'live'), row('w-o1', 'provisional', 'other')], deadLetters: [] });
+    // A bounded read's rows are provisional in another sense (provisional_of): not early-fired ones.
+    await sink.write({ verdicts: [row('w-b1', 'provisional', 'live')], deadLetters: [], provisionalOf: 'a-bounded-read' });
+    const statuses = async (): Promise<Record<string, string>> =>
+      Object.fromEntries((await queryRows(client, "SELECT violation_id, status FROM runwatch_sink.violations FINAL WHERE violation_id LIKE 'w-%'", z.object({ violation_id: z.string(), status: z.string() }))).map((r) => [r.violation_id, r.status]));
+    expect(await withdrawProvisionalRows(client, 'runwatch_sink', 'live')).toBe(2);
+    expect(await statuses()).toEqual({ 'w-p1': 'withdrawn', 'w-p2': 'withdrawn', 'w-f1': 'final', 'w-o1': 'provisional', 'w-b1': 'provisional' });
+    expect(await withdrawProvisionalRows(client, 'runwatch_sink', 'live')).toBe(0);
+    await sink.write({ verdicts: [row('w-p1', 'provisional', 'live'), row('w-p2', 'final', 'live')], deadLetters: [] });
+    expect(await statuses()).toMatchObject({ 'w-p1': 'provisional', 'w-p2': 'final' });
   });
 });

@@ -117,7 +117,7 @@ describe('early firing, live, on real parts', () => {
     expect(byOffset('0', 'delivery_latency'), story).toEqual(['provisional', 'final']);
     expect(byOffset('6', 'content_invalid'), story).toEqual(['provisional', 'final']);
     expect(byOffset('14', 'delivery_latency'), story).toEqual(['provisional', 'withdrawn']);
-    // A run's finding fires when its completion takes its place, final when the run is.
+    // A run's finding fires when its completion arrives, final when the run is.
     const missing = [...observed.statuses].find(([id]) => observed.rules.get(id) === 'missing_events')?.[1];
     expect(missing, story).toEqual(['provisional', 'final']);
     expect(observed.statuses.size, story).toBe(4);

@@ -24,7 +24,7 @@ export function monitorCommand(): Command {
     .addOption(new Option('--http-host <address>', 'address the HTTP listener binds').env('RUNWATCH_HTTP_HOST').argParser(parsers.nonEmpty).default('0.0.0.0'))
     .addOption(new Option('--ready-stall-ms <ms>', '/readyz fails when the watermark has not moved for this long while records wait to be read').env('RUNWATCH_READY_STALL_MS').argParser(parsers.int).default(120_000))
     .addOption(new Option('--store-events', 'also store every lifecycle event with where the engine placed it (table events, kept 30 days), so `runwatch audit reverify` can re-derive verdicts in SQL'))
-    .addOption(new Option('--no-early-firing', "live mode: do not store findings as provisional before they are final (content and delivery latency at arrival, a run's findings when its completion takes its place); store them only once final"))
+    .addOption(new Option('--no-early-firing', "live mode: do not store findings as provisional before they are final (content and delivery latency at arrival, a run's findings when its completion arrives); store them only once final"))
     .addOption(hashUserIdsOption())
     .addOption(new Option('--no-migrate', 'do not migrate the ClickHouse schema at start: refuse to start (exit 2) unless `runwatch migrate` has brought it to this build'))
     .addOption(new Option('--canary-max-age-ms <ms>', '/readyz fails when no canary run (runwatch canary) has passed its check for this long, or the last one failed; unset: canaries are checked and counted only').env('RUNWATCH_CANARY_MAX_AGE_MS').argParser(parsers.int))

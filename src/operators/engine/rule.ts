@@ -112,9 +112,11 @@ export interface RunRule {
   onArrival?(slot: number, event: AgentEvent, out: RuleOutput, arrival: Arrival): void;
   judge?(run: FinalRun, out: RuleOutput, summary: SummaryParts): void;
   /**
-   * Its `judge` only reads the run and reports findings (no state of its own changes): live mode may
-   * also run it early, when the run's completion takes its place, as a provisional judgement
-   * (run-engine.ts). The final judgement runs it again.
+   * Its `judge` only reads the run (the run facts and its events, no column of its own) and reports
+   * findings (no state of its own changes): live mode also runs it early, as a provisional
+   * judgement, when the run's completion arrives (on a copy of the run's slot with the events still
+   * waiting for their place) and when it takes its place (run-engine.ts). The final judgement runs
+   * it again.
    */
   readonly judgesPurely?: true;
   onTime?(nowMs: number): void;

@@ -3,7 +3,7 @@ import type { AgentEvent, LifecycleType, SourcePosition } from '../../contract/e
 import type { CompiledRunContract } from '../../contract/run-contract.js';
 import { RULES, type EventPlacement, type RunOutcome, type RunSummary, type SourceOffsets, type Verdict, type Violation } from '../../contract/verdict.js';
 import type { StateRegistry } from '../state-registry.js';
-import type { StreamItem } from '../stream-item.js';
+import type { PendingEvent, StreamItem } from '../stream-item.js';
 import type { EngineProbe } from './engine-probe.js';
 import { identityOf, isSameEvent, RunEventLog, type EventIdentity } from './event-log.js';
 import { performanceGrade, securityGrade } from './grade-policy.js';
@@ -47,9 +47,16 @@ export interface RunEngineOptions {
   /**
    * Early firing (live mode) is on: the checks fired early upstream (src/operators/fireEarly.ts),
    * whose findings on a redelivered copy, dropped here, are withdrawn; and the engine fires the
-   * rules that judge purely when a run's completion takes its place.
+   * rules that judge purely when a run's completion takes its place, or, with
+   * `completionNotices`, when it arrives.
    */
   readonly earlyChecks?: readonly EventCheck[];
+  /**
+   * The input carries `completion_arrived` notices (orderByEventTime's `announceArrivalsOf`): a
+   * run's findings fire early on its notice only, not again when its completion takes its place
+   * (a third judgement of every run; what arrives in between is judged when the run is final).
+   */
+  readonly completionNotices?: boolean;
 }
 
 /** Per-run findings fired early and not yet settled by the run's final judgement, by run id (a state root). */
@@ -179,30 +186,56 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         },
       };
 
-      // Early firing of per-run findings (live mode): when a run's completion takes its place, the
-      // rules whose judgement only reads the run judge it provisionally; what they find is emitted as
-      // provisional and kept here (checkpointed) until the run is final, when the final judgement
-      // replaces it (same ids) or it is withdrawn. A checkpoint of an older build has no such root.
+      // Early firing of per-run findings (live mode): when a run's completion arrives (or, without
+      // notices, takes its place), the rules whose judgement only reads the run judge it
+      // provisionally; what they find is emitted as provisional and kept here (checkpointed) until
+      // the run is final, when the final judgement replaces it (same ids) or it is withdrawn. A
+      // checkpoint of an older build has no such root.
       const early: EarlyFiredRuns = { fired: new Map<string, Violation[]>() };
       options.state?.attachOptional('early-runs', early);
       const pureJudges = options.earlyChecks === undefined ? [] : judges.filter((rule) => rule.judgesPurely === true);
+      const fireOnPlace = pureJudges.length > 0 && options.completionNotices !== true;
       let firing: Violation[] = [];
       const earlyOut: RuleOutput = {
-        violation: (slot, spec) => {
-          const violation: Violation = { ...violationOf(slot, spec), status: 'provisional' };
-          firing.push(violation);
-          emit({ kind: 'violation', violation });
-        },
+        violation: (slot, spec) => void firing.push({ ...violationOf(slot, spec), status: 'provisional' }),
       };
+      /** Fires what the pure judges find in the run in `slot`; a finding already fired for the run is not fired again (its final row settles it). */
       const fireRunEarly = (runId: string, slot: number): void => {
         firing = [];
         const run: FinalRun = { slot, events: log.sorted(slot), outcome: 'completed', endMs: endOf(slot) };
         const parts: SummaryParts = { maxGapMs: 0 };
         for (const rule of pureJudges) (rule.judge as NonNullable<RunRule['judge']>)(run, earlyOut, parts);
         if (firing.length === 0) return;
-        const byId = new Map((early.fired.get(runId) ?? []).map((v) => [v.violationId, v]));
-        for (const v of firing) byId.set(v.violationId, v);
-        early.fired.set(runId, [...byId.values()]);
+        const fired = early.fired.get(runId) ?? [];
+        const firedIds = new Set(fired.map((v) => v.violationId));
+        const fresh = firing.filter((v) => !firedIds.has(v.violationId));
+        if (fresh.length === 0) return;
+        for (const violation of fresh) emit({ kind: 'violation', violation });
+        early.fired.set(runId, [...fired, ...fresh]);
+      };
+      /**
+       * A run's completion has just arrived (live mode): the run as it stands with every event of
+       * it that has arrived (placed here, or still waiting in `pending`) is judged provisionally in
+       * a copy of its slot, so the run's own slot takes events only in event-time order. Nothing
+       * fires for a run already judged: its final rows must stay the last ones written.
+       */
+      const fireOnArrival = (event: AgentEvent, pending: readonly PendingEvent[]): void => {
+        const runId = event.runId;
+        const open = e.openRuns.get(runId);
+        if (open === undefined && (rememberedFinal(runId) !== undefined || event.emittedAtMs + deadlineMs + latenessMs < e.nowMs)) return;
+        const first = pending[0];
+        if (open === undefined && first === undefined) return;
+        let slot: number;
+        if (open === undefined) slot = openSlot((first as PendingEvent).event);
+        else table.copySlot(open, (slot = table.allocate()));
+        for (const item of pending) {
+          if (log.holds(slot, item.event)) continue; // a redelivered copy counts once
+          facts.learnIds(slot, item.event);
+          facts.addEvent(slot, item.event, item.kind === 'late');
+          log.add(slot, item.event, item.kind === 'late');
+        }
+        fireRunEarly(runId, slot);
+        table.release(slot);
       };
       /** After the final judgement: what was fired early and not judged again is withdrawn. */
       const settleEarly = (runId: string): void => {
@@ -327,7 +360,7 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
         log.add(slot, event, arrivedLate);
         runArrivalRules(slot, event, 'in_run');
         schedule(slot);
-        if (pureJudges.length > 0 && event.type === contract.terminalType) fireRunEarly(runId, slot);
+        if (fireOnPlace && event.type === contract.terminalType) fireRunEarly(runId, slot);
       };
 
       /** The engine's duplicate filter: a copy is reported once and reaches no rule. */
@@ -455,6 +488,8 @@ export function runEngine(contract: CompiledRunContract, createRules: () => read
               return onEvent(item.event, Math.max(item.watermarkMs, e.nowMs), true);
             case 'suspicious':
               return onSuspicious(item.event, Math.max(placeOfSuspicious(item), e.nowMs));
+            case 'completion_arrived':
+              return pureJudges.length > 0 ? fireOnArrival(item.event, item.pending) : undefined;
           }
         },
         error: (err: unknown) => subscriber.error(err),

@@ -73,6 +73,18 @@ export class RunTable {
     return slot;
   }
 
+  /**
+   * Makes slot `to` a copy of slot `from` that shares nothing mutable with it: lists get nodes of
+   * their own and arrays held in ref or sparse columns are copied (one level), so whatever is added
+   * to the copy leaves the original as it was. For judging a run as it would be with more events.
+   */
+  copySlot(from: number, to: number): void {
+    for (const column of this.columns) column.copy(from, to);
+    for (const lists of this.listColumns) lists.copy(from, to); // after the heads were copied: re-made
+    for (const column of this.refColumns) column.set(to, copied(column.get(from)));
+    for (const column of this.sparseColumns) column.set(to, copied(column.get(from)));
+  }
+
   /** Frees the slot: string columns drop their references, lists return their nodes to the pool. */
   release(slot: number): void {
     for (const column of this.refColumns) column.set(slot, undefined);
@@ -89,7 +101,10 @@ export class RunTable {
 
 interface Growable {
   grow(capacity: number): void;
+  copy(from: number, to: number): void;
 }
+
+const copied = <T>(value: T): T => (Array.isArray(value) ? (value.slice() as T) : value);
 
 /** A numeric column: `get(slot)` / `set(slot, value)`. (`values` is replaced when the table grows.) */
 export class TypedColumn<A extends NumericArray> implements Growable {
@@ -110,6 +125,10 @@ export class TypedColumn<A extends NumericArray> implements Growable {
 
   grow(capacity: number): void {
     this.values = grown(this.values, capacity);
+  }
+
+  copy(from: number, to: number): void {
+    this.values[to] = this.values[from] as number;
   }
 }
 
@@ -219,6 +238,12 @@ export class NumberLists {
       if (i >= from && this.pool[node] === value && this.tags[node] === tag) return i;
     }
     return -1;
+  }
+
+  /** Gives slot `to` a list of its own with `from`'s pairs (whatever `to` held is dropped, not freed: call on a fresh slot). */
+  copy(from: number, to: number): void {
+    this.reset(to);
+    for (let node = this.heads.values[from] as number; node !== NIL; node = this.links[node] as number) this.push(to, this.pool[node] as number, this.tags[node] as number);
   }
 
   /** Returns the slot's nodes to the pool (the table does this when it releases the slot). */

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, Subject, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../../src/contract/event.js';
 import { orderByEventTime } from '../../../src/operators/orderByEventTime.js';
-import type { StreamItem } from '../../../src/operators/stream-item.js';
+import { StateRegistry } from '../../../src/operators/state-registry.js';
+import type { CompletionArrived, StreamItem } from '../../../src/operators/stream-item.js';
 import { withWatermark } from '../../../src/operators/withWatermark.js';
 import { scheduler } from '../../support/detectors.js';
 import { agentEvent, ev, wm } from '../../support/events.js';
@@ -146,6 +147,113 @@ describe('orderByEventTime', () => {
       expectObservable(source.pipe(orderByEventTime()), '^------!').toBe('---(aw)', { a: ev(at(1, 0, 1)), w: wm(2) });
       expectSubscriptions(source.subscriptions).toBe('^------!');
     });
+  });
+});
+
+describe('orderByEventTime announcing completions (early firing)', () => {
+  const done = (runId: string, t: number, partition = 0, offset = 0): AgentEvent => agentEvent('agent_completed', runId, t, { source: { topic: 'agent-events', partition, offset } });
+  const arrived = (event: AgentEvent, pending: readonly StreamItem[]): StreamItem => ({ kind: 'completion_arrived', event, pending: pending as CompletionArrived['pending'] });
+
+  it('announces a completion the moment it arrives, with the events of its run still waiting (itself included), and nothing of other runs', () => {
+    const [a1, b1, a2] = [at(1, 0, 1, 'a'), at(2, 0, 2, 'b'), at(3, 0, 3, 'a')];
+    const aDone = done('a', 4, 0, 4);
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot('-a-w-b-c-d-x-', { a: ev(a1), w: wm(2), b: ev(b1), c: ev(a2), d: ev(aDone), x: wm(9) });
+      const expected = '  ---(yw)--D-(bczx)';
+      expectObservable(source.pipe(orderByEventTime({ announceArrivalsOf: 'agent_completed' }))).toBe(expected, {
+        y: ev(a1), // released by wm(2): no longer waiting, so not in the notice
+        w: wm(2),
+        D: arrived(aDone, [ev(a2), ev(aDone)]),
+        b: ev(b1),
+        c: ev(a2),
+        z: ev(aDone),
+        x: wm(9),
+      });
+    });
+  });
+
+  it('announces a late completion too (held or passed on at once), with the late events of its run that wait; never a suspicious one', () => {
+    const lateStart = at(1, 1, 1, 'r');
+    const heldDone = done('r', 2, 1, 2);
+    const oddDone = done('q', 99_999, 0, 9);
+    const behindDone = done('s', 0, 0, 10);
+    scheduler().run(({ hot, expectObservable }) => {
+      const source = hot<StreamItem>('-w-l-m-s-n-----x-', {
+        w: wm(3),
+        l: { kind: 'late', event: lateStart, watermarkMs: 3 }, // placed at 3: waits for a watermark past 3
+        m: { kind: 'late', event: heldDone, watermarkMs: 3 },
+        s: { kind: 'suspicious', event: oddDone, watermarkMs: 3 },
+        n: ev(behindDone), // below the watermark: late at once, already placed when announced
+        x: wm(5),
+      });
+      const expected = '  -w---M---(NB)--(LHSx)';
+      expectObservable(source.pipe(orderByEventTime({ announceArrivalsOf: 'agent_completed' }))).toBe(expected, {
+        w: wm(3),
+        M: arrived(heldDone, [{ kind: 'late', event: lateStart, watermarkMs: 3 }, { kind: 'late', event: heldDone, watermarkMs: 3 }]),
+        N: { kind: 'late', event: behindDone, watermarkMs: 3 },
+        B: arrived(behindDone, []),
+        L: { kind: 'late', event: lateStart, watermarkMs: 3 },
+        H: { kind: 'late', event: heldDone, watermarkMs: 3 },
+        S: { kind: 'suspicious', event: oddDone, watermarkMs: 3 }, // held at its place too, never announced
+        x: wm(5),
+      });
+    });
+  });
+
+  it('announces nothing without the option, and the same items either way', async () => {
+    const events = [at(1, 0, 1, 'a'), done('a', 2, 0, 2), at(3, 0, 3, 'b'), done('b', 4, 0, 4)];
+    const plain = await lastValueFrom(from(events.map(ev)).pipe(orderByEventTime(), toArray()));
+    const announcing = await lastValueFrom(from(events.map(ev)).pipe(orderByEventTime({ announceArrivalsOf: 'agent_completed' }), toArray()));
+    expect(plain.some((item) => item.kind === 'completion_arrived')).toBe(false);
+    expect(announcing.filter((item) => item.kind === 'completion_arrived')).toHaveLength(2);
+    expect(announcing.filter((item) => item.kind !== 'completion_arrived')).toEqual(plain);
+  });
+
+  it('with thousands of runs passing through (the index is swept as it grows), a notice lists exactly what of its run still waits', async () => {
+    const items: StreamItem[] = [];
+    for (let i = 0; i < 8_000; i += 1) {
+      items.push(ev(at(i, 0, 2 * i, `run_${i}`)), ev(at(i + 1, 0, 2 * i + 1, `run_${i}`)));
+      if (i % 10 === 0) items.push(wm(i - 2_000)); // events of the last ~2,000 ms of event time wait: many sweeps keep them
+      if (i % 1_000 === 999 && i >= 2_999) items.push(ev(done(`run_${i - 1_500}`, i + 2, 1, i)), ev(done(`run_${i - 2_700}`, i + 2, 1, i + 1)));
+    }
+    const notices = (await lastValueFrom(from(items).pipe(orderByEventTime({ announceArrivalsOf: 'agent_completed' }), toArray()))).filter((item): item is CompletionArrived => item.kind === 'completion_arrived');
+    expect(notices).toHaveLength(12);
+    notices.forEach((notice, n) => {
+      const run = Number(notice.event.runId.slice(4));
+      const newest = 2_999 + 1_000 * Math.floor(n / 2);
+      const waiting = notice.pending.map((item) => `${item.event.type}@${item.event.emittedAtMs}`).sort();
+      const completion = `agent_completed@${newest + 2}`;
+      // A run 1,500 behind the newest still has both of its events waiting; one 2,700 behind has none.
+      if (newest - run === 1_500) expect(waiting).toEqual([completion, `agent_thinking@${run + 1}`, `agent_thinking@${run}`].sort());
+      else expect(waiting).toEqual([completion]);
+    });
+  });
+
+  it('after a restore, knows what was waiting before the checkpoint (the index is rebuilt from the restored buffers)', () => {
+    const [a1, late] = [at(1, 0, 1, 'a'), at(0, 1, 1, 'a')];
+    const aDone = done('a', 5, 0, 2);
+    const first = new StateRegistry();
+    const before: StreamItem[] = [];
+    const input = new Subject<StreamItem>();
+    input.pipe(orderByEventTime({ state: first, announceArrivalsOf: 'agent_completed' })).subscribe((item) => before.push(item));
+    input.next(wm(1));
+    input.next(ev(a1));
+    input.next({ kind: 'late', event: late, watermarkMs: 1 });
+    expect(before).toEqual([wm(1)]);
+    const snapshot = StateRegistry.decode(first.snapshot());
+
+    const after: StreamItem[] = [];
+    const resumed = new Subject<StreamItem>();
+    resumed.pipe(orderByEventTime({ state: new StateRegistry(snapshot), announceArrivalsOf: 'agent_completed' })).subscribe((item) => after.push(item));
+    resumed.next(ev(aDone));
+    expect(after).toHaveLength(1);
+    const notice = after[0] as CompletionArrived;
+    expect(notice.kind).toBe('completion_arrived');
+    expect(notice.pending.map((item) => [item.kind, item.event.source.partition, item.event.source.offset]).sort()).toEqual([
+      ['event', 0, 1],
+      ['event', 0, 2],
+      ['late', 1, 1],
+    ]);
   });
 });
 

@@ -372,7 +372,7 @@ describe('withWatermark (timestamps no one should trust)', () => {
 function perPartition(items: readonly StreamItem[]): Map<number, string[]> {
   const result = new Map<number, string[]>();
   for (const item of items) {
-    if (item.kind === 'watermark') continue;
+    if (item.kind === 'watermark' || item.kind === 'completion_arrived') continue;
     const { partition, offset } = item.event.source;
     const line = item.kind === 'event' ? `event@${offset}` : `${item.kind}@${offset} wm=${item.watermarkMs}`;
     result.set(partition, [...(result.get(partition) ?? []), line]);

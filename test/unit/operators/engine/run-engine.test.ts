@@ -4,7 +4,7 @@
  * events in order, outcome, end).
  */
 import fc from 'fast-check';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, type OperatorFunction, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { detectionConfigSchema } from '../../../../src/config/config.js';
 import type { AgentEvent, LifecycleType } from '../../../../src/contract/event.js';
@@ -322,3 +322,61 @@ function bodyOf(e: AgentEvent): Record<string, unknown> {
     run_id: e.runId,
   };
 }
+
+describe('runEngine: per-run findings fired when the completion arrives (live mode)', () => {
+  /** The engine as live mode runs it: ordering that announces completions, early firing on (no per-event checks needed here). */
+  const live = (): OperatorFunction<StreamItem, Verdict> => (items) => items.pipe(orderByEventTime({ announceArrivalsOf: 'agent_completed' }), runEngine(SMALL_CONTRACT, () => [missingEventsRule(SMALL_CONTRACT)], { earlyChecks: [], completionNotices: true }));
+  const missing = (status: 'provisional' | 'withdrawn' | undefined, subject: string) =>
+    violation({ rule: 'missing_events', runId: 'r1', subject, ...(status === undefined ? {} : { status }) });
+
+  it('fires missing_events at the arrival of the completion, before any watermark places it, from the events placed and those still waiting; final at judgement', () => {
+    const [start, think, call] = [agentEvent('agent_started', 'r1', 1), agentEvent('agent_thinking', 'r1', 2), agentEvent('tool_executing', 'r1', 3)];
+    const done = agentEvent('agent_completed', 'r1', 4);
+    scheduler().run(({ hot, expectObservable }) => {
+      // wm(2) places the start (the copy of the slot holds it); thinking and the call still wait when the completion arrives.
+      const source = hot('-a-b-w-c-d-x-|', { a: ev(start), b: ev(think), w: wm(2), c: ev(call), d: ev(done), x: wm(40) });
+      expectObservable(source.pipe(live())).toBe('---------P-F-|', { P: missing('provisional', 'tool_completed'), F: missing(undefined, 'tool_completed') });
+    });
+  });
+
+  it('a missing event that arrives after the completion, before the run is final: the provisional finding is withdrawn, not made final', async () => {
+    const events = [agentEvent('agent_started', 'r1', 1), agentEvent('agent_thinking', 'r1', 2), agentEvent('tool_executing', 'r1', 3), agentEvent('agent_completed', 'r1', 5)];
+    const lateCompletion = agentEvent('tool_completed', 'r1', 4);
+    const items = [...events.map(ev), ev(lateCompletion), wm(100)];
+    const verdicts = await lastValueFrom(from(items).pipe(live(), toArray()));
+    const rows = verdicts.flatMap((v) => (v.kind === 'violation' ? [v.violation] : []));
+    expect(rows.map((v) => [v.rule, v.status ?? 'final'])).toEqual([
+      ['missing_events', 'provisional'],
+      ['missing_events', 'withdrawn'],
+    ]);
+    expect(rows[0]?.violationId).toBe(rows[1]?.violationId);
+  });
+
+  it('fires once per finding, at the arrival (not again when the completion takes its place); nothing for a run already final', async () => {
+    const events = [agentEvent('agent_started', 'r1', 1), agentEvent('agent_thinking', 'r1', 2), agentEvent('agent_completed', 'r1', 3)];
+    const copyAfterFinal = { ...events[2], source: { ...events[2]!.source, offset: 999 } } as AgentEvent;
+    const items = [...events.map(ev), wm(100), { kind: 'late', event: copyAfterFinal, watermarkMs: 100 } as StreamItem, wm(200)];
+    const verdicts = await lastValueFrom(from(items).pipe(live(), toArray()));
+    const rows = verdicts.flatMap((v) => (v.kind === 'violation' && v.violation.rule === 'missing_events' ? [v.violation.status ?? 'final'] : []));
+    expect(rows).toEqual(['provisional', 'final']); // no provisional row after the final one
+  });
+
+  it('judges the run in a copy of its slot: the run itself takes its waiting events in event-time order only (same final verdicts as without notices)', async () => {
+    await fc.assert(
+      fc.asyncProperty(generatedRuns({ maxRuns: 6 }), fc.integer({ min: 0, max: 0x7fff }), async (events, seed) => {
+        const arrival = [...events].sort((a, b) => ((a.emittedAtMs * 7 + seed) % 5) - ((b.emittedAtMs * 7 + seed) % 5) || a.emittedAtMs - b.emittedAtMs);
+        const finals = (withNotices: boolean) =>
+          lastValueFrom(
+            from(arrival).pipe(
+              withWatermark({ maxOutOfOrdernessMs: 10 }),
+              orderByEventTime(withNotices ? { announceArrivalsOf: 'agent_completed' } : {}),
+              runEngine(SMALL_CONTRACT, allRules(SMALL_CONTRACT, detectionConfigSchema.parse({})), { summaries: true, ...(withNotices ? { earlyChecks: [], completionNotices: true } : {}) }),
+              toArray(),
+            ),
+          ).then((all) => all.filter((v) => v.kind !== 'violation' || v.violation.status === undefined));
+        expect(await finals(true)).toEqual(await finals(false));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

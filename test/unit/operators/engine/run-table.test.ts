@@ -68,7 +68,36 @@ describe('RunTable', () => {
   });
 });
 
-describe('RunTable slots', () => {
+describe('RunTable.copySlot', () => {
+  it('makes a copy that shares nothing mutable: what is added to the copy or the original stays out of the other, and releasing the copy frees only its own nodes', () => {
+    const table = new RunTable();
+    const times = table.float64();
+    const ids = table.refs<string[]>();
+    const extra = table.sparse<number[]>();
+    const lists = table.lists();
+    const original = table.allocate();
+    times.set(original, 7);
+    ids.set(original, ['a']);
+    extra.set(original, [1]);
+    lists.push(original, 10, 1);
+    lists.push(original, 11, 2);
+    const copy = table.allocate();
+    table.copySlot(original, copy);
+    expect([times.get(copy), ids.get(copy), extra.get(copy), lists.values(copy), lists.tagsOf(copy)]).toEqual([7, ['a'], [1], [10, 11], [1, 2]]);
+    ids.get(copy)?.push('b');
+    extra.get(copy)?.push(2);
+    lists.push(copy, 12, 3);
+    times.set(copy, 8);
+    lists.push(original, 13, 4);
+    expect([times.get(original), ids.get(original), extra.get(original), lists.values(original)]).toEqual([7, ['a'], [1], [10, 11, 13]]);
+    expect(lists.values(copy)).toEqual([10, 11, 12]);
+    table.release(copy);
+    // The freed nodes are reused by a new slot without touching the original's list.
+    const next = table.allocate();
+    for (let i = 0; i < 5; i += 1) lists.push(next, 100 + i);
+    expect(lists.values(original)).toEqual([10, 11, 13]);
+  });
+
   it('gives a slot never used before empty lists (its heads do not point at node 0, which another list uses)', () => {
     const table = new RunTable();
     const lists = table.lists();
