@@ -1,4 +1,4 @@
-import { concatMap, connect, filter, finalize, identity, ignoreElements, map, merge, Observable, type OperatorFunction, Subject, tap } from 'rxjs';
+import { connect, filter, finalize, identity, ignoreElements, map, merge, Observable, type OperatorFunction, Subject, tap } from 'rxjs';
 import type { DetectionConfig, SinkConfig } from '../config/config.js';
 import type { AgentEvent, DeadLetter, NormalizeResult, SourceRecord } from '../contract/event.js';
 import { normalizeRecord } from '../contract/normalize.js';
@@ -133,7 +133,7 @@ type CheckpointOutput = { readonly kind: 'checkpoint'; readonly checkpoint: Chec
 type BarrierRequest = { readonly kind: 'barrier'; readonly reason: CheckpointReason };
 
 /** What the sink stage writes at once: result rows, then (if any) the checkpoint that covers them. */
-interface SinkWork {
+export interface SinkWork {
   readonly verdicts: Verdict[];
   readonly deadLetters: DeadLetter[];
   readonly checkpoint: Checkpoint | undefined;
@@ -355,7 +355,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
           if (o.kind !== 'checkpoint') rowEntered();
         }),
         batchForSink(options.sinkConfig.batchRows, options.sinkConfig.flushIntervalMs, options.earlyFlushMs ?? DEFAULT_EARLY_FLUSH_MS),
-        concatMap(async (work) => {
+        groupCommit(options.sinkConfig.batchRows, async (work) => {
           const rows = work.verdicts.length + work.deadLetters.length;
           if (rows > 0) {
             await options.sink.write({ verdicts: work.verdicts, deadLetters: work.deadLetters, ...(work.provisional ? { provisionalOf: options.readerId ?? 'unknown' } : {}) });
@@ -390,6 +390,67 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
     });
   });
   return { done, stop: () => stopRequested?.() };
+}
+
+/**
+ * Writes sink work one piece at a time, in order, as `concatMap` would, but what waits behind a
+ * write in progress goes out as one write when it ends (a group commit), up to `maxRows` rows: a
+ * store that slowed down drains its queue in a few inserts instead of one per small batch (early
+ * firing cuts a batch 100 ms after its first provisional row). A piece with a checkpoint ends its
+ * group, so the checkpoint still completes right after the rows before it and before any after it;
+ * pieces of the end-of-input flush (provisional) are never merged with others.
+ */
+export function groupCommit(maxRows: number, write: (work: SinkWork) => Promise<void>): OperatorFunction<SinkWork, never> {
+  return (source) =>
+    new Observable<never>((subscriber) => {
+      const queue: SinkWork[] = [];
+      let writing = false;
+      let sourceDone = false;
+      let stopped = false;
+      const rowsOf = (work: SinkWork): number => work.verdicts.length + work.deadLetters.length;
+      /** The next group: pieces from the head of the queue, merged. */
+      const takeGroup = (): SinkWork => {
+        let group = queue.shift() as SinkWork;
+        while (group.checkpoint === undefined && queue.length > 0) {
+          const next = queue[0] as SinkWork;
+          if (next.provisional !== group.provisional || rowsOf(group) + rowsOf(next) > maxRows) break;
+          queue.shift();
+          group = { verdicts: [...group.verdicts, ...next.verdicts], deadLetters: [...group.deadLetters, ...next.deadLetters], checkpoint: next.checkpoint, provisional: group.provisional };
+        }
+        return group;
+      };
+      const drain = async (): Promise<void> => {
+        writing = true;
+        try {
+          while (queue.length > 0 && !stopped) await write(takeGroup());
+        } catch (err) {
+          stopped = true;
+          subscriber.error(err);
+          return;
+        } finally {
+          writing = false;
+        }
+        if (sourceDone && !stopped) subscriber.complete();
+      };
+      const subscription = source.subscribe({
+        next: (work) => {
+          queue.push(work);
+          if (!writing) void drain();
+        },
+        error: (err: unknown) => {
+          stopped = true;
+          subscriber.error(err);
+        },
+        complete: () => {
+          sourceDone = true;
+          if (!writing && queue.length === 0) subscriber.complete();
+        },
+      });
+      return () => {
+        stopped = true;
+        subscription.unsubscribe();
+      };
+    });
 }
 
 /**
