@@ -410,14 +410,18 @@ export function groupCommit(maxRows: number, write: (work: SinkWork) => Promise<
       const rowsOf = (work: SinkWork): number => work.verdicts.length + work.deadLetters.length;
       /** The next group: pieces from the head of the queue, merged. */
       const takeGroup = (): SinkWork => {
-        let group = queue.shift() as SinkWork;
-        while (group.checkpoint === undefined && queue.length > 0) {
+        const pieces = [queue.shift() as SinkWork];
+        const first = pieces[0] as SinkWork;
+        let rows = rowsOf(first);
+        while ((pieces.at(-1) as SinkWork).checkpoint === undefined && queue.length > 0) {
           const next = queue[0] as SinkWork;
-          if (next.provisional !== group.provisional || rowsOf(group) + rowsOf(next) > maxRows) break;
-          queue.shift();
-          group = { verdicts: [...group.verdicts, ...next.verdicts], deadLetters: [...group.deadLetters, ...next.deadLetters], checkpoint: next.checkpoint, provisional: group.provisional };
+          if (next.provisional !== first.provisional || rows + rowsOf(next) > maxRows) break;
+          pieces.push(queue.shift() as SinkWork);
+          rows += rowsOf(next);
         }
-        return group;
+        if (pieces.length === 1) return first;
+        // One copy of the rows, not one per piece merged.
+        return { verdicts: pieces.flatMap((w) => w.verdicts), deadLetters: pieces.flatMap((w) => w.deadLetters), checkpoint: (pieces.at(-1) as SinkWork).checkpoint, provisional: first.provisional };
       };
       const drain = async (): Promise<void> => {
         writing = true;
