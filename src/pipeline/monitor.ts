@@ -157,8 +157,8 @@ const DEFAULT_EARLY_FLUSH_MS = 100;
  * Checkpoints (docs/architecture.md): a barrier enters the stream between two records; there the
  * chain is idle (it is synchronous), so a snapshot of its state reflects exactly the records
  * passed in so far — `nextOffsets` per partition. The barrier then travels behind every result
- * those records produced; the sink stage writes those results, then the checkpoint, then commits
- * `nextOffsets`. A restart restores the checkpoint matching the committed offsets and reads on
+ * those records produced; the sink stage writes those results, then saves the checkpoint and commits
+ * `nextOffsets` (while the results after the barrier are written: groupCommit). A restart restores the checkpoint matching the committed offsets and reads on
  * from there: nothing is judged twice from partial input, and results written after the last
  * checkpoint are written again identically (deterministic ids and contents).
  *
@@ -355,16 +355,18 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
           if (o.kind !== 'checkpoint') rowEntered();
         }),
         batchForSink(options.sinkConfig.batchRows, options.sinkConfig.flushIntervalMs, options.earlyFlushMs ?? DEFAULT_EARLY_FLUSH_MS),
-        groupCommit(options.sinkConfig.batchRows, async (work) => {
-          const rows = work.verdicts.length + work.deadLetters.length;
-          if (rows > 0) {
+        groupCommit(
+          options.sinkConfig.batchRows,
+          async (work) => {
+            const rows = work.verdicts.length + work.deadLetters.length;
+            if (rows === 0) return;
             await options.sink.write({ verdicts: work.verdicts, deadLetters: work.deadLetters, ...(work.provisional ? { provisionalOf: options.readerId ?? 'unknown' } : {}) });
             rowsWritten(rows);
             stats.batchesWritten += 1;
             options.onProgress?.({ ...stats });
-          }
-          if (work.checkpoint !== undefined) await completeCheckpoint(work.checkpoint);
-        }),
+          },
+          completeCheckpoint,
+        ),
         finalize(() => {
           clearInterval(interval);
           deadLetterLog.flush();
@@ -397,17 +399,35 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
  * write in progress goes out as one write when it ends (a group commit), up to `maxRows` rows: a
  * store that slowed down drains its queue in a few inserts instead of one per small batch (early
  * firing cuts a batch 100 ms after its first provisional row). A piece with a checkpoint ends its
- * group, so the checkpoint still completes right after the rows before it and before any after it;
- * pieces of the end-of-input flush (provisional) are never merged with others.
+ * group; pieces of the end-of-input flush (provisional) are never merged with others.
+ *
+ * A group's checkpoint is completed (`completeCheckpoint`: state saved, offsets committed) once
+ * the group's rows are written, beside the rows of the groups after it: saving tens of MB of state
+ * must not stall the rows behind it (that paused the source in replays). Checkpoints still complete
+ * one after another, in order, each after every row before its barrier; rows after a barrier
+ * written before its checkpoint completes are written again, identically, if a restart goes back
+ * to the checkpoint before it (as rows after any checkpoint are). The output completes when every
+ * write and checkpoint has; the first failure of either is its error.
  */
-export function groupCommit(maxRows: number, write: (work: SinkWork) => Promise<void>): OperatorFunction<SinkWork, never> {
+export function groupCommit(maxRows: number, writeRows: (work: SinkWork) => Promise<void>, completeCheckpoint: (checkpoint: Checkpoint) => Promise<void>): OperatorFunction<SinkWork, never> {
   return (source) =>
     new Observable<never>((subscriber) => {
       const queue: SinkWork[] = [];
       let writing = false;
       let sourceDone = false;
       let stopped = false;
+      /** Checkpoints completing, in order, beside later writes. */
+      let checkpoints: Promise<void> = Promise.resolve();
+      let checkpointsPending = 0;
       const rowsOf = (work: SinkWork): number => work.verdicts.length + work.deadLetters.length;
+      const fail = (err: unknown): void => {
+        if (stopped) return;
+        stopped = true;
+        subscriber.error(err);
+      };
+      const completeIfDone = (): void => {
+        if (sourceDone && !stopped && !writing && queue.length === 0 && checkpointsPending === 0) subscriber.complete();
+      };
       /** The next group: pieces from the head of the queue, merged. */
       const takeGroup = (): SinkWork => {
         const pieces = [queue.shift() as SinkWork];
@@ -423,31 +443,45 @@ export function groupCommit(maxRows: number, write: (work: SinkWork) => Promise<
         // One copy of the rows, not one per piece merged.
         return { verdicts: pieces.flatMap((w) => w.verdicts), deadLetters: pieces.flatMap((w) => w.deadLetters), checkpoint: (pieces.at(-1) as SinkWork).checkpoint, provisional: first.provisional };
       };
+      const startCheckpoint = (checkpoint: Checkpoint): void => {
+        checkpointsPending += 1;
+        checkpoints = checkpoints.then(async () => {
+          if (stopped) return;
+          try {
+            await completeCheckpoint(checkpoint);
+          } catch (err) {
+            fail(err);
+          } finally {
+            checkpointsPending -= 1;
+          }
+          completeIfDone();
+        });
+      };
       const drain = async (): Promise<void> => {
         writing = true;
         try {
-          while (queue.length > 0 && !stopped) await write(takeGroup());
+          while (queue.length > 0 && !stopped) {
+            const group = takeGroup();
+            await writeRows(group);
+            if (group.checkpoint !== undefined && !stopped) startCheckpoint(group.checkpoint);
+          }
         } catch (err) {
-          stopped = true;
-          subscriber.error(err);
+          fail(err);
           return;
         } finally {
           writing = false;
         }
-        if (sourceDone && !stopped) subscriber.complete();
+        completeIfDone();
       };
       const subscription = source.subscribe({
         next: (work) => {
           queue.push(work);
           if (!writing) void drain();
         },
-        error: (err: unknown) => {
-          stopped = true;
-          subscriber.error(err);
-        },
+        error: fail,
         complete: () => {
           sourceDone = true;
-          if (!writing && queue.length === 0) subscriber.complete();
+          completeIfDone();
         },
       });
       return () => {

@@ -11,19 +11,38 @@ function work(name: string, rows: number, options: { checkpoint?: number; provis
   return { verdicts, deadLetters: [], checkpoint, provisional: options.provisional ?? false };
 }
 
-/** Each write as "rows… | checkpoint seq", and a way to finish the write in progress. */
+/**
+ * Each write as "rows… | checkpoint seq" (where a checkpoint rides), each checkpoint completion
+ * started, and ways to finish the write or the checkpoint in progress.
+ */
 function slowStore() {
   const writes: string[] = [];
+  const checkpointsStarted: number[] = [];
   let finish: (() => void) | undefined;
+  let finishCheckpoint: (() => void) | undefined;
   const write = (w: SinkWork): Promise<void> => {
     writes.push(`${w.verdicts.map((v) => (v.kind === 'late_event' ? v.runId : '?')).join(',')}${w.checkpoint === undefined ? '' : ` | cp ${(w.checkpoint as unknown as { seq: number }).seq}`}${w.provisional ? ' (provisional)' : ''}`);
     return new Promise<void>((resolve) => (finish = resolve));
   };
+  const checkpoint = (c: Checkpoint): Promise<void> => {
+    checkpointsStarted.push(c.seq);
+    return new Promise<void>((resolve) => (finishCheckpoint = resolve));
+  };
+  const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   const done = async (): Promise<void> => {
     finish?.();
-    await new Promise((resolve) => setImmediate(resolve));
+    await settle();
   };
-  return { writes, write, done };
+  const checkpointDone = async (): Promise<void> => {
+    finishCheckpoint?.();
+    await settle();
+  };
+  /** Checkpoints complete as soon as they start. */
+  const instantCheckpoint = (c: Checkpoint): Promise<void> => {
+    checkpointsStarted.push(c.seq);
+    return Promise.resolve();
+  };
+  return { writes, checkpointsStarted, write, checkpoint, instantCheckpoint, done, checkpointDone };
 }
 
 describe('groupCommit (the sink stage of the monitor)', () => {
@@ -31,7 +50,7 @@ describe('groupCommit (the sink stage of the monitor)', () => {
     const store = slowStore();
     const input = new Subject<SinkWork>();
     let completed = false;
-    input.pipe(groupCommit(100, store.write)).subscribe({ complete: () => (completed = true) });
+    input.pipe(groupCommit(100, store.write, store.instantCheckpoint)).subscribe({ complete: () => (completed = true) });
     input.next(work('a', 1));
     expect(store.writes).toEqual(['a:0']);
     input.next(work('b', 2));
@@ -41,7 +60,9 @@ describe('groupCommit (the sink stage of the monitor)', () => {
     input.next(work('f', 1));
     await store.done();
     expect(store.writes).toEqual(['a:0', 'b:0,b:1,c:0 | cp 1']);
+    expect(store.checkpointsStarted).toEqual([]); // cp 1 waits for its rows
     await store.done();
+    expect(store.checkpointsStarted).toEqual([1]);
     expect(store.writes.at(-1)).toBe('d:0,e:0 | cp 2');
     input.complete();
     expect(completed).toBe(false); // 'f' still to write
@@ -54,7 +75,7 @@ describe('groupCommit (the sink stage of the monitor)', () => {
   it('merges no more than maxRows rows, and never the end-of-input flush (provisional rows) with other pieces', async () => {
     const store = slowStore();
     const input = new Subject<SinkWork>();
-    input.pipe(groupCommit(3, store.write)).subscribe();
+    input.pipe(groupCommit(3, store.write, store.instantCheckpoint)).subscribe();
     input.next(work('a', 1));
     input.next(work('b', 2));
     input.next(work('c', 2));
@@ -71,11 +92,48 @@ describe('groupCommit (the sink stage of the monitor)', () => {
     input.pipe(groupCommit(10, async (w) => {
       writes.push(w.verdicts.length);
       throw new Error('store refused');
-    })).subscribe({ error: (err: unknown) => (failure = err) });
+    }, () => Promise.resolve())).subscribe({ error: (err: unknown) => (failure = err) });
     input.next(work('a', 1));
     input.next(work('b', 1));
     await new Promise((resolve) => setImmediate(resolve));
     expect(String(failure)).toContain('store refused');
     expect(writes).toEqual([1]);
+  });
+  it('completes a checkpoint beside the rows after it, checkpoints in order, and completes only after the last one', async () => {
+    const store = slowStore();
+    const input = new Subject<SinkWork>();
+    let completed = false;
+    input.pipe(groupCommit(100, store.write, store.checkpoint)).subscribe({ complete: () => (completed = true) });
+    input.next(work('a', 1, { checkpoint: 1 }));
+    input.next(work('b', 1));
+    input.next(work('c', 1, { checkpoint: 2 }));
+    input.complete();
+    await store.done(); // a's rows are in: cp 1 starts, and b and c are written beside it
+    expect(store.checkpointsStarted).toEqual([1]);
+    expect(store.writes).toEqual(['a:0 | cp 1', 'b:0,c:0 | cp 2']);
+    await store.done(); // c's rows are in, but cp 2 waits for cp 1
+    expect(store.checkpointsStarted).toEqual([1]);
+    await store.checkpointDone();
+    expect(store.checkpointsStarted).toEqual([1, 2]);
+    expect(completed).toBe(false);
+    await store.checkpointDone();
+    expect(completed).toBe(true);
+  });
+
+  it('fails with a checkpoint\'s error and starts no checkpoint after it', async () => {
+    const input = new Subject<SinkWork>();
+    const started: number[] = [];
+    let failure: unknown;
+    const store = slowStore();
+    input.pipe(groupCommit(10, store.write, async (c) => {
+      started.push(c.seq);
+      throw new Error('checkpoint store refused');
+    })).subscribe({ error: (err: unknown) => (failure = err) });
+    input.next(work('a', 1, { checkpoint: 1 }));
+    input.next(work('b', 1, { checkpoint: 2 }));
+    await store.done();
+    await store.done();
+    expect(String(failure)).toContain('checkpoint store refused');
+    expect(started).toEqual([1]);
   });
 });
