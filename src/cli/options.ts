@@ -221,7 +221,7 @@ export function addDetectionOptions(command: Command): Command {
 
 export function addCheckpointOptions(command: Command): Command {
   return command
-    .addOption(new Option('--checkpoint-interval-ms <ms>', 'time between checkpoints (state + offsets); what a crash makes the monitor read again at most').argParser(int).default(5_000))
+    .addOption(new Option('--checkpoint-interval-ms <ms>', 'time between checkpoints (state + offsets); what a crash makes the monitor read again at most (longer when saving takes longer: each checkpoint is followed by a pause as long as it took)').argParser(int).default(5_000))
     .addOption(new Option('--max-pending-rows <n>', 'results not yet written above which fetching pauses (bounds memory during a sink outage)').argParser(int).default(50_000))
     .addOption(new Option('--shutdown-timeout-ms <ms>', 'SIGTERM/SIGINT: longest wait for the last checkpoint before exiting').argParser(int).default(10_000));
 }

@@ -140,7 +140,7 @@ export const sinkConfigSchema = z
 /** Checkpoints, backpressure and shutdown (docs/architecture.md, "Checkpoints"). */
 export const checkpointConfigSchema = z
   .object({
-    /** Wall-clock time between checkpoints: what a restart reads again at most. */
+    /** Wall-clock time between checkpoints: what a restart reads again at most (plus, after a slow one, a pause as long as it took). */
     intervalMs: positiveMs.default(5_000),
     /** Results not yet acknowledged by ClickHouse above which fetching pauses (memory bound). */
     maxPendingRows: z.number().int().positive().default(50_000),
