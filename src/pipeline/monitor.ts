@@ -157,9 +157,9 @@ const DEFAULT_EARLY_FLUSH_MS = 100;
  * Checkpoints (docs/architecture.md): a barrier enters the stream between two records; there the
  * chain is idle (it is synchronous), so a snapshot of its state reflects exactly the records
  * passed in so far — `nextOffsets` per partition. The barrier then travels behind every result
- * those records produced; the sink stage writes those results, then saves the checkpoint and commits
- * `nextOffsets` (while the results after the barrier are written: groupCommit). A restart restores the checkpoint matching the committed offsets and reads on
- * from there: nothing is judged twice from partial input, and results written after the last
+ * those records produced; the sink stage writes those results, then saves the checkpoint and
+ * commits `nextOffsets`, while the results after the barrier are written (groupCommit). A restart
+ * restores the checkpoint matching the committed offsets and reads on from there: nothing is judged twice from partial input, and results written after the last
  * checkpoint are written again identically (deterministic ids and contents).
  *
  * Backpressure: results not yet written beyond `maxPendingRows` pause the source until the sink
@@ -348,8 +348,8 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
   const interval = setInterval(() => {
     // One at a time: a slow sink must not pile up snapshots. And a minimum pause, as long as the
     // last checkpoint took (Flink's min-pause, set from measurement): a state of tens of MB under
-    // load can take longer to save than the interval, and checkpointing back to back would then
-    // take a core's share from the records (about 5 % of a 1M-record replay).
+    // load can take longer to save than the interval, and checkpoints back to back would then take
+    // their CPU (serialize, gzip, insert) from the records all the time.
     const pausedLongEnough = Date.now() - lastCheckpoint.completedAt >= lastCheckpoint.tookMs;
     if (!checkpointInFlight && itemsSinceSnapshot > 0 && pausedLongEnough) requestCheckpoint('interval');
   }, checkpointIntervalMs);
@@ -455,9 +455,8 @@ export function groupCommit(maxRows: number, writeRows: (work: SinkWork) => Prom
       const startCheckpoint = (checkpoint: Checkpoint): void => {
         checkpointsPending += 1;
         checkpoints = checkpoints.then(async () => {
-          if (stopped) return;
           try {
-            await completeCheckpoint(checkpoint);
+            if (!stopped) await completeCheckpoint(checkpoint);
           } catch (err) {
             fail(err);
           } finally {
