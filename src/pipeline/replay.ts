@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { logLevel, type LogEntry } from 'kafkajs';
 import type { ClickHouseConfig, CheckpointConfig, DetectionConfig, KafkaConfig, SchemaRegistryConfig, SinkConfigInput } from '../config/config.js';
 import { createKafka } from '../consumers/kafka-client.js';
+import { setGroupOffsets } from '../consumers/group-offsets.js';
 import type { LoadedContract } from '../contract/contract-file.js';
 import { configHash } from './provenance.js';
 import { RunwatchError } from '../errors.js';
@@ -67,7 +68,8 @@ export async function runReplay(request: ReplayRequest, logger: Logger, metrics:
   const kafka = { ...request.kafka, groupId };
   // KafkaJS logs through ours (stderr): stdout carries the result alone.
   const kafkaLog = { logLevel: logLevel.WARN, logCreator: () => (entry: LogEntry) => logger.warn({ kafkajs: entry.log, namespace: entry.namespace }, entry.log.message) };
-  const admin = createKafka(kafka, { clientId: 'runwatch-replay', ...kafkaLog }).admin();
+  const kafkaClient = createKafka(kafka, { clientId: 'runwatch-replay', ...kafkaLog });
+  const admin = kafkaClient.admin();
   await admin.connect();
   let plan: ReplayPlan;
   try {
@@ -77,7 +79,7 @@ export async function runReplay(request: ReplayRequest, logger: Logger, metrics:
     }
     plan = await planReplay(admin, kafka.topic, request.from, request.to, request.detection);
     // The fresh group starts where the plan says; partitions with nothing to read start at their end.
-    await admin.setOffsets({ groupId, topic: kafka.topic, partitions: [...plan.startOffsets].map(([partition, offset]) => ({ partition, offset: String(offset) })) });
+    await setGroupOffsets(kafkaClient, groupId, kafka.topic, plan.startOffsets);
   } finally {
     await admin.disconnect();
   }

@@ -20,3 +20,21 @@ export async function resetGroupOffset(brokers: readonly string[], group: string
   );
   return stdout;
 }
+
+/** kafka-consumer-groups.sh --describe --offsets: the group's committed offset per partition of `topic`. */
+export async function describeGroupOffsets(brokers: readonly string[], group: string, topic: string): Promise<Map<number, number>> {
+  const jars = await ensureKafkaJars();
+  const java = await javaBinary();
+  const { stdout } = await run(
+    java,
+    ['-cp', join(jars, '*'), 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', '--bootstrap-server', brokers.join(','), '--group', group, '--describe', '--offsets'],
+    { timeout: 60_000, maxBuffer: 4 * 1024 * 1024 },
+  );
+  // Columns: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+  const offsets = new Map<number, number>();
+  for (const line of stdout.split('\n')) {
+    const [, lineTopic, partition, current] = line.trim().split(/\s+/);
+    if (lineTopic === topic && partition !== undefined && current !== undefined && /^\d+$/.test(current)) offsets.set(Number(partition), Number(current));
+  }
+  return offsets;
+}
