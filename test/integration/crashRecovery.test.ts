@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTopic } from '../../src/consumers/topics.js';
 import { generateTraffic, type Traffic } from '../oracle/producers.js';
 import { auditCli, auditRows } from '../support/audit-cli.js';
-import { committedTotal, diffDumps, dumpTables, freshDataPath, inDeliveryOrder, publish, replayThroughCrashes, settleEarlyFiring, startMonitorProcess, trailer, withoutTrailer, type MonitorProcess } from '../support/crash-harness.js';
+import { committedTotal, diffDumps, dumpTables, exitWithin, freshDataPath, inDeliveryOrder, publish, replayThroughCrashes, settleEarlyFiring, startMonitorProcess, trailer, withoutTrailer, type MonitorProcess } from '../support/crash-harness.js';
 
 const brokers = inject('kafkaBrokers');
 const topic = `crash-${randomUUID()}`;
@@ -132,17 +132,17 @@ describe('SIGTERM while standing by', () => {
       await waitFor(() => standby.logLines.some((l) => l.includes('standby: another member of the group is active')), 40_000, () => `standby member:\n${standby.logLines.slice(-10).join('\n')}`);
       const signalledAt = Date.now();
       standby.child.kill('SIGTERM');
-      expect((await standby.exited).code).toBe(0);
+      expect((await exitWithin(standby, 10_000, 'the standby after SIGTERM')).code).toBe(0);
       expect(Date.now() - signalledAt).toBeLessThan(5_000);
       expect(standby.logLines.some((l) => l.includes('stopping before the monitor started'))).toBe(true);
       expect(active.child.exitCode).toBeNull();
       active.child.kill('SIGTERM');
-      expect((await active.exited).code).toBe(0);
+      expect((await exitWithin(active, 30_000, 'the active member after SIGTERM')).code).toBe(0);
     } finally {
       // A failed expectation must not leave monitors running through the rest of the suite.
       for (const proc of [active, standby]) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
     }
-  }, 120_000);
+  }, 150_000);
 });
 
 describe('one topic judged live, live through kill -9 while a producer publishes, and by a replay through kill -9', () => {

@@ -105,6 +105,22 @@ export function startMonitorProcess(options: MonitorProcessOptions): MonitorProc
   return { child, exited, logLines, outLines };
 }
 
+/**
+ * The process's exit, or a failure with its last log lines once `ms` have passed: a test that
+ * awaited the exit without a bound would only say that it timed out, not which process hung where.
+ */
+export async function exitWithin(proc: MonitorProcess, ms: number, what: string): Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still running ${ms} ms later; last log lines:\n${proc.logLines.slice(-15).join('\n')}`)), ms);
+  });
+  try {
+    return await Promise.race([proc.exited, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A fresh embedded ClickHouse data directory. */
 export function freshDataPath(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'runwatch-crash-ch-'));
