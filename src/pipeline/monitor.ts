@@ -218,7 +218,7 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
       itemsSinceSnapshot += 1;
       if ('kind' in item) return item;
       stats.records += 1;
-      metrics.recordsConsumed.inc();
+      metrics.countRecord();
       positions.set(item.partition, item.offset + 1);
       const normalized = normalizeRecord(item, options.framedDecoder);
       tally.record(item.partition, item.offset, item.timestampMs, normalized.kind);
@@ -248,8 +248,8 @@ export function runMonitor(options: MonitorOptions): MonitorHandle {
         map((r): AgentEvent | SourceHint => {
           if (r.kind !== 'lifecycle') return r;
           stats.lifecycleEvents += 1;
-          metrics.lifecycleEvents.inc({ type: r.event.type, shape: r.event.shape });
-          metrics.deliveryLatency.observe({ agent: metrics.agentLabel(r.event.agentName) }, Math.max(0, r.event.deliveredAtMs - r.event.emittedAtMs) / 1_000);
+          metrics.countLifecycleEvent(r.event.type, r.event.shape);
+          metrics.deliveryLatencyOf(r.event.agentName).observe(Math.max(0, r.event.deliveredAtMs - r.event.emittedAtMs) / 1_000);
           return r.event;
         }),
         liveHints(options.idleHeartbeatMs === undefined ? {} : { idleMs: options.idleHeartbeatMs }),
