@@ -84,6 +84,7 @@ describe('per-record counts of createMetrics', () => {
     const agents = new Set(series?.values.map((v) => v.labels['agent']));
     expect(agents.size).toBe(51); // 50 names, then "other"
     expect(agents.has('other')).toBe(true);
-    expect(series?.values.find((v) => v.metricName === 'runwatch_delivery_latency_seconds_count' && v.labels['agent'] === 'other')?.value).toBe(1_950);
+    const counts = series?.values.filter((v) => 'metricName' in v && v.metricName === 'runwatch_delivery_latency_seconds_count');
+    expect(counts?.find((v) => v.labels['agent'] === 'other')?.value).toBe(1_950);
   });
 });
