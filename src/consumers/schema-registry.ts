@@ -220,26 +220,50 @@ export interface RegisteredSubject {
   readonly id: number;
 }
 
+export interface RegisterOptions {
+  /** Tries per subject when the registry cannot be reached, times out or answers 5xx (default 5). */
+  readonly attempts?: number;
+  /** Told before each retry, with the wait before it. */
+  readonly onRetry?: (retry: { subject: string; attempt: number; err: string; retryInMs: number }) => void;
+  /** The first wait; each next one doubles, up to 5 s (default 500 ms). */
+  readonly firstRetryMs?: number;
+}
+
 /**
  * Registers the lifecycle event schemas of schemas/events for `topic`: the Avro record under
  * `<topic>-value` (TopicNameStrategy) and each type's JSON Schema under `<topic>-<type>`. Registering
- * an unchanged schema again returns its existing id (the registry deduplicates), so this is idempotent.
+ * an unchanged schema again returns its existing id (the registry deduplicates), so this is
+ * idempotent, and so a request that failed in transport (a timeout, a refused connection, a 5xx) is
+ * safe to send again: it is, a bounded number of times. A registry's refusal (4xx) is final.
  */
-export async function registerEventSchemas(registry: SchemaRegistry, topic: string, formats: readonly ('avro' | 'json-schema')[] = ['avro', 'json-schema']): Promise<RegisteredSubject[]> {
+export async function registerEventSchemas(registry: Pick<SchemaRegistry, 'register'>, topic: string, formats: readonly ('avro' | 'json-schema')[] = ['avro', 'json-schema'], options: RegisterOptions = {}): Promise<RegisteredSubject[]> {
+  const register = async (subject: string, send: () => Promise<{ id: number }>): Promise<number> => {
+    const attempts = options.attempts ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await send()).id;
+      } catch (err) {
+        const status = statusOf(err);
+        const transient = isTransportError(err) || (status !== undefined && status >= 500);
+        if (!transient || attempt >= attempts) throw err;
+        const retryInMs = Math.min(5_000, (options.firstRetryMs ?? 500) * 2 ** (attempt - 1));
+        options.onRetry?.({ subject, attempt, err: firstLine(err), retryInMs });
+        await new Promise((resolve) => setTimeout(resolve, retryInMs));
+      }
+    }
+  };
   const registered: RegisteredSubject[] = [];
   if (formats.includes('avro')) {
     const schema = await readFile(join(EVENT_SCHEMAS_DIR, 'lifecycle_event.avsc'), 'utf8');
     const subject = valueSubject(topic);
-    const { id } = await registry.register({ type: SchemaType.AVRO, schema }, { subject });
-    registered.push({ subject, format: 'avro', id });
+    registered.push({ subject, format: 'avro', id: await register(subject, () => registry.register({ type: SchemaType.AVRO, schema }, { subject })) });
   }
   if (formats.includes('json-schema')) {
     const index = eventSchemaIndexSchema.parse(JSON.parse(await readFile(join(EVENT_SCHEMAS_DIR, 'index.json'), 'utf8')));
     for (const entry of index.events) {
       const schema = await readFile(join(EVENT_SCHEMAS_DIR, entry.schema), 'utf8');
       const subject = typeSubject(topic, entry.type);
-      const { id } = await registry.register({ type: SchemaType.JSON, schema }, { subject });
-      registered.push({ subject, format: 'json-schema', type: entry.type, id });
+      registered.push({ subject, format: 'json-schema', type: entry.type, id: await register(subject, () => registry.register({ type: SchemaType.JSON, schema }, { subject })) });
     }
   }
   return registered;

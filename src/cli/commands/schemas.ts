@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { RunwatchError } from '../../errors.js';
+import { createLogger } from '../../observability/logger.js';
 import { addSchemaRegistryOptions, parsers, schemaRegistryConfigFrom, type RawOptions } from '../options.js';
 
 /** `runwatch schemas register`: the lifecycle event schemas (schemas/events) into a schema registry. */
@@ -16,7 +17,10 @@ export function schemasCommand(): Command {
     const formats = raw.format === 'all' ? (['avro', 'json-schema'] as const) : ([raw.format] as ['avro' | 'json-schema']);
     // Imported when the command runs: every other command starts without the registry's libraries.
     const { createSchemaRegistryClient, registerEventSchemas } = await import('../../consumers/schema-registry.js');
-    const registered = await registerEventSchemas(createSchemaRegistryClient(config), String(raw.topic), formats);
+    const logger = createLogger();
+    const registered = await registerEventSchemas(createSchemaRegistryClient(config), String(raw.topic), formats, {
+      onRetry: (retry) => logger.warn(retry, 'schema registry did not answer in time (or failed): registering this subject again'),
+    });
     const width = Math.max(...registered.map((r) => r.subject.length));
     for (const r of registered) process.stdout.write(`${r.subject.padEnd(width)}  ${r.format.padEnd(11)}  id ${r.id}\n`);
   });
