@@ -26,7 +26,7 @@ interface ExportedValue {
  * prom-client's Histogram validates and hashes its labels on every observation (2.5 % of a replay's
  * main thread); here a caller resolves a label value's series once and each observation is a bucket
  * search and three additions. It is scraped through the same registry and reads exactly as
- * prom-client's own histogram would (test/unit/observability/labelled-histogram.test.ts).
+ * prom-client's own histogram would (test/unit/observability/hotPathMetrics.test.ts).
  */
 export class LabelledHistogram {
   readonly type = 'histogram';

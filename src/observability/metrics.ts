@@ -30,7 +30,7 @@ export function createMetrics(registry: Registry = new Registry()) {
   // a counter's labels on every inc (1.9 % of a replay's main thread). A scrape reads them exact.
   let pendingRecords = 0;
   const pendingLifecycle = new Map<string, Map<string, number>>();
-  const latencySeriesByAgent = new Map<string, HistogramSeries>();
+  const latencySeriesByAgent = new Map<string | undefined, HistogramSeries>();
   const metrics = {
     registry,
     live,
@@ -58,11 +58,10 @@ export function createMetrics(registry: Registry = new Registry()) {
     },
     /** The delivery-latency series of an agent, looked up once per distinct name while few. */
     deliveryLatencyOf(agent: string | undefined): HistogramSeries {
-      const key = agent ?? '';
-      const known = latencySeriesByAgent.get(key);
+      const known = latencySeriesByAgent.get(agent);
       if (known !== undefined) return known;
       const series = metrics.deliveryLatency.labels(metrics.agentLabel(agent));
-      if (latencySeriesByAgent.size < MAX_CACHED_AGENT_NAMES) latencySeriesByAgent.set(key, series);
+      if (latencySeriesByAgent.size < MAX_CACHED_AGENT_NAMES) latencySeriesByAgent.set(agent, series);
       return series;
     },
     recordsConsumed: new Counter({

@@ -10,7 +10,7 @@ import { LabelledHistogram } from '../../../src/observability/labelled-histogram
 import { createMetrics } from '../../../src/observability/metrics.js';
 
 const BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
-const agent = fc.constantFrom('planner', 'coder', 'a "quoted" agent', 'back\\slash', 'ünïcode');
+const agent = fc.constantFrom('planner', 'coder', 'a "quoted" agent', 'back\\slash', 'ünïcode', '');
 // Values on and around the bounds, and past the last one.
 const latency = fc.oneof(fc.constantFrom(0, ...BUCKETS, 30.0001, 1e9), fc.double({ min: 0, max: 100, noNaN: true }));
 
