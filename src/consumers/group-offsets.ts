@@ -23,6 +23,8 @@ export async function setGroupOffsets(kafka: Kafka, groupId: string, topic: stri
     await new Promise<void>((resolve, reject) => {
       // The seeks are committed in the first fetch round, before FETCH is reported.
       consumer.on(consumer.events.FETCH, () => resolve());
+      // KafkaJS reports a consumer that gave up (broker gone, group refused) as CRASH, not by rejecting run().
+      consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
       consumer.run({ eachBatchAutoResolve: false, eachBatch: async () => undefined }).catch(reject);
       consumer.pause([{ topic }]);
       for (const [partition, offset] of offsets) consumer.seek({ topic, partition, offset: String(offset) });

@@ -73,6 +73,8 @@ interface ResolveContext {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** Registering is a one-off command: its retries wait less. */
+const REGISTER_MAX_BACKOFF_MS = 5_000;
 
 export class SchemaRegistryDecoder implements FramedValueDecoder {
   private readonly schemas = new Map<number, CachedSchema>();
@@ -223,10 +225,8 @@ export interface RegisteredSubject {
 export interface RegisterOptions {
   /** Tries per subject when the registry cannot be reached, times out or answers 5xx (default 5). */
   readonly attempts?: number;
-  /** Told before each retry, with the wait before it. */
+  /** Told before each retry, with the wait before it (the lookups' backoff, capped at 5 s). */
   readonly onRetry?: (retry: { subject: string; attempt: number; err: string; retryInMs: number }) => void;
-  /** The first wait; each next one doubles, up to 5 s (default 500 ms). */
-  readonly firstRetryMs?: number;
 }
 
 /**
@@ -246,7 +246,7 @@ export async function registerEventSchemas(registry: Pick<SchemaRegistry, 'regis
         const status = statusOf(err);
         const transient = isTransportError(err) || (status !== undefined && status >= 500);
         if (!transient || attempt >= attempts) throw err;
-        const retryInMs = Math.min(5_000, (options.firstRetryMs ?? 500) * 2 ** (attempt - 1));
+        const retryInMs = backoffMs(attempt, REGISTER_MAX_BACKOFF_MS);
         options.onRetry?.({ subject, attempt, err: firstLine(err), retryInMs });
         await new Promise((resolve) => setTimeout(resolve, retryInMs));
       }

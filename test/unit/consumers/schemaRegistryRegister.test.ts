@@ -30,7 +30,7 @@ describe('registerEventSchemas', () => {
   it('registers again after timeouts and 5xx answers, then goes on with the next subjects', async () => {
     const registry = stubRegistry([timeout, serverError]);
     const retries: Array<{ subject: string; attempt: number }> = [];
-    const registered = await registerEventSchemas(registry as never, 'events', ['avro', 'json-schema'], { firstRetryMs: 1, onRetry: ({ subject, attempt }) => retries.push({ subject, attempt }) });
+    const registered = await registerEventSchemas(registry as never, 'events', ['avro', 'json-schema'], { onRetry: ({ subject, attempt }) => retries.push({ subject, attempt }) });
     expect(retries).toEqual([{ subject: 'events-value', attempt: 1 }, { subject: 'events-value', attempt: 2 }]);
     expect(registry.calls.slice(0, 3)).toEqual(['events-value', 'events-value', 'events-value']);
     expect(registered[0]).toEqual({ subject: 'events-value', format: 'avro', id: 1 });
@@ -41,13 +41,13 @@ describe('registerEventSchemas', () => {
 
   it('does not retry a refusal', async () => {
     const registry = stubRegistry([invalidSchema]);
-    await expect(registerEventSchemas(registry as never, 'events', ['avro'], { firstRetryMs: 1 })).rejects.toThrow(/status 422/);
+    await expect(registerEventSchemas(registry as never, 'events', ['avro'])).rejects.toThrow(/status 422/);
     expect(registry.calls).toEqual(['events-value']);
   });
 
   it('gives up after the attempts it was given, with the last error', async () => {
     const registry = stubRegistry([timeout, timeout, timeout, timeout]);
-    await expect(registerEventSchemas(registry as never, 'events', ['avro'], { attempts: 3, firstRetryMs: 1 })).rejects.toThrow(/Timeout \(5000ms\)/);
+    await expect(registerEventSchemas(registry as never, 'events', ['avro'], { attempts: 3 })).rejects.toThrow(/Timeout \(5000ms\)/);
     expect(registry.calls).toHaveLength(3);
   });
 });
